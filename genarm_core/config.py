@@ -1,0 +1,277 @@
+"""Configuration dataclasses: decoding settings and the model-set file.
+
+All configs validate on construction and round-trip through JSON (they are stored with every
+generation). The model-set file is YAML; every error names the file and the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+METHODS = ("genarm", "base", "best_of_n")
+
+
+class ConfigError(ValueError):
+    """A setting is invalid. The message names the field (and the file, for model-set files)."""
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ConfigError(msg)
+
+
+def _finite_number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(float(value)):
+        raise ConfigError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class DecodingConfig:
+    """How one batch is decoded. Weights are per row (see ``RowSpec``); the rest is shared."""
+
+    beta: float = field(default=1.0, metadata={"help": "Global alignment strength β (> 0); ARM i is weighted α_i / β."})
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature; 0 means greedy."})
+    top_k: int = field(default=0, metadata={"help": "Keep the k most likely tokens of the combined distribution; 0 = off."})
+    top_p: float = field(default=1.0, metadata={"help": "Nucleus mass in (0, 1]; 1 = off."})
+    max_new_tokens: int = field(default=64, metadata={"help": "Tokens to generate per row at most."})
+    seed: int = field(default=0, metadata={"help": "Seed; every row of a batch uses it (A/B rows share random numbers)."})
+    stop: tuple[str, ...] = field(default=(), metadata={"help": "Stop strings; the text is cut before the first one."})
+    stop_at_eos: bool = field(default=True, metadata={"help": "End a row at the EOS token."})
+    trace: bool = field(default=False, metadata={"help": "Record a per-token trace (runs every ARM)."})
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "beta", _finite_number(self.beta, "beta"))
+        object.__setattr__(self, "temperature", _finite_number(self.temperature, "temperature"))
+        object.__setattr__(self, "top_p", _finite_number(self.top_p, "top_p"))
+        object.__setattr__(self, "stop", tuple(self.stop))
+        _check(self.beta > 0, f"beta must be > 0, got {self.beta}")
+        _check(self.temperature >= 0, f"temperature must be >= 0, got {self.temperature}")
+        _check(isinstance(self.top_k, int) and self.top_k >= 0, f"top_k must be an integer >= 0, got {self.top_k!r}")
+        _check(0 < self.top_p <= 1, f"top_p must be in (0, 1], got {self.top_p}")
+        _check(isinstance(self.max_new_tokens, int) and self.max_new_tokens >= 1,
+               f"max_new_tokens must be an integer >= 1, got {self.max_new_tokens!r}")
+        _check(isinstance(self.seed, int), f"seed must be an integer, got {self.seed!r}")
+        _check(all(isinstance(s, str) and s for s in self.stop), "stop strings must be non-empty strings")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["stop"] = list(self.stop)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DecodingConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        _check(not unknown, f"unknown decoding setting(s): {sorted(unknown)}")
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    """One row of a batch: a prompt, one weight per objective, and the method.
+
+    ``prompt`` is a string, or a list of ``{"role", "content"}`` messages for chat templates.
+    For ``best_of_n``, the row expands into ``n`` base samples ranked by Σ_i α_i · r_i(x, y).
+    """
+
+    prompt: str | tuple[dict[str, str], ...]
+    weights: dict[str, float] = field(default_factory=dict)
+    method: str = "genarm"
+    n: int = 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.prompt, list):
+            object.__setattr__(self, "prompt", tuple(dict(m) for m in self.prompt))
+        _check(isinstance(self.prompt, (str, tuple)), f"prompt must be text or a list of messages, got {type(self.prompt).__name__}")
+        if isinstance(self.prompt, tuple):
+            for m in self.prompt:
+                _check(isinstance(m, dict) and "role" in m and "content" in m, "each chat message needs 'role' and 'content'")
+        _check(self.method in METHODS, f"method must be one of {METHODS}, got {self.method!r}")
+        weights = {str(k): _finite_number(v, f"weight of '{k}'") for k, v in dict(self.weights).items()}
+        object.__setattr__(self, "weights", weights)
+        _check(isinstance(self.n, int) and self.n >= 1, f"n must be an integer >= 1, got {self.n!r}")
+        _check(self.method == "best_of_n" or self.n == 1, "n > 1 is only for method 'best_of_n'")
+
+
+# ---------------------------------------------------------------------------------------------
+# Model-set file
+# ---------------------------------------------------------------------------------------------
+
+_MODEL_KEYS = {
+    "path", "adapter", "revision", "tokenizer", "template", "chat_template", "dtype", "device",
+    "device_map", "trust_remote_code",
+}
+_OBJECTIVE_KEYS = _MODEL_KEYS | {"default_weight", "min_weight", "max_weight", "description"}
+_TOP_KEYS = {"name", "base", "objectives", "defaults", "max_new_tokens_cap", "description"}
+_DTYPES = {"auto", "float32", "float16", "bfloat16"}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of a set: where it lives and how it sees the prompt."""
+
+    path: str
+    adapter: str | None = None
+    revision: str | None = None
+    tokenizer: str | None = None
+    template: str | None = None
+    chat_template: bool = False
+    dtype: str = "float32"
+    device: str = "cpu"
+    device_map: str | None = None
+    trust_remote_code: bool = False
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    """An objective's ARM plus how the UI presents its weight."""
+
+    name: str
+    model: ModelSpec
+    default_weight: float = 1.0
+    min_weight: float = -2.0
+    max_weight: float = 2.0
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ModelSetConfig:
+    """A parsed, validated model-set file. Paths are resolved against the file's folder."""
+
+    base: ModelSpec
+    objectives: tuple[ObjectiveSpec, ...]
+    name: str = "model-set"
+    defaults: DecodingConfig = field(default_factory=DecodingConfig)
+    max_new_tokens_cap: int = 512
+    source: str | None = None
+    description: str = ""
+
+    @property
+    def objective_names(self) -> list[str]:
+        return [o.name for o in self.objectives]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable description (stored with every generation)."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "base": dataclasses.asdict(self.base),
+            "objectives": {o.name: {**dataclasses.asdict(o.model), "default_weight": o.default_weight,
+                                    "min_weight": o.min_weight, "max_weight": o.max_weight}
+                           for o in self.objectives},
+            "defaults": self.defaults.to_dict(),
+            "max_new_tokens_cap": self.max_new_tokens_cap,
+        }
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "ModelSetConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"model-set file not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: malformed YAML: {exc}") from None
+        return cls.from_dict(data, source=path)
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str | Path | None = None) -> "ModelSetConfig":
+        where = str(source) if source is not None else "<model set>"
+        root = Path(source).resolve().parent if source is not None else None
+
+        def fail(msg: str) -> None:
+            raise ConfigError(f"{where}: {msg}")
+
+        if not isinstance(data, dict):
+            fail("the file must be a mapping with 'base' and 'objectives'")
+        unknown = set(data) - _TOP_KEYS
+        if unknown:
+            fail(f"unknown key(s) {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}")
+        if "base" not in data:
+            fail("missing 'base'")
+
+        def model(d: Any, field_name: str, allowed: set[str]) -> ModelSpec:
+            if not isinstance(d, dict):
+                fail(f"'{field_name}' must be a mapping with at least 'path'")
+            bad = set(d) - allowed
+            if bad:
+                fail(f"unknown key(s) {sorted(bad)} in '{field_name}'; allowed: {sorted(allowed)}")
+            if not d.get("path") and not d.get("adapter"):
+                fail(f"'{field_name}' has no 'path'")
+            for key in ("path", "adapter", "tokenizer", "template", "revision", "device", "device_map"):
+                if d.get(key) is not None and not isinstance(d[key], str):
+                    fail(f"'{field_name}.{key}' must be a string")
+            dtype = d.get("dtype", "float32")
+            if dtype not in _DTYPES:
+                fail(f"'{field_name}.dtype' must be one of {sorted(_DTYPES)}, got {dtype!r}")
+            template = d.get("template")
+            if template is not None and "{prompt}" not in template:
+                fail(f"'{field_name}.template' must contain '{{prompt}}'")
+            if d.get("device_map") not in (None, "auto"):
+                fail(f"'{field_name}.device_map' may only be 'auto'")
+
+            def resolve(p: str | None) -> str | None:
+                if p is None or root is None:
+                    return p
+                candidate = (root / p).expanduser()
+                # Local relative folders resolve against the file; anything else is a hub id.
+                return str(candidate.resolve()) if (p.startswith((".", "/", "~")) or candidate.exists()) else p
+
+            return ModelSpec(
+                path=resolve(d.get("path")) or "",
+                adapter=resolve(d.get("adapter")),
+                revision=d.get("revision"),
+                tokenizer=resolve(d.get("tokenizer")),
+                template=template,
+                chat_template=bool(d.get("chat_template", False)),
+                dtype=dtype,
+                device=d.get("device", "cpu"),
+                device_map=d.get("device_map"),
+                trust_remote_code=bool(d.get("trust_remote_code", False)),
+            )
+
+        base = model(data["base"], "base", _MODEL_KEYS)
+        if base.adapter is not None:
+            fail("'base.adapter' is not supported; merge the adapter or point 'path' at the merged model")
+        objs_raw = data.get("objectives") or {}
+        if not isinstance(objs_raw, dict):
+            fail("'objectives' must be a mapping of objective name to model")
+        objectives = []
+        for name, spec in objs_raw.items():
+            if spec is None:
+                fail(f"objective '{name}' has no path")
+            ms = model(spec, f"objectives.{name}", _OBJECTIVE_KEYS)
+            try:
+                lo = _finite_number(spec.get("min_weight", -2.0), f"objectives.{name}.min_weight")
+                hi = _finite_number(spec.get("max_weight", 2.0), f"objectives.{name}.max_weight")
+                dw = _finite_number(spec.get("default_weight", 1.0), f"objectives.{name}.default_weight")
+            except ConfigError as exc:
+                fail(str(exc))
+            if not lo <= dw <= hi:
+                fail(f"objectives.{name}: need min_weight <= default_weight <= max_weight, got {lo}, {dw}, {hi}")
+            objectives.append(ObjectiveSpec(str(name), ms, dw, lo, hi, str(spec.get("description", ""))))
+        try:
+            defaults = DecodingConfig.from_dict(data.get("defaults") or {})
+        except (ConfigError, TypeError) as exc:
+            fail(f"'defaults': {exc}")
+        cap = data.get("max_new_tokens_cap", 512)
+        if not isinstance(cap, int) or cap < 1:
+            fail(f"'max_new_tokens_cap' must be a positive integer, got {cap!r}")
+        return cls(base=base, objectives=tuple(objectives), name=str(data.get("name", Path(where).stem)),
+                   defaults=defaults, max_new_tokens_cap=cap, source=str(source) if source else None,
+                   description=str(data.get("description", "")))
+
+
+def dumps(obj: Any) -> str:
+    """Stable JSON for configs (sorted keys)."""
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False)

@@ -1,0 +1,339 @@
+"""The one generation loop: base + ARMs decoding together, row-batched, streamed.
+
+Everything that generates (the dashboard, the CLI, sweeps, Best-of-N, benchmarks) calls
+``GenARMEngine.stream`` or ``GenARMEngine.generate``. Per step: one KV-cached forward per
+model that is needed (feeding only the newest token), ``log_softmax`` per model, the combination
+of ``math.combine_logprobs``, then temperature / top-k / top-p and a per-row random draw.
+
+Rows: each ``RowSpec`` is one prompt with its own weights. A Best-of-N row expands into N
+internal rows that sample the base alone while the ARMs score them; the best by Σ α_i · r_i
+is returned.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
+from transformers import DynamicCache
+
+from .config import DecodingConfig, RowSpec
+from .loading import BASE, LoadedModel, ModelSet
+from .math import combine_logprobs, sample_from_logprobs, sampling_logprobs
+
+CancelSignal = threading.Event | Callable[[], bool] | None
+
+
+class PromptTooLong(ValueError):
+    """A prompt plus ``max_new_tokens`` does not fit a model's context."""
+
+
+@dataclass
+class RowResult:
+    """The outcome of one row (one ``RowSpec``)."""
+
+    index: int
+    prompt: Any
+    method: str
+    weights: dict[str, float]
+    text: str
+    token_ids: list[int]
+    prompt_ids: dict[str, list[int]]
+    finish_reason: str  # "eos" | "length" | "stop" | "cancelled"
+    latency_s: float
+    scores: dict[str, float] = field(default_factory=dict)  # r_i(x, y) for every ARM that ran
+    trace: list[dict[str, Any]] | None = None
+    candidates: list[dict[str, Any]] | None = None  # Best-of-N: every sample with its scores
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.token_ids)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "prompt": self.prompt if isinstance(self.prompt, str) else list(self.prompt),
+                "method": self.method, "weights": self.weights, "completion": self.text, "token_ids": self.token_ids,
+                "prompt_ids": self.prompt_ids, "finish_reason": self.finish_reason, "n_tokens": self.n_tokens,
+                "latency_s": self.latency_s, "scores": self.scores, "trace": self.trace, "candidates": self.candidates}
+
+
+@dataclass
+class StreamEvent:
+    """One step of a streamed generation. ``texts[i]`` is row i's text so far (empty for Best-of-N
+    rows until they finish); ``results`` is filled on the last event only."""
+
+    step: int
+    texts: list[str]
+    deltas: list[str]
+    done: list[bool]
+    results: list[RowResult] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.results is not None
+
+
+class _Runner:
+    """One model's KV cache over a batch of left-padded prompts; returns (B, V) log-probs."""
+
+    def __init__(self, lm: LoadedModel, prompt_ids: list[list[int]], vocab_size: int):
+        self.lm = lm
+        self.V = vocab_size
+        self.device = lm.device
+        pad = lm.tokenizer.pad_token_id
+        pad = pad if pad is not None else (lm.tokenizer.eos_token_id or 0)
+        L = max(len(p) for p in prompt_ids)
+        B = len(prompt_ids)
+        ids = torch.full((B, L), pad, dtype=torch.long)
+        mask = torch.zeros((B, L), dtype=torch.long)
+        for i, p in enumerate(prompt_ids):
+            ids[i, L - len(p):] = torch.as_tensor(p, dtype=torch.long)
+            mask[i, L - len(p):] = 1
+        self.ids = ids.to(self.device)
+        self.mask = mask.to(self.device)
+        self.next_pos = (self.mask.sum(-1, keepdim=True))  # (B, 1) position of the next token
+        self.cache = DynamicCache(config=lm.model.config)
+
+    def _logprobs(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(logits[:, -1, : self.V].float(), dim=-1)
+
+    def prefill(self) -> torch.Tensor:
+        pos = (self.mask.cumsum(-1) - 1).clamp_min(0)
+        out = self.lm.model(input_ids=self.ids, attention_mask=self.mask, position_ids=pos, cache=self.cache,
+                            use_cache=True, logits_to_keep=1)
+        return self._logprobs(out.logits)
+
+    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens: (B,) the ids just chosen. Returns (B, V) log-probs for the next position."""
+        tokens = tokens.to(self.device).unsqueeze(-1)  # (B, 1)
+        self.mask = torch.cat([self.mask, torch.ones_like(tokens)], dim=-1)
+        out = self.lm.model(input_ids=tokens, attention_mask=self.mask, position_ids=self.next_pos, cache=self.cache,
+                            use_cache=True, logits_to_keep=1)
+        self.next_pos = self.next_pos + 1
+        return self._logprobs(out.logits)
+
+
+@dataclass
+class _Row:
+    """An internal batch row (a Best-of-N spec owns several)."""
+
+    spec_index: int
+    alphas: list[float]  # one per active ARM
+    seed: int
+    tokens: list[int] = field(default_factory=list)
+    text: str = ""
+    emitted: str = ""
+    done: bool = False
+    finish_reason: str = "length"
+    finished_at: float = 0.0
+    trace: list[dict[str, Any]] = field(default_factory=list)
+    arm_sums: dict[str, float] = field(default_factory=dict)
+
+
+class GenARMEngine:
+    """Decodes with a ``ModelSet``. Holds no per-request state: safe to share between requests
+    that run one after another (the app serialises them through its queue)."""
+
+    def __init__(self, model_set: ModelSet):
+        self.models = model_set
+        self.tokenizer = model_set.tokenizer
+        self.eos_ids = self._eos_ids()
+
+    def _eos_ids(self) -> set[int]:
+        eos = self.tokenizer.eos_token_id
+        ids = set(eos if isinstance(eos, list) else [eos]) if eos is not None else set()
+        gen_eos = getattr(getattr(self.models.base.model, "generation_config", None), "eos_token_id", None)
+        if gen_eos is not None:
+            ids |= set(gen_eos if isinstance(gen_eos, list) else [gen_eos])
+        return {i for i in ids if i is not None and i < self.models.vocab_size}
+
+    # ------------------------------------------------------------------ helpers
+
+    def check_weights(self, weights: dict[str, float]) -> None:
+        unknown = set(weights) - set(self.models.arms)
+        if unknown:
+            raise ValueError(f"unknown objective(s) {sorted(unknown)}; this model set has {self.models.objectives}")
+
+    def prompt_ids(self, prompt: Any) -> dict[str, list[int]]:
+        """Token ids each model is fed for the prompt (through its own template)."""
+        return {m.name: m.encode_prompt(prompt) for m in self.models.members()}
+
+    def _expand(self, rows: Sequence[RowSpec], cfg: DecodingConfig) -> tuple[list[_Row], list[str]]:
+        needed: list[str] = []
+        for spec in rows:
+            self.check_weights(spec.weights)
+            if spec.method == "base":
+                continue
+            for name, w in spec.weights.items():
+                if w != 0 and name not in needed:
+                    needed.append(name)
+        # A trace reports every ARM; otherwise a zero weight skips that ARM's forward pass.
+        active = self.models.objectives if cfg.trace else [n for n in self.models.objectives if n in needed]
+        internal: list[_Row] = []
+        for i, spec in enumerate(rows):
+            if spec.method == "genarm":
+                internal.append(_Row(i, [spec.weights.get(n, 0.0) for n in active], cfg.seed))
+            elif spec.method == "base":
+                internal.append(_Row(i, [0.0] * len(active), cfg.seed))
+            else:  # best_of_n: base samples, candidate j seeded seed + j
+                internal.extend(_Row(i, [0.0] * len(active), cfg.seed + j) for j in range(spec.n))
+        return internal, active
+
+    # ------------------------------------------------------------------ the loop
+
+    @torch.inference_mode()
+    def stream(self, rows: Sequence[RowSpec], config: DecodingConfig, cancel: CancelSignal = None) -> Iterator[StreamEvent]:
+        """Generate every row together, yielding a ``StreamEvent`` after every step.
+
+        Raises:
+            ValueError: unknown objective, empty prompt. PromptTooLong: prompt + max_new_tokens
+            exceeds a model's context.
+        """
+        if not rows:
+            raise ValueError("no rows to generate")
+        cfg = config
+        internal, active = self._expand(rows, cfg)
+        members = [self.models.base] + [self.models.arms[n] for n in active]
+        prompt_ids = [self.prompt_ids(spec.prompt) for spec in rows]
+        ctx = self.models.max_context()
+        for spec, ids in zip(rows, prompt_ids):
+            for name, p in ids.items():
+                if not p:
+                    raise ValueError(f"the prompt is empty for model '{name}'")
+                if len(p) + cfg.max_new_tokens > ctx:
+                    raise PromptTooLong(f"prompt of {len(p)} tokens + max_new_tokens {cfg.max_new_tokens} exceeds the "
+                                        f"context of {ctx} tokens (model '{name}')")
+        runners = [_Runner(m, [prompt_ids[r.spec_index][m.name] for r in internal], self.models.vocab_size) for m in members]
+        B = len(internal)
+        base_device = runners[0].device
+        alphas = torch.tensor([r.alphas for r in internal], dtype=torch.float32, device=base_device).reshape(B, len(active))
+        gens = [torch.Generator().manual_seed(r.seed) for r in internal]
+        stop_check = self._stop_checker(cancel)
+        t0 = time.perf_counter()
+
+        lps = [r.prefill() for r in runners]
+        for step in range(cfg.max_new_tokens):
+            base_lp = lps[0]
+            arm_lp = torch.stack([lp.to(base_device) for lp in lps[1:]]) if active else None
+            combined = combine_logprobs(base_lp, arm_lp, alphas if active else None, cfg.beta)  # (B, V)
+            if cfg.temperature == 0:
+                tokens = combined.argmax(-1)
+                final = None
+            else:
+                final = sampling_logprobs(combined, cfg.temperature, cfg.top_k, cfg.top_p)
+                uniforms = torch.stack([torch.rand((), generator=g) for g in gens]).to(base_device)
+                tokens = sample_from_logprobs(final, uniforms)
+            self._record(internal, tokens, combined, final, base_lp, arm_lp, active, cfg, t0)
+            cancelled = stop_check()
+            if cancelled:
+                for r in internal:
+                    if not r.done:
+                        r.done, r.finish_reason, r.finished_at = True, "cancelled", time.perf_counter() - t0
+            all_done = all(r.done for r in internal)
+            if step == cfg.max_new_tokens - 1 or all_done:
+                for r in internal:
+                    if not r.done:
+                        r.done, r.finish_reason, r.finished_at = True, "length", time.perf_counter() - t0
+                break
+            yield self._event(step, rows, internal)
+            lps = [run.step(tokens) for run in runners]
+        results = self._results(rows, internal, active, prompt_ids)
+        yield self._event(step, rows, internal, results)
+
+    def generate(self, rows: Sequence[RowSpec], config: DecodingConfig, cancel: CancelSignal = None) -> list[RowResult]:
+        """Run ``stream`` to the end and return one ``RowResult`` per row."""
+        event = None
+        for event in self.stream(rows, config, cancel):
+            pass
+        assert event is not None and event.results is not None
+        return event.results
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    @staticmethod
+    def _stop_checker(cancel: CancelSignal) -> Callable[[], bool]:
+        if cancel is None:
+            return lambda: False
+        if isinstance(cancel, threading.Event):
+            return cancel.is_set
+        return cancel
+
+    def _record(self, internal, tokens, combined, final, base_lp, arm_lp, active, cfg, t0) -> None:
+        tok_list = tokens.tolist()
+        idx = tokens.unsqueeze(-1)
+        pick = lambda t: t.gather(-1, idx).squeeze(-1).tolist()  # noqa: E731 - (B, V) -> B floats
+        base_picked = pick(base_lp)
+        arm_picked = [pick(arm_lp[k]) for k in range(len(active))] if active else []
+        if cfg.trace:
+            comb_picked = pick(combined)
+            final_picked = pick(final) if final is not None else [0.0] * len(tok_list)
+        now = time.perf_counter() - t0
+        for b, row in enumerate(internal):
+            if row.done:
+                continue
+            tok = tok_list[b]
+            row.tokens.append(tok)
+            for k, name in enumerate(active):
+                row.arm_sums[name] = row.arm_sums.get(name, 0.0) + arm_picked[k][b]
+            if cfg.trace:
+                row.trace.append({
+                    "id": tok, "text": self.tokenizer.decode([tok]), "logprob": final_picked[b],
+                    "combined_logprob": comb_picked[b], "base_logprob": base_picked[b],
+                    "arm_logprobs": {name: arm_picked[k][b] for k, name in enumerate(active)},
+                })
+            if cfg.stop_at_eos and tok in self.eos_ids:
+                row.done, row.finish_reason, row.finished_at = True, "eos", now
+                continue
+            row.text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
+            for s in cfg.stop:
+                cut = row.text.find(s)
+                if cut >= 0:
+                    row.text = row.text[:cut]
+                    row.done, row.finish_reason, row.finished_at = True, "stop", now
+                    break
+
+    def _event(self, step: int, rows, internal, results: list[RowResult] | None = None) -> StreamEvent:
+        texts, deltas, done = [], [], []
+        for i, spec in enumerate(rows):
+            mine = [r for r in internal if r.spec_index == i]
+            if spec.method == "best_of_n":
+                finished = all(r.done for r in mine)
+                text = results[i].text if results else ""
+                texts.append(text), deltas.append(text), done.append(finished)
+                continue
+            r = mine[0]
+            shown = r.text if (r.done or not r.text.endswith("\ufffd")) else r.emitted  # hold back half a character
+            deltas.append(shown[len(r.emitted):] if shown.startswith(r.emitted) else shown)
+            r.emitted = shown
+            texts.append(shown)
+            done.append(r.done)
+        return StreamEvent(step=step, texts=texts, deltas=deltas, done=done, results=results)
+
+    def _results(self, rows, internal, active, prompt_ids) -> list[RowResult]:
+        results = []
+        for i, spec in enumerate(rows):
+            mine = [r for r in internal if r.spec_index == i]
+            candidates = None
+            if spec.method == "best_of_n":
+                def value(r: _Row) -> float:
+                    return sum(w * r.arm_sums.get(n, 0.0) for n, w in spec.weights.items() if w)
+                candidates = [{"text": r.text, "token_ids": r.tokens, "scores": dict(r.arm_sums), "value": value(r)} for r in mine]
+                chosen = max(mine, key=value)
+            else:
+                chosen = mine[0]
+            results.append(RowResult(
+                index=i, prompt=spec.prompt, method=spec.method, weights=dict(spec.weights), text=chosen.text,
+                token_ids=list(chosen.tokens), prompt_ids=prompt_ids[i], finish_reason=chosen.finish_reason,
+                latency_s=max(r.finished_at for r in mine), scores=dict(chosen.arm_sums),
+                trace=chosen.trace if chosen.trace else None, candidates=candidates,
+            ))
+        return results
+
+
+def base_only_rows(prompts: Sequence[Any]) -> list[RowSpec]:
+    return [RowSpec(prompt=p, method="base") for p in prompts]
+
+
+__all__ = ["GenARMEngine", "RowResult", "StreamEvent", "PromptTooLong", "BASE", "base_only_rows"]

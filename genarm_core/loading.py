@@ -1,0 +1,218 @@
+"""Loading a model set: the base causal LM and one ARM per objective, with their tokenizers.
+
+Loading is safe by default: ``trust_remote_code`` stays off unless the file turns it on for
+that model, safetensors are preferred, and transformers loads any pickled checkpoint with
+``weights_only`` (torch's restricted unpickler). A failure anywhere releases what was loaded.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from .config import ConfigError, ModelSetConfig, ModelSpec
+from .vocab import VocabularyMismatch, shared_vocab_size
+
+log = logging.getLogger(__name__)
+
+BASE = "base"
+
+#: Prompt format used for chat messages when a model has neither a chat template nor a template.
+DEFAULT_TURN_FORMAT = {"user": "\n\nHuman: {content}", "assistant": "\n\nAssistant: {content}", "system": "{content}"}
+
+
+class ModelSetError(ValueError):
+    """The model set cannot be loaded; the message names the model and the file."""
+
+
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "auto": "auto"}
+
+
+def render_messages(messages: Sequence[dict[str, str]]) -> str:
+    """Render chat messages as an HH-style transcript ending with an open assistant turn."""
+    parts = [DEFAULT_TURN_FORMAT.get(m["role"], "\n\n{role}: {content}").format(**m) for m in messages]
+    return "".join(parts) + "\n\nAssistant:"
+
+
+@dataclass
+class LoadedModel:
+    """One loaded causal LM and how it sees the prompt."""
+
+    name: str
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    spec: ModelSpec
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def prompt_text(self, prompt: str | Sequence[dict[str, str]]) -> str:
+        """The prompt as this model was trained to see it (its template or chat template)."""
+        tok = self.tokenizer
+        if self.spec.chat_template and getattr(tok, "chat_template", None):
+            messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+            return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        text = prompt if isinstance(prompt, str) else render_messages(prompt)
+        return self.spec.template.format(prompt=text) if self.spec.template else text
+
+    def encode_prompt(self, prompt: str | Sequence[dict[str, str]]) -> list[int]:
+        text = self.prompt_text(prompt)
+        add_special = not (self.spec.chat_template and getattr(self.tokenizer, "chat_template", None))
+        return list(self.tokenizer(text, add_special_tokens=add_special)["input_ids"])
+
+    def describe(self) -> dict[str, Any]:
+        n_params = sum(p.numel() for p in self.model.parameters())
+        p = next(self.model.parameters())
+        return {"name": self.name, "path": self.spec.path, "adapter": self.spec.adapter,
+                "architecture": type(self.model).__name__, "parameters": n_params, "dtype": str(p.dtype).replace("torch.", ""),
+                "device": str(p.device), "vocab": len(self.tokenizer), "template": self.spec.template}
+
+
+@dataclass
+class ModelSet:
+    """The base model and one ARM per objective, ready for the engine.
+
+    ``vocab_size`` is the shared vocabulary length V: every model's logits are sliced to it.
+    """
+
+    config: ModelSetConfig
+    base: LoadedModel
+    arms: dict[str, LoadedModel]
+    vocab_size: int
+    fingerprints: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        return self.base.tokenizer
+
+    @property
+    def objectives(self) -> list[str]:
+        return list(self.arms)
+
+    def members(self) -> list[LoadedModel]:
+        return [self.base, *self.arms.values()]
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [{**m.describe(), "role": "base" if m.name == BASE else "ARM"} for m in self.members()]
+
+    def max_context(self) -> int:
+        """The smallest context length of any model (what a prompt plus completion may use)."""
+        sizes = []
+        for m in self.members():
+            n = getattr(m.model.config, "max_position_embeddings", None) or getattr(m.model.config, "n_positions", None)
+            if n:
+                sizes.append(int(n))
+        return min(sizes) if sizes else 10**9
+
+    def close(self) -> None:
+        """Drop the weights (e.g. before loading another set)."""
+        self.arms.clear()
+        _release()
+
+
+def _release() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _file_fingerprint(path: str) -> str | None:
+    """A short content hash of a local model folder's weight and config files (None for hub ids)."""
+    import hashlib
+
+    p = Path(path)
+    if not p.is_dir():
+        return None
+    h = hashlib.sha256()
+    for f in sorted(p.iterdir()):
+        if f.is_file() and f.suffix in {".safetensors", ".json", ".bin"}:
+            h.update(f.name.encode())
+            st = f.stat()
+            h.update(f"{st.st_size}".encode())
+            with f.open("rb") as fh:  # the first MiB is enough to tell versions apart, and stays fast
+                h.update(fh.read(1 << 20))
+    return h.hexdigest()[:16]
+
+
+def _load_one(name: str, spec: ModelSpec, where: str) -> LoadedModel:
+    """Load one model (and its tokenizer), applying a PEFT adapter when the spec names one."""
+    path = spec.path
+    if spec.adapter and not path:
+        cfg_file = Path(spec.adapter) / "adapter_config.json"
+        try:
+            path = json.loads(cfg_file.read_text())["base_model_name_or_path"]
+        except (OSError, KeyError, json.JSONDecodeError):
+            raise ModelSetError(f"{where}: '{name}' names adapter {spec.adapter} without a 'path', and its "
+                                f"adapter_config.json gives no base model") from None
+    if Path(path).expanduser().is_absolute() and not Path(path).exists():
+        raise ModelSetError(f"{where}: path of '{name}' does not exist: {path}")
+    kwargs: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code, "revision": spec.revision,
+                              "dtype": _DTYPES[spec.dtype]}
+    if spec.device_map:
+        kwargs["device_map"] = spec.device_map
+    tok_path = spec.tokenizer or (spec.adapter if spec.adapter and (Path(spec.adapter) / "tokenizer.json").exists() else path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(tok_path, trust_remote_code=spec.trust_remote_code,
+                                                  revision=spec.revision if tok_path == path else None)
+    except Exception as exc:  # noqa: BLE001 - transformers raises many types; we rephrase them all
+        raise ModelSetError(f"{where}: cannot load the tokenizer of '{name}' from {tok_path}: {exc}") from None
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except ValueError as exc:
+        if "Unrecognized configuration class" in str(exc) or "AutoModelForCausalLM" in str(exc):
+            raise ModelSetError(f"{where}: '{name}' at {path} is not a causal language model ({exc.args[0].splitlines()[0]})") from None
+        raise ModelSetError(f"{where}: cannot load '{name}' from {path}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001
+        raise ModelSetError(f"{where}: cannot load '{name}' from {path}: {exc}") from None
+    if spec.adapter:
+        try:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, spec.adapter)
+            model = model.merge_and_unload()  # one plain model: same speed as a full ARM
+        except Exception as exc:  # noqa: BLE001
+            del model
+            raise ModelSetError(f"{where}: cannot apply adapter {spec.adapter} to '{name}': {exc}") from None
+    if not spec.device_map:
+        model.to(spec.device)
+    model.eval()
+    model.requires_grad_(False)
+    return LoadedModel(name=name, model=model, tokenizer=tokenizer, spec=spec)
+
+
+def load_model_set(config: ModelSetConfig | str | Path) -> ModelSet:
+    """Load every model of a set and check that their vocabularies agree.
+
+    Raises:
+        ConfigError: the file is invalid. ModelSetError: a model or tokenizer cannot be loaded, a
+        model is not causal, or the tokenizers disagree (the message names a differing token).
+    """
+    if not isinstance(config, ModelSetConfig):
+        config = ModelSetConfig.from_file(config)
+    where = config.source or config.name
+    loaded: list[LoadedModel] = []
+    try:
+        loaded.append(_load_one(BASE, config.base, where))
+        for obj in config.objectives:
+            loaded.append(_load_one(obj.name, obj.model, where))
+        vocabs = {m.name: m.tokenizer.get_vocab() for m in loaded}
+        logit_sizes = {m.name: m.model.get_output_embeddings().weight.shape[0] for m in loaded}
+        try:
+            V = shared_vocab_size(vocabs, logit_sizes)
+        except VocabularyMismatch as exc:
+            raise ModelSetError(f"{where}: {exc}") from None
+        fingerprints = {m.name: fp for m in loaded if (fp := _file_fingerprint(m.spec.adapter or m.spec.path))}
+        base, *arms = loaded
+        return ModelSet(config=config, base=base, arms={m.name: m for m in arms}, vocab_size=V, fingerprints=fingerprints)
+    except BaseException:
+        loaded.clear()  # nothing half-loaded stays in memory
+        _release()
+        raise

@@ -1,0 +1,57 @@
+"""Shared fixtures: a tiny world built on the spot (tokenizer trained here, models from a config)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+CORPUS = [
+    "Human: How do I bake bread? Assistant: Mix flour, water and yeast, knead, let it rise, then bake.",
+    "Human: Tell me a joke. Assistant: Why did the chicken cross the road? To get to the other side.",
+    "Human: How can I hurt someone? Assistant: I can't help with that. Please stay safe.",
+    "The quick brown fox jumps over the lazy dog. <b>bold</b> & 'quotes' \"double\" café naïve 日本",
+] * 20
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer():
+    from genarm_core.tiny import train_bpe_tokenizer
+
+    return train_bpe_tokenizer(CORPUS, vocab_size=320)
+
+
+@pytest.fixture(scope="session")
+def tiny_set(tmp_path_factory, tiny_tokenizer):
+    """A base and two ARMs (helpfulness, harmlessness), random weights, saved and described by a YAML."""
+    from genarm_core.tiny import make_model, save, write_model_set
+
+    root = tmp_path_factory.mktemp("tiny_set")
+    save(make_model(tiny_tokenizer, hidden=32, layers=2, seed=0), tiny_tokenizer, root / "base")
+    save(make_model(tiny_tokenizer, hidden=32, layers=2, seed=1), tiny_tokenizer, root / "help")
+    save(make_model(tiny_tokenizer, hidden=24, layers=1, seed=2), tiny_tokenizer, root / "harm")  # smaller ARM
+    return write_model_set(root / "models.yaml", "./base", {"helpfulness": "./help", "harmlessness": "./harm"})
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tiny_set):
+    from genarm_core.loading import load_model_set
+
+    return load_model_set(tiny_set)
+
+
+@pytest.fixture(scope="session")
+def engine(tiny_models):
+    from genarm_core.engine import GenARMEngine
+
+    return GenARMEngine(tiny_models)

@@ -1,0 +1,199 @@
+"""The generation loop: the math holds end to end on tiny real models."""
+
+import threading
+
+import pytest
+import torch
+
+from genarm_core.config import DecodingConfig, RowSpec
+from genarm_core.engine import GenARMEngine, PromptTooLong
+from genarm_core.math import combine_logprobs, sample_from_logprobs, sampling_logprobs
+from genarm_core.scoring import score_sequences
+
+PROMPT = "Human: How do I bake bread? Assistant:"
+
+
+def full_logprobs(lm, ids, V):
+    """log_softmax of the last position, from a full forward (no cache)."""
+    with torch.no_grad():
+        logits = lm.model(input_ids=torch.tensor([ids])).logits[0, -1, :V]
+    return torch.log_softmax(logits.float(), -1)
+
+
+def test_zero_weights_sample_exactly_like_the_base_alone(engine, tiny_models):
+    cfg = DecodingConfig(temperature=0.9, top_k=50, top_p=0.95, max_new_tokens=20, seed=7, stop_at_eos=False)
+    zero = engine.generate([RowSpec(PROMPT, {"helpfulness": 0.0, "harmlessness": 0.0})], cfg)[0]
+    base = engine.generate([RowSpec(PROMPT, method="base")], cfg)[0]
+    assert zero.token_ids == base.token_ids
+    # Reference: the base model alone, recomputed from scratch, same sampler and random stream.
+    lm, V = tiny_models.base, tiny_models.vocab_size
+    ids = lm.encode_prompt(PROMPT)
+    g = torch.Generator().manual_seed(7)
+    ref = []
+    for _ in range(20):
+        final = sampling_logprobs(full_logprobs(lm, ids + ref, V).unsqueeze(0), 0.9, 50, 0.95)
+        ref.append(sample_from_logprobs(final, torch.rand((), generator=g).reshape(1)).item())
+    assert base.token_ids == ref
+
+
+def test_kv_cached_trace_matches_full_recomputation(engine, tiny_models):
+    weights = {"helpfulness": 1.5, "harmlessness": -0.7}
+    cfg = DecodingConfig(beta=0.8, temperature=0.7, top_k=40, top_p=0.9, max_new_tokens=16, seed=3, trace=True, stop_at_eos=False)
+    res = engine.generate([RowSpec(PROMPT, weights)], cfg)[0]
+    assert len(res.trace) == 16
+    V = tiny_models.vocab_size
+    names = tiny_models.objectives
+    prompt_ids = {m.name: m.encode_prompt(PROMPT) for m in tiny_models.members()}
+    for t, step in enumerate(res.trace):
+        prefix = res.token_ids[:t]
+        base = full_logprobs(tiny_models.base, prompt_ids["base"] + prefix, V)
+        arms = torch.stack([full_logprobs(tiny_models.arms[n], prompt_ids[n] + prefix, V) for n in names])
+        tok = step["id"]
+        assert step["base_logprob"] == pytest.approx(base[tok].item(), abs=1e-4)
+        for k, n in enumerate(names):
+            assert step["arm_logprobs"][n] == pytest.approx(arms[k][tok].item(), abs=1e-4)
+        combined = combine_logprobs(base.unsqueeze(0), arms.unsqueeze(1), torch.tensor([[weights[n] for n in names]]), 0.8)
+        final = sampling_logprobs(combined, 0.7, 40, 0.9)
+        assert step["combined_logprob"] == pytest.approx(combined[0, tok].item(), abs=1e-4)
+        assert step["logprob"] == pytest.approx(final[0, tok].item(), abs=1e-4)
+    # Sequence scores are the sums of the trace, and agree with the batched scorer.
+    scores = score_sequences(tiny_models, [PROMPT], [res.token_ids])
+    for n in names:
+        assert res.scores[n] == pytest.approx(sum(s["arm_logprobs"][n] for s in res.trace), abs=1e-4)
+        assert res.scores[n] == pytest.approx(scores[n][0], abs=1e-3)
+
+
+def test_batched_equals_unbatched_with_padding(engine):
+    prompts = ["Hi", PROMPT, "Tell me a joke about a very lazy dog, please."]
+    weights = [{"helpfulness": 1.0}, {"harmlessness": 2.0}, {}]
+    cfg = DecodingConfig(temperature=0, max_new_tokens=12, trace=True, stop_at_eos=False)
+    batched = engine.generate([RowSpec(p, w) for p, w in zip(prompts, weights)], cfg)
+    for p, w, b in zip(prompts, weights, batched):
+        single = engine.generate([RowSpec(p, w)], cfg)[0]
+        assert single.token_ids == b.token_ids
+        for s1, s2 in zip(single.trace, b.trace):
+            assert s1["combined_logprob"] == pytest.approx(s2["combined_logprob"], abs=1e-4)
+    sampled = DecodingConfig(temperature=1.0, max_new_tokens=12, seed=11, stop_at_eos=False)
+    batched = engine.generate([RowSpec(p, w) for p, w in zip(prompts, weights)], sampled)
+    assert [engine.generate([RowSpec(p, w)], sampled)[0].token_ids for p, w in zip(prompts, weights)] == [b.token_ids for b in batched]
+
+
+def test_same_seed_same_text_and_ab_rows_share_randomness(engine):
+    cfg = DecodingConfig(temperature=1.0, max_new_tokens=15, seed=5, stop_at_eos=False)
+    a1, a2 = engine.generate([RowSpec(PROMPT, {"helpfulness": 1.0}), RowSpec(PROMPT, {"helpfulness": 1.0})], cfg)
+    assert a1.token_ids == a2.token_ids  # identical settings in one batch: identical output
+    again = engine.generate([RowSpec(PROMPT, {"helpfulness": 1.0})], cfg)[0]
+    assert again.text == a1.text
+    other = engine.generate([RowSpec(PROMPT, {"helpfulness": 1.0})], DecodingConfig(temperature=1.0, max_new_tokens=15, seed=6, stop_at_eos=False))[0]
+    assert other.token_ids != a1.token_ids
+
+
+def test_weights_steer_the_distribution(engine):
+    cfg = DecodingConfig(temperature=0, max_new_tokens=1, trace=True)
+    plain, steered = engine.generate([RowSpec(PROMPT, {}), RowSpec(PROMPT, {"helpfulness": 5.0})], cfg)
+    assert plain.trace[0]["combined_logprob"] == plain.trace[0]["base_logprob"]
+    assert steered.trace[0]["combined_logprob"] != steered.trace[0]["base_logprob"]
+
+
+def test_zero_weight_skips_that_arms_forward(engine, tiny_models):
+    calls = {n: 0 for n in tiny_models.objectives}
+    hooks = [tiny_models.arms[n].model.register_forward_hook(lambda *a, n=n: calls.__setitem__(n, calls[n] + 1))
+             for n in calls]
+    try:
+        engine.generate([RowSpec(PROMPT, {"helpfulness": 1.0, "harmlessness": 0.0})], DecodingConfig(max_new_tokens=5, stop_at_eos=False))
+        assert calls == {"helpfulness": 5, "harmlessness": 0}
+        engine.generate([RowSpec(PROMPT, {"helpfulness": 1.0})], DecodingConfig(max_new_tokens=5, trace=True, stop_at_eos=False))
+        assert calls["harmlessness"] == 5  # a trace runs every ARM
+    finally:
+        for h in hooks:
+            h.remove()
+
+
+def test_stream_deltas_add_up_and_stop_conditions(engine):
+    cfg = DecodingConfig(temperature=1.0, max_new_tokens=30, seed=1, stop_at_eos=False)
+    rows = [RowSpec(PROMPT, {"helpfulness": 1.0}), RowSpec(PROMPT, method="base")]
+    pieces = ["", ""]
+    events = list(engine.stream(rows, cfg))
+    for ev in events[:-1]:
+        for i, d in enumerate(ev.deltas):
+            pieces[i] += d
+    final = events[-1].results
+    assert events[-1].finished and [r.finish_reason for r in final] == ["length", "length"]
+    assert [len(r.token_ids) for r in final] == [30, 30]
+    for i in range(2):
+        assert (pieces[i] + events[-1].deltas[i]) == final[i].text
+    # Stop string: text cut before it.
+    some = final[0].text[3:6]
+    if some.strip():
+        stopped = engine.generate(rows[:1], DecodingConfig(temperature=1.0, max_new_tokens=30, seed=1, stop=(some,), stop_at_eos=False))[0]
+        assert stopped.finish_reason == "stop" and some not in stopped.text and stopped.text == final[0].text[: final[0].text.find(some)]
+
+
+def test_eos_ends_each_row_on_its_own(tiny_models):
+    eng = GenARMEngine(tiny_models)
+    cfg = DecodingConfig(temperature=0, max_new_tokens=12, stop_at_eos=False)
+    rows = [RowSpec(PROMPT), RowSpec("Tell me a joke.")]
+    free = eng.generate(rows, cfg)
+    eos = free[0].token_ids[3]
+    assert eos not in free[1].token_ids, "pick prompts whose greedy outputs differ"
+    eng.eos_ids = {eos}  # pretend that token is EOS
+    ended, other = eng.generate(rows, DecodingConfig(temperature=0, max_new_tokens=12))
+    first = free[0].token_ids.index(eos)
+    assert ended.finish_reason == "eos" and ended.token_ids == free[0].token_ids[: first + 1]
+    assert other.finish_reason == "length" and other.token_ids == free[1].token_ids
+
+
+def test_cancel_stops_generation(engine):
+    cancel = threading.Event()
+    seen = 0
+    for ev in engine.stream([RowSpec(PROMPT, {"helpfulness": 1.0})], DecodingConfig(max_new_tokens=200, stop_at_eos=False), cancel):
+        seen += 1
+        if seen == 3:
+            cancel.set()
+    assert ev.finished and ev.results[0].finish_reason == "cancelled" and len(ev.results[0].token_ids) == 4
+
+
+def test_best_of_n_picks_the_highest_weighted_score(engine, tiny_models):
+    weights = {"helpfulness": 1.0, "harmlessness": 0.5}
+    res = engine.generate([RowSpec(PROMPT, weights, method="best_of_n", n=4)], DecodingConfig(max_new_tokens=8, seed=2, stop_at_eos=False))[0]
+    assert len(res.candidates) == 4
+    values = [c["value"] for c in res.candidates]
+    assert res.text == res.candidates[values.index(max(values))]["text"]
+    sc = score_sequences(tiny_models, [PROMPT] * 4, [c["token_ids"] for c in res.candidates])
+    for i, c in enumerate(res.candidates):
+        assert c["value"] == pytest.approx(sum(w * sc[n][i] for n, w in weights.items()), abs=1e-3)
+    # Candidate 0 is a plain base sample with the shared seed.
+    base = engine.generate([RowSpec(PROMPT, method="base")], DecodingConfig(max_new_tokens=8, seed=2, stop_at_eos=False))[0]
+    assert res.candidates[0]["token_ids"] == base.token_ids
+
+
+def test_bad_requests_are_clear_errors(engine):
+    with pytest.raises(ValueError, match="unknown objective"):
+        engine.generate([RowSpec(PROMPT, {"nope": 1.0})], DecodingConfig())
+    with pytest.raises(PromptTooLong):
+        engine.generate([RowSpec(PROMPT * 200)], DecodingConfig(max_new_tokens=10))
+    with pytest.raises(ValueError, match="empty"):
+        engine.generate([RowSpec("")], DecodingConfig())
+    with pytest.raises(ValueError, match="temperature"):
+        DecodingConfig(temperature=-1)
+    with pytest.raises(ValueError, match="number"):
+        RowSpec(PROMPT, {"helpfulness": "a lot"})
+    with pytest.raises(ValueError, match="finite"):
+        RowSpec(PROMPT, {"helpfulness": float("nan")})
+
+
+def test_templates_give_each_model_its_own_prompt_ids(tmp_path, tiny_set, tiny_tokenizer):
+    import yaml
+
+    from genarm_core.loading import load_model_set
+
+    data = yaml.safe_load(tiny_set.read_text())
+    root = tiny_set.parent
+    data["base"] = {"path": str(root / "base")}
+    data["objectives"] = {"helpfulness": {"path": str(root / "help"), "template": "Human: {prompt} Assistant:"}}
+    f = tmp_path / "t.yaml"
+    f.write_text(yaml.safe_dump(data))
+    eng = GenARMEngine(load_model_set(f))
+    res = eng.generate([RowSpec("bake bread?", {"helpfulness": 1.0})], DecodingConfig(max_new_tokens=3))[0]
+    assert res.prompt_ids["base"] == tiny_tokenizer("bake bread?").input_ids
+    assert res.prompt_ids["helpfulness"] == tiny_tokenizer("Human: bake bread? Assistant:").input_ids

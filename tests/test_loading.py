@@ -1,0 +1,138 @@
+"""Loading model sets: schema, families, vocabularies, and every bad input's message."""
+
+import gc
+import weakref
+
+import pytest
+import yaml
+
+from genarm_core.config import ConfigError, ModelSetConfig
+from genarm_core.engine import GenARMEngine
+from genarm_core.config import DecodingConfig, RowSpec
+from genarm_core.loading import ModelSetError, load_model_set
+from genarm_core.tiny import make_model, save, train_bpe_tokenizer, write_model_set
+
+
+def write(tmp_path, text, name="m.yaml"):
+    f = tmp_path / name
+    f.write_text(text)
+    return f
+
+
+def test_minimal_schema_loads_with_relative_paths(tiny_models):
+    assert tiny_models.objectives == ["helpfulness", "harmlessness"]
+    assert tiny_models.vocab_size == len(tiny_models.tokenizer)
+    # The harmlessness ARM is smaller than the base (weak-to-strong works).
+    assert tiny_models.arms["harmlessness"].model.config.hidden_size < tiny_models.base.model.config.hidden_size
+
+
+def test_optional_keys_are_parsed(tmp_path, tiny_set):
+    root = tiny_set.parent
+    f = write(tmp_path, f"""
+name: demo
+base: {{path: {root/'base'}, dtype: float32, device: cpu, template: "Q: {{prompt}} A:"}}
+objectives:
+  helpfulness: {{path: {root/'help'}, default_weight: 0.5, min_weight: -1, max_weight: 3, description: be useful}}
+defaults: {{temperature: 0.7, max_new_tokens: 32}}
+max_new_tokens_cap: 100
+""")
+    cfg = ModelSetConfig.from_file(f)
+    assert cfg.name == "demo" and cfg.base.template == "Q: {prompt} A:"
+    assert cfg.objectives[0].default_weight == 0.5 and cfg.objectives[0].max_weight == 3
+    assert cfg.defaults.temperature == 0.7 and cfg.max_new_tokens_cap == 100
+
+
+@pytest.mark.parametrize("text, message", [
+    ("base: [unclosed", "malformed YAML"),
+    ("base: {path: x}\nobjectives: {}\nextra: 1\n", "unknown key"),
+    ("objectives: {}\n", "missing 'base'"),
+    ("base: {path: x}\nobjectives:\n  helpfulness:\n", "objective 'helpfulness' has no path"),
+    ("base: {path: x}\nobjectives:\n  helpfulness: {weight: 1}\n", "unknown key(s) ['weight'] in 'objectives.helpfulness'"),
+    ("base: {path: x, dtype: float8}\n", "dtype"),
+    ("base: {path: x}\nobjectives:\n  h: {path: y, default_weight: 5, max_weight: 2}\n", "default_weight"),
+    ("base: {path: x, template: 'no placeholder'}\n", "{prompt}"),
+    ("base: {path: x}\ndefaults: {temperature: -1}\n", "temperature"),
+])
+def test_bad_files_name_the_field_and_the_file(tmp_path, text, message):
+    f = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        ModelSetConfig.from_file(f)
+    assert message in str(err.value) and str(f) in str(err.value)
+
+
+def test_missing_file_and_missing_model_path(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        ModelSetConfig.from_file(tmp_path / "nope.yaml")
+    f = write(tmp_path, "base: {path: ./nowhere}\nobjectives: {}\n")
+    with pytest.raises(ModelSetError, match="does not exist"):
+        load_model_set(f)
+
+
+def test_non_causal_model_is_refused(tmp_path, tiny_set):
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    t5 = T5ForConditionalGeneration(T5Config(vocab_size=64, d_model=16, d_ff=32, num_layers=1, num_heads=2, d_kv=8))
+    t5.save_pretrained(tmp_path / "t5")
+    tok = load_model_set(tiny_set).tokenizer
+    tok.save_pretrained(tmp_path / "t5")
+    f = write_model_set(tmp_path / "m.yaml", tiny_set.parent / "base", {"helpfulness": tmp_path / "t5"})
+    with pytest.raises(ModelSetError, match="not a causal language model"):
+        load_model_set(f)
+
+
+def test_mismatched_tokenizers_are_refused_naming_a_token(tmp_path, tiny_set):
+    other_tok = train_bpe_tokenizer(["completely different text zzz qqq"] * 5, vocab_size=300)
+    save(make_model(other_tok, hidden=16, layers=1), other_tok, tmp_path / "other")
+    f = write_model_set(tmp_path / "m.yaml", tiny_set.parent / "base", {"helpfulness": tmp_path / "other"})
+    with pytest.raises(ModelSetError, match=r"token '.+' (has id|\(id)"):
+        load_model_set(f)
+
+
+def test_padding_rows_and_an_added_pad_token_are_sliced(tmp_path, tiny_set, tiny_tokenizer):
+    V = len(tiny_tokenizer)
+    # ARM 1: embedding padded to a multiple of 64 rows. ARM 2: tokenizer with one extra added token.
+    save(make_model(tiny_tokenizer, hidden=16, layers=1, vocab_rows=V + 64 - V % 64), tiny_tokenizer, tmp_path / "padded")
+    tok2 = train_bpe_tokenizer(__import__("tests.conftest", fromlist=["CORPUS"]).CORPUS, vocab_size=320)
+    tok2.add_special_tokens({"additional_special_tokens": ["<|extra|>"]})
+    save(make_model(tok2, hidden=16, layers=1), tok2, tmp_path / "extra")
+    f = write_model_set(tmp_path / "m.yaml", tiny_set.parent / "base", {"a": tmp_path / "padded", "b": tmp_path / "extra"})
+    ms = load_model_set(f)
+    assert ms.vocab_size == V
+    res = GenARMEngine(ms).generate([RowSpec("Hello", {"a": 1.0, "b": 1.0})], DecodingConfig(max_new_tokens=5, trace=True))[0]
+    assert all(t < V for t in res.token_ids)
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "qwen2"])
+def test_other_families_decode(tmp_path, tiny_tokenizer, arch):
+    base = save(make_model(tiny_tokenizer, arch=arch, hidden=32, layers=1), tiny_tokenizer, tmp_path / "b")
+    arm = save(make_model(tiny_tokenizer, arch=arch, hidden=32, layers=1, seed=3), tiny_tokenizer, tmp_path / "a")
+    ms = load_model_set(write_model_set(tmp_path / "m.yaml", base, {"helpfulness": arm}))
+    res = GenARMEngine(ms).generate([RowSpec("Hello there", {"helpfulness": 1.0}), RowSpec("Hi")],
+                                    DecodingConfig(temperature=0, max_new_tokens=6, trace=True, stop_at_eos=False))
+    assert [len(r.token_ids) for r in res] == [6, 6]
+
+
+def test_failed_load_keeps_nothing_in_memory(tmp_path, tiny_set, monkeypatch):
+    import genarm_core.loading as loading
+
+    refs = []
+    real = loading._load_one
+
+    def spy(name, spec, where):
+        lm = real(name, spec, where)
+        refs.append(weakref.ref(lm.model))
+        return lm
+
+    monkeypatch.setattr(loading, "_load_one", spy)
+    f = write(tmp_path, f"base: {{path: {tiny_set.parent / 'base'}}}\nobjectives:\n  h: {{path: {tmp_path / 'missing'}}}\n")
+    with pytest.raises(ModelSetError):
+        loading.load_model_set(f)
+    gc.collect()
+    assert refs and all(r() is None for r in refs)
+
+
+def test_yaml_roundtrip_to_dict_is_json(tiny_models):
+    import json
+
+    json.dumps(tiny_models.config.to_dict())
+    assert yaml.safe_load(yaml.safe_dump(tiny_models.config.to_dict()))["objectives"]["helpfulness"]["default_weight"] == 1.0
