@@ -1,0 +1,1 @@
+"""ARM training: preference-data loaders (``data``) and the GenARM-loss trainer (``trainer``)."""

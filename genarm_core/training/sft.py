@@ -1,0 +1,37 @@
+"""Supervised fine-tuning of a causal LM on plain texts (the demo's base model is trained here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from transformers import DataCollatorForLanguageModeling, PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
+
+
+def train_causal_lm(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    out_dir: str | Path,
+    epochs: float = 1.0,
+    learning_rate: float = 3e-3,
+    batch_size: int = 16,
+    max_tokens: int = 128,
+    seed: int = 0,
+    progress: bool = True,
+) -> float:
+    """Next-token training on ``texts`` (each ends with EOS). Returns the final training loss."""
+    eos = tokenizer.eos_token or ""
+    encoded = [{"input_ids": ids[:max_tokens]} for ids in tokenizer([t + eos for t in texts])["input_ids"]]
+    args = TrainingArguments(
+        output_dir=str(out_dir), per_device_train_batch_size=batch_size, num_train_epochs=epochs,
+        learning_rate=learning_rate, lr_scheduler_type="cosine", warmup_steps=10, seed=seed, save_strategy="no",
+        logging_steps=50, report_to=[], disable_tqdm=not progress, use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+    )
+    collator = DataCollatorForLanguageModeling(tokenizer=tokenizer, mlm=False)
+    trainer = Trainer(model=model, args=args, train_dataset=encoded, data_collator=collator)
+    result = trainer.train()
+    model.eval()
+    return float(result.training_loss)
