@@ -1,0 +1,62 @@
+"""``python -m storage export|stats``: exports and a summary of a dashboard database."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime, timezone
+from typing import Sequence
+
+from .db import StorageError
+from .export import FORMATS, export
+from .store import JudgmentFilter, Store, win_rates
+
+
+def _date(text: str) -> datetime:
+    try:
+        d = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date: {text!r} (e.g. 2026-11-26 or 2026-11-26T14:00)") from None
+    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m storage", description="Export and summarise the dashboard's database.")
+    sub = p.add_subparsers(dest="command", required=True)
+    e = sub.add_parser("export", help="export judgments")
+    e.add_argument("--db", help="SQLAlchemy URL or SQLite file (default: $GENARM_DB or the user data folder)")
+    e.add_argument("--format", required=True, choices=FORMATS)
+    e.add_argument("--out", required=True, help="output file (.jsonl, .parquet for trl formats; .csv; .jsonl)")
+    e.add_argument("--objective", help="use this objective's verdicts (and keep only judgments that have one)")
+    e.add_argument("--annotator")
+    e.add_argument("--model-set", help="model-set name")
+    e.add_argument("--since", type=_date)
+    e.add_argument("--until", type=_date)
+    s = sub.add_parser("stats", help="counts and win rates")
+    s.add_argument("--db")
+    s.add_argument("--objective", help="win rates on this objective's verdicts")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        store = Store(args.db)
+        if args.command == "export":
+            flt = JudgmentFilter(since=args.since, until=args.until, annotator=args.annotator,
+                                 model_set=args.model_set, objective=args.objective)
+            print(export(store, args.format, args.out, flt))
+        else:
+            print(f"database: {store.url}")
+            for name, n in store.counts().items():
+                print(f"  {name:18s} {n}")
+            df = store.judgments_frame()
+            for obj in [None, *([args.objective] if args.objective else store.objectives())]:
+                wr = win_rates(df, obj)
+                if not wr.empty:
+                    print(f"\nwin rates ({obj or 'overall'} verdicts):")
+                    print(wr.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+        return 0
+    except (StorageError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

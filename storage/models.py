@@ -1,0 +1,106 @@
+"""ORM tables (SQLAlchemy 2.0 typed mappings). Rows never leave the storage package.
+
+The schema's history lives in ``storage/migrations``; this module is the head revision.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ModelSetRow(Base):
+    """What was loaded: the base and each objective's ARM (paths, revisions, hashes, adapters, templates)."""
+
+    __tablename__ = "model_sets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SweepRow(Base):
+    """A weight sweep: its grid, prompts and settings; its generations point back to it."""
+
+    __tablename__ = "sweeps"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class GenerationRow(Base):
+    """One completion with every setting that produced it."""
+
+    __tablename__ = "generations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_set_id: Mapped[Optional[int]] = mapped_column(ForeignKey("model_sets.id"), index=True)
+    sweep_id: Mapped[Optional[int]] = mapped_column(ForeignKey("sweeps.id"), index=True)
+    prompt: Mapped[str] = mapped_column(Text)
+    prompt_messages: Mapped[Optional[list[Any]]] = mapped_column(JSON)
+    completion: Mapped[str] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(String(32))
+    weights: Mapped[dict[str, float]] = mapped_column(JSON)
+    beta: Mapped[float] = mapped_column(Float)
+    temperature: Mapped[float] = mapped_column(Float)
+    top_k: Mapped[int] = mapped_column(Integer)
+    top_p: Mapped[float] = mapped_column(Float)
+    max_new_tokens: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    n_tokens: Mapped[int] = mapped_column(Integer)
+    latency_s: Mapped[float] = mapped_column(Float)
+    finish_reason: Mapped[str] = mapped_column(String(16))
+    scores: Mapped[dict[str, float]] = mapped_column(JSON)
+    trace: Mapped[Optional[list[Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class JudgmentRow(Base):
+    """A person's verdict on two generations of the same prompt."""
+
+    __tablename__ = "judgments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    generation_a_id: Mapped[int] = mapped_column(ForeignKey("generations.id"), index=True)
+    generation_b_id: Mapped[int] = mapped_column(ForeignKey("generations.id"), index=True)
+    verdict: Mapped[str] = mapped_column(String(16))  # A | B | tie | both_bad
+    annotator: Mapped[str] = mapped_column(String(200), default="", index=True)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    blind: Mapped[bool] = mapped_column(Boolean, default=False)
+    swapped: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    objective_verdicts: Mapped[list["ObjectiveVerdictRow"]] = relationship(back_populates="judgment", cascade="all, delete-orphan")
+
+
+class ObjectiveVerdictRow(Base):
+    """One objective's verdict within a judgment (e.g. more harmless: B)."""
+
+    __tablename__ = "objective_verdicts"
+    __table_args__ = (UniqueConstraint("judgment_id", "objective"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    judgment_id: Mapped[int] = mapped_column(ForeignKey("judgments.id", ondelete="CASCADE"), index=True)
+    objective: Mapped[str] = mapped_column(String(200))
+    verdict: Mapped[str] = mapped_column(String(16))
+    judgment: Mapped[JudgmentRow] = relationship(back_populates="objective_verdicts")
+
+
+class PresetRow(Base):
+    """A named weight setting saved from the dashboard."""
+
+    __tablename__ = "presets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    weights: Mapped[dict[str, float]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

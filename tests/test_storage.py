@@ -1,0 +1,316 @@
+"""storage: every table, exports, migrations, concurrency and crashes, on SQLite and PostgreSQL."""
+
+import json
+import multiprocessing as mp
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from storage.db import StorageError, open_engine, upgrade_to
+from storage.export import export
+from storage.store import JudgmentFilter, Store, win_rates
+
+from .storage_helpers import PG_ENV, gen_record, new_postgres_db
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
+    not os.environ.get(PG_ENV), reason=f"set {PG_ENV} to a PostgreSQL URL (.ci/run does) to test PostgreSQL"))]
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'genarm.db'}"
+    else:
+        url, drop = new_postgres_db()
+        yield url
+        drop()
+
+
+@pytest.fixture
+def store(db_url):
+    s = Store(db_url)
+    yield s
+    s.close()
+
+
+def seed_judgments(store):
+    """Four judgments with known verdicts; returns their ids."""
+    ms = store.register_model_set("demo", {"base": {"path": "b"}, "objectives": {"helpfulness": {"path": "h"}}})
+    ids = []
+    for i, (verdict, per_obj, who) in enumerate([
+        ("A", {"helpfulness": "A", "harmlessness": "B"}, "ann"),
+        ("B", {"helpfulness": "B"}, "bob"),
+        ("tie", {"harmlessness": "A"}, "ann"),
+        ("both_bad", {}, "ann"),
+    ]):
+        a, b = store.add_generations([
+            gen_record(prompt=f"prompt {i} <script>", completion=f"aligned {i}", model_set_id=ms),
+            gen_record(prompt=f"prompt {i} <script>", completion=f"base {i}", method="base", weights={}, model_set_id=ms),
+        ])
+        ids.append(store.add_judgment(a, b, verdict, per_obj, annotator=who, comment="c", blind=i % 2 == 0, swapped=i == 1))
+    return ids
+
+
+def test_every_table_round_trips(store):
+    spec = {"base": {"path": "x", "revision": "abc"}, "objectives": {"helpfulness": {"path": "y", "adapter": "z"}}}
+    ms = store.register_model_set("demo", spec)
+    assert store.register_model_set("demo", spec) == ms  # same spec, same row
+    trace = [{"id": 5, "text": "hi", "logprob": -0.1, "base_logprob": -0.5, "arm_logprobs": {"helpfulness": -0.2}}]
+    sweep = store.create_sweep("grid", {"grid": [[0, 0], [1, 0]]})
+    gid = store.add_generation(**gen_record(model_set_id=ms, trace=trace, sweep_id=sweep,
+                                            scores={"helpfulness": float("nan"), "harmlessness": -1.0},
+                                            prompt_messages=[{"role": "user", "content": "What is 2+2?"}]))
+    g = store.generation(gid)
+    assert g["trace"] == trace and g["weights"] == {"helpfulness": 1.0, "harmlessness": 0.5}
+    assert g["scores"] == {"helpfulness": None, "harmlessness": -1.0}  # NaN stored as null (PostgreSQL refuses NaN in JSON)
+    assert g["prompt_messages"][0]["content"] == "What is 2+2?" and g["sweep_id"] == sweep and g["model_set_id"] == ms
+    frame = store.generations_frame(sweep_id=sweep)
+    assert list(frame["id"]) == [gid] and frame.loc[0, "w_helpfulness"] == 1.0 and frame.loc[0, "model_set"] == "demo"
+    other = store.add_generation(**gen_record(completion="5", method="base", weights={}))
+    jid = store.add_judgment(gid, other, "A", {"helpfulness": "A", "harmlessness": "B"}, annotator="ann", comment="ok",
+                             blind=True, swapped=True)
+    j = store.judgments_frame().iloc[0]
+    assert (j.judgment_id, j.verdict, j.verdict_helpfulness, j.verdict_harmlessness) == (jid, "A", "A", "B")
+    assert bool(j.blind) and bool(j.swapped) and j.annotator == "ann" and j.comment == "ok"
+    store.save_preset("safe", {"harmlessness": 2.0})
+    store.save_preset("safe", {"harmlessness": 1.5})
+    assert store.presets() == {"safe": {"harmlessness": 1.5}}
+    store.delete_preset("safe")
+    assert store.presets() == {}
+    assert store.counts() == {"model_sets": 1, "generations": 2, "judgments": 1, "objective_verdicts": 2, "presets": 0, "sweeps": 1}
+
+
+def test_bad_judgments_are_refused(store):
+    a = store.add_generation(**gen_record())
+    b = store.add_generation(**gen_record(completion="5"))
+    c = store.add_generation(**gen_record(prompt="another prompt"))
+    with pytest.raises(ValueError, match="verdict"):
+        store.add_judgment(a, b, "A is better")
+    with pytest.raises(ValueError, match="different prompts"):
+        store.add_judgment(a, c, "A")
+    with pytest.raises(ValueError, match="no generation"):
+        store.add_judgment(a, 999, "A")
+    with pytest.raises(ValueError, match="two different"):
+        store.add_judgment(a, a, "A")
+    assert store.counts()["judgments"] == 0
+
+
+def test_exports_have_the_expected_content(store, tmp_path):
+    seed_judgments(store)
+    s = export(store, "trl", tmp_path / "pairs.jsonl")
+    rows = [json.loads(l) for l in (tmp_path / "pairs.jsonl").read_text().splitlines()]
+    assert rows == [{"prompt": "prompt 0 <script>", "chosen": "aligned 0", "rejected": "base 0"},
+                    {"prompt": "prompt 1 <script>", "chosen": "base 1", "rejected": "aligned 1"}]
+    path = str(tmp_path / "pairs.jsonl")
+    assert s.pairs[path] == 2 and s.ties[path] == 1 and s.both_bad[path] == 1
+    harm = [json.loads(l) for l in (tmp_path / "pairs.harmlessness.jsonl").read_text().splitlines()]
+    assert [r["chosen"] for r in harm] == ["base 0", "aligned 2"]
+    helpf = [json.loads(l) for l in (tmp_path / "pairs.helpfulness.jsonl").read_text().splitlines()]
+    assert [r["chosen"] for r in helpf] == ["aligned 0", "base 1"]
+
+    export(store, "trl-conversational", tmp_path / "conv.jsonl", JudgmentFilter(objective="harmlessness"))
+    conv = [json.loads(l) for l in (tmp_path / "conv.jsonl").read_text().splitlines()]
+    assert conv[0] == {"prompt": [{"role": "user", "content": "prompt 0 <script>"}],
+                       "chosen": [{"role": "assistant", "content": "base 0"}],
+                       "rejected": [{"role": "assistant", "content": "aligned 0"}]}
+
+    export(store, "trl", tmp_path / "pairs.parquet", JudgmentFilter(annotator="bob"))
+    import pyarrow.parquet as pq
+    assert pq.read_table(tmp_path / "pairs.parquet").to_pylist() == [{"prompt": "prompt 1 <script>", "chosen": "base 1", "rejected": "aligned 1"}]
+
+    export(store, "csv", tmp_path / "j.csv")
+    import pandas as pd
+    csv = pd.read_csv(tmp_path / "j.csv")
+    assert list(csv["verdict"]) == ["A", "B", "tie", "both_bad"]
+    assert {"setting_a", "weights_a", "temperature_b", "verdict_harmlessness", "annotator", "blind", "swapped"} <= set(csv.columns)
+    assert json.loads(csv.loc[0, "weights_a"]) == {"harmlessness": 0.5, "helpfulness": 1.0}
+
+    export(store, "battles", tmp_path / "b.jsonl")
+    battles = [json.loads(l) for l in (tmp_path / "b.jsonl").read_text().splitlines()]
+    assert [b["winner"] for b in battles] == ["model_a", "model_b", "tie", "tie (bothbad)"]
+    assert battles[0]["model_a"] == "genarm harmlessness=0.5 helpfulness=1" and battles[0]["model_b"] == "base"
+    assert battles[0]["objective_winners"] == {"helpfulness": "model_a", "harmlessness": "model_b"}
+
+
+def test_filters_and_win_rates(store):
+    seed_judgments(store)
+    assert len(store.judgments_frame(JudgmentFilter(annotator="ann"))) == 3
+    assert len(store.judgments_frame(JudgmentFilter(objective="helpfulness"))) == 2
+    assert len(store.judgments_frame(JudgmentFilter(model_set="other"))) == 0
+    from datetime import datetime, timedelta, timezone
+    assert len(store.judgments_frame(JudgmentFilter(since=datetime.now(timezone.utc) + timedelta(days=1)))) == 0
+    wr = win_rates(store.judgments_frame()).set_index("setting")
+    aligned = wr.loc["genarm harmlessness=0.5 helpfulness=1"]
+    assert (aligned.wins, aligned.losses, aligned.ties, aligned.both_bad) == (1, 1, 1, 1)
+    assert aligned.win_rate == pytest.approx(0.25) and aligned.win_rate_half_ties == pytest.approx(0.5)
+
+
+def test_export_loads_in_datasets(store, tmp_path):
+    from datasets import load_dataset
+
+    seed_judgments(store)
+    export(store, "trl", tmp_path / "p.jsonl")
+    export(store, "trl-conversational", tmp_path / "c.jsonl")
+    ds = load_dataset("json", data_files=str(tmp_path / "p.jsonl"), split="train")
+    assert ds.column_names == ["prompt", "chosen", "rejected"] and len(ds) == 2
+    conv = load_dataset("json", data_files=str(tmp_path / "c.jsonl"), split="train")
+    assert conv[0]["chosen"] == [{"role": "assistant", "content": "aligned 0"}]
+
+
+def _writer(url, n, queue):
+    s = Store(url)
+    for i in range(n):
+        a, b = s.add_generations([gen_record(prompt=f"p{os.getpid()}-{i}"), gen_record(prompt=f"p{os.getpid()}-{i}", completion="x")])
+        queue.put(s.add_judgment(a, b, "A", {"helpfulness": "B"}, annotator=str(os.getpid())))
+    s.close()
+
+
+def test_concurrent_writers_lose_nothing(db_url):
+    Store(db_url).close()  # create the schema first, as the app does on start
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_writer, args=(db_url, 15, q)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    acked = [q.get(timeout=120) for _ in range(60)]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    s = Store(db_url)
+    assert sorted(s.judgments_frame()["judgment_id"]) == sorted(acked)
+    assert s.counts()["objective_verdicts"] == 60
+    s.close()
+
+
+CRASH_SCRIPT = """
+import sys, time
+from storage.store import Store
+from tests.storage_helpers import gen_record
+s = Store(sys.argv[1])
+for i in range(5):
+    gid = s.add_generation(**gen_record(prompt=f"acked {i}"))
+    print(gid, flush=True)
+from sqlalchemy.orm import Session
+from storage.models import GenerationRow
+with Session(s.engine) as sess, sess.begin():
+    for i in range(200):
+        sess.add(GenerationRow(**gen_record(prompt=f"never committed {i}")))
+    sess.flush()
+    print("in-transaction", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_crash_mid_transaction_keeps_acknowledged_rows(db_url, tmp_path):
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-c", CRASH_SCRIPT, db_url], cwd=repo, stdout=subprocess.PIPE, text=True)
+    acked = []
+    for line in proc.stdout:
+        if line.strip() == "in-transaction":
+            break
+        acked.append(int(line))
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    if db_url.startswith("sqlite"):
+        path = db_url.split("///", 1)[1]
+        con = sqlite3.connect(path)
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        con.close()
+    s = Store(db_url)
+    frame = s.generations_frame()
+    assert sorted(frame["id"]) == sorted(acked) and not frame["prompt"].str.startswith("never").any()
+    s.add_generation(**gen_record())  # and it is writable again
+    s.close()
+
+
+def test_upgrade_from_the_first_schema_keeps_rows(db_url):
+    from sqlalchemy import text
+
+    engine = open_engine(db_url, upgrade=False)
+    upgrade_to(engine, "0001")
+    with engine.begin() as c:
+        c.execute(text("INSERT INTO generations (prompt, completion, method, weights, beta, temperature, top_k, top_p, "
+                       "max_new_tokens, seed, settings, n_tokens, latency_s, finish_reason, scores, created_at) VALUES "
+                       "('old prompt', 'old', 'genarm', '{}', 1, 1, 0, 1, 8, 0, '{}', 1, 0.1, 'eos', '{}', CURRENT_TIMESTAMP)"))
+        c.execute(text("INSERT INTO generations (prompt, completion, method, weights, beta, temperature, top_k, top_p, "
+                       "max_new_tokens, seed, settings, n_tokens, latency_s, finish_reason, scores, created_at) VALUES "
+                       "('old prompt', 'older', 'base', '{}', 1, 1, 0, 1, 8, 0, '{}', 1, 0.1, 'eos', '{}', CURRENT_TIMESTAMP)"))
+        c.execute(text("INSERT INTO judgments (generation_a_id, generation_b_id, verdict, annotator, comment, blind, swapped, "
+                       "created_at) VALUES (1, 2, 'A', 'old', '', false, false, CURRENT_TIMESTAMP)"))
+        assert "presets" not in __import__("sqlalchemy").inspect(c).get_table_names()
+    engine.dispose()
+    s = Store(db_url)  # upgrades on open
+    assert s.counts()["judgments"] == 1 and s.judgments_frame().iloc[0]["completion_b"] == "older"
+    s.save_preset("p", {"x": 1.0})
+    assert s.presets() == {"p": {"x": 1.0}}
+    s.close()
+
+
+def test_foreign_or_damaged_files_are_refused_and_untouched(tmp_path):
+    text_file = tmp_path / "notes.db"
+    text_file.write_text("my precious notes")
+    with pytest.raises(StorageError, match="not a SQLite database"):
+        Store(str(text_file))
+    assert text_file.read_text() == "my precious notes"
+
+    other = tmp_path / "other.db"
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE customers (id INTEGER)")
+    con.commit()
+    con.close()
+    before = other.read_bytes()
+    with pytest.raises(StorageError, match="not a GenARM database"):
+        Store(str(other))
+    assert other.read_bytes() == before
+
+    good = tmp_path / "good.db"
+    Store(str(good)).close()
+    data = bytearray(good.read_bytes())
+    data[100:4096] = b"\xff" * (4096 - 100)  # wreck the schema page
+    good.write_bytes(bytes(data))
+    with pytest.raises(StorageError, match="damaged|integrity"):
+        Store(str(good))
+    assert good.read_bytes() == bytes(data)
+
+
+def test_sqlite_pragmas(tmp_path):
+    s = Store(str(tmp_path / "x.db"))
+    with s.engine.connect() as c:
+        assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert c.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+    s.close()
+
+
+def test_default_location_follows_the_environment(tmp_path, monkeypatch):
+    from storage.db import default_url
+
+    monkeypatch.setenv("GENARM_DB", str(tmp_path / "env.db"))
+    assert default_url() == f"sqlite:///{tmp_path / 'env.db'}"
+
+
+def test_cli_export_and_stats(store, db_url, tmp_path):
+    seed_judgments(store)
+    run = subprocess.run([sys.executable, "-m", "storage", "export", "--db", db_url, "--format", "trl",
+                          "--objective", "helpfulness", "--out", str(tmp_path / "h.jsonl")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert len((tmp_path / "h.jsonl").read_text().splitlines()) == 2
+    stats = subprocess.run([sys.executable, "-m", "storage", "stats", "--db", db_url], capture_output=True, text=True)
+    assert stats.returncode == 0 and "judgments" in stats.stdout and "win rates" in stats.stdout
+    bad = subprocess.run([sys.executable, "-m", "storage", "stats", "--db", str(tmp_path / "nope" / ".." / "x.txt")],
+                         capture_output=True, text=True)
+    (tmp_path / "junk.db").write_text("junk")
+    bad = subprocess.run([sys.executable, "-m", "storage", "stats", "--db", str(tmp_path / "junk.db")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "not a SQLite database" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_storage_never_imports_torch():
+    code = "import sys, storage.store, storage.export, storage.cli; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "False"
