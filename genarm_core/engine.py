@@ -12,6 +12,8 @@ is returned.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,6 +27,16 @@ from .loading import BASE, LoadedModel, ModelSet
 from .math import combine_logprobs, sample_from_logprobs, sampling_logprobs
 
 CancelSignal = threading.Event | Callable[[], bool] | None
+
+
+def row_seed(seed: int, prompt: Any, candidate: int = 0) -> int:
+    """The random stream of one row: a stable hash of (seed, prompt, candidate).
+
+    Rows with the same prompt and seed (the A/B panels) share random numbers, so they differ only
+    by their weights; different prompts in one batch get independent streams.
+    """
+    key = json.dumps([seed, prompt if isinstance(prompt, str) else list(prompt), candidate], sort_keys=True)
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little") & ((1 << 63) - 1)
 
 
 class PromptTooLong(ValueError):
@@ -173,12 +185,13 @@ class GenARMEngine:
         active = self.models.objectives if cfg.trace else [n for n in self.models.objectives if n in needed]
         internal: list[_Row] = []
         for i, spec in enumerate(rows):
+            seed = row_seed(cfg.seed, spec.prompt)
             if spec.method == "genarm":
-                internal.append(_Row(i, [spec.weights.get(n, 0.0) for n in active], cfg.seed))
+                internal.append(_Row(i, [spec.weights.get(n, 0.0) for n in active], seed))
             elif spec.method == "base":
-                internal.append(_Row(i, [0.0] * len(active), cfg.seed))
-            else:  # best_of_n: base samples, candidate j seeded seed + j
-                internal.extend(_Row(i, [0.0] * len(active), cfg.seed + j) for j in range(spec.n))
+                internal.append(_Row(i, [0.0] * len(active), seed))
+            else:  # best_of_n: base samples; candidate 0 shares the plain base row's stream
+                internal.extend(_Row(i, [0.0] * len(active), row_seed(cfg.seed, spec.prompt, j)) for j in range(spec.n))
         return internal, active
 
     # ------------------------------------------------------------------ the loop

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from genarm_core.config import DecodingConfig, RowSpec
-from genarm_core.engine import GenARMEngine, PromptTooLong
+from genarm_core.engine import GenARMEngine, PromptTooLong, row_seed
 from genarm_core.math import combine_logprobs, sample_from_logprobs, sampling_logprobs
 from genarm_core.scoring import score_sequences
 
@@ -28,7 +28,7 @@ def test_zero_weights_sample_exactly_like_the_base_alone(engine, tiny_models):
     # Reference: the base model alone, recomputed from scratch, same sampler and random stream.
     lm, V = tiny_models.base, tiny_models.vocab_size
     ids = lm.encode_prompt(PROMPT)
-    g = torch.Generator().manual_seed(7)
+    g = torch.Generator().manual_seed(row_seed(7, PROMPT))
     ref = []
     for _ in range(20):
         final = sampling_logprobs(full_logprobs(lm, ids + ref, V).unsqueeze(0), 0.9, 50, 0.95)
@@ -82,6 +82,8 @@ def test_same_seed_same_text_and_ab_rows_share_randomness(engine):
     cfg = DecodingConfig(temperature=1.0, max_new_tokens=15, seed=5, stop_at_eos=False)
     a1, a2 = engine.generate([RowSpec(PROMPT, {"helpfulness": 1.0}), RowSpec(PROMPT, {"helpfulness": 1.0})], cfg)
     assert a1.token_ids == a2.token_ids  # identical settings in one batch: identical output
+    # Different prompts in one batch draw independent random numbers.
+    assert row_seed(5, PROMPT) != row_seed(5, PROMPT + " ") and row_seed(5, PROMPT) == row_seed(5, PROMPT)
     again = engine.generate([RowSpec(PROMPT, {"helpfulness": 1.0})], cfg)[0]
     assert again.text == a1.text
     other = engine.generate([RowSpec(PROMPT, {"helpfulness": 1.0})], DecodingConfig(temperature=1.0, max_new_tokens=15, seed=6, stop_at_eos=False))[0]

@@ -195,6 +195,9 @@ def train_arm(
         raise ValueError("no training pairs left after holding out the evaluation share")
 
     torch.manual_seed(cfg.seed)
+    # Once the loss saturates, gradients underflow into denormal floats, which CPUs handle tens of
+    # times slower; flushing them to zero changes nothing measurable and keeps steps fast.
+    torch.set_flush_denormal(True)
     tokenizer = AutoTokenizer.from_pretrained(cfg.base)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     if pad_id is None:

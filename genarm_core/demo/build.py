@@ -1,0 +1,171 @@
+"""Build (or find in the cache) the demo model set: tokenizer, base, one ARM per objective.
+
+Uses the project's own code paths unchanged: ``tiny`` builds the tokenizer and model from a
+config, ``training.sft`` trains the base, ``training.trainer.train_arm`` trains each ARM with the
+GenARM loss, and the result is a model-set file that ``loading.load_model_set`` reads like any
+other. The cache key hashes the settings and this world's source code, so a change rebuilds; a
+build happens in a temporary folder that is renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import world
+
+CACHE_ENV = "GENARM_CACHE_DIR"
+OBJECTIVES = ("helpfulness", "harmlessness")
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """Everything that determines the demo model set (hashed into the cache key)."""
+
+    seed: int = 0
+    sft_prompts: int = 3000
+    sft_styles_per_prompt: int = 2
+    pair_prompts: int = 1500
+    pairs_per_prompt: int = 2
+    vocab_size: int = 1024
+    hidden: int = 128
+    layers: int = 4
+    heads: int = 4
+    sft_epochs: float = 2.0
+    sft_lr: float = 3e-3
+    arm_epochs: float = 1.0
+    arm_lr: float = 1e-3
+    arm_batch: int = 16
+    # As in the paper's PKU-SafeRLHF setting (0.5 vs 0.01): a smaller β_r lets the harmlessness ARM
+    # learn larger margins, so that with both weights up it wins on harmful prompts.
+    beta_r: dict[str, float] = field(default_factory=lambda: {"helpfulness": 1.0, "harmlessness": 0.01})
+
+    @classmethod
+    def small(cls) -> "DemoSettings":
+        """A faster build for tests (same code, fewer examples)."""
+        return cls(sft_prompts=900, pair_prompts=500, hidden=96, layers=2, sft_epochs=3.0, arm_epochs=2.0)
+
+    def key(self) -> str:
+        src = inspect.getsource(world) + inspect.getsource(DemoSettings) + _BUILD_VERSION
+        blob = json.dumps(dataclasses.asdict(self), sort_keys=True) + src
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+_BUILD_VERSION = "demo-build-1"
+
+
+def cache_root(cache_dir: str | Path | None = None) -> Path:
+    if cache_dir:
+        return Path(cache_dir).expanduser()
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("genarm", appauthor=False))
+
+
+def demo_path(settings: DemoSettings | None = None, cache_dir: str | Path | None = None) -> Path:
+    """Where the demo model-set file lives (whether built yet or not)."""
+    settings = settings or DemoSettings()
+    return cache_root(cache_dir) / "demo" / settings.key() / "models.yaml"
+
+
+def ensure_demo(settings: DemoSettings | None = None, cache_dir: str | Path | None = None, force: bool = False,
+                progress: bool = True) -> Path:
+    """Return the demo's model-set file, building it first if it is not cached."""
+    settings = settings or DemoSettings()
+    target = demo_path(settings, cache_dir)
+    final = target.parent
+    if (final / "COMPLETE").exists() and not force:
+        return target
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f"{final.name}.building-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        build(settings, tmp, progress=progress)
+        (tmp / "COMPLETE").write_text(time.strftime("%Y-%m-%dT%H:%M:%S"))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)  # atomic: a half-built set is never at the final path
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def build(settings: DemoSettings, out: Path, progress: bool = True) -> dict[str, Any]:
+    """Build everything into ``out`` (paths inside the model-set file are relative to it)."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from ..tiny import make_model, save, train_bpe_tokenizer, write_model_set
+    from ..training.data import PreferencePair
+    from ..training.sft import train_causal_lm
+    from ..training.trainer import ARMTrainingConfig, train_arm
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    t0 = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    train_prompts, held_out = world.split_prompts(settings.seed)
+    stages = tqdm(total=2 + len(OBJECTIVES), desc="building the demo model set", disable=not progress, unit="stage")
+
+    corpus = world.sft_texts(train_prompts[: settings.sft_prompts], settings.sft_styles_per_prompt, settings.seed)
+    tokenizer = train_bpe_tokenizer(corpus, vocab_size=settings.vocab_size)
+    model = make_model(tokenizer, hidden=settings.hidden, layers=settings.layers, heads=settings.heads,
+                       max_positions=256, seed=settings.seed)
+    stages.update(1)
+    stages.set_postfix_str("base model")
+    sft_loss = train_causal_lm(model, tokenizer, corpus, out / "_sft", epochs=settings.sft_epochs,
+                               learning_rate=settings.sft_lr, batch_size=32, seed=settings.seed, progress=progress)
+    save(model, tokenizer, out / "base")
+    shutil.rmtree(out / "_sft", ignore_errors=True)
+    stages.update(1)
+
+    metrics: dict[str, Any] = {"sft_loss": sft_loss}
+    pair_prompts = train_prompts[settings.sft_prompts: settings.sft_prompts + settings.pair_prompts]
+    if len(pair_prompts) < settings.pair_prompts:  # small worlds: reuse prompts with new responses
+        pair_prompts = train_prompts[: settings.pair_prompts]
+    for i, objective in enumerate(OBJECTIVES):
+        stages.set_postfix_str(f"{objective} ARM")
+        rows = world.preference_pairs(objective, pair_prompts, settings.pairs_per_prompt, settings.seed + 1 + i)
+        pairs = [PreferencePair(r["prompt"], r["chosen"], r["rejected"]) for r in rows]
+        cfg = ARMTrainingConfig(objective=objective, base=str(out / "base"), beta_r=settings.beta_r[objective],
+                                learning_rate=settings.arm_lr, epochs=settings.arm_epochs, batch_size=settings.arm_batch,
+                                grad_accum=1, lora=False, template=world.TEMPLATE, eval_fraction=0.1,
+                                seed=settings.seed, save_steps=10**9, logging_steps=50)
+        metrics[objective] = train_arm(cfg, pairs, out / objective, progress=progress,
+                                       log=(lambda msg: tqdm.write(msg)) if progress else (lambda msg: None))
+        shutil.rmtree(out / objective / "checkpoints", ignore_errors=True)
+        stages.update(1)
+    stages.close()
+
+    objectives = {o: {"path": f"./{o}", "template": world.TEMPLATE, "default_weight": 1.0 if o == "helpfulness" else 0.0,
+                      "min_weight": -2.0, "max_weight": 4.0,
+                      "description": "prefers detailed, on-topic answers" if o == "helpfulness"
+                      else "prefers refusing harmful requests and polite wording"} for o in OBJECTIVES}
+    write_model_set(out / "models.yaml", "./base", objectives, name="demo",
+                    description="Built-in demo world: a tiny Llama base and two ARMs trained on generated dialogues.",
+                    defaults={"temperature": 1.0, "max_new_tokens": 48, "stop": ["\n\nHuman:"]}, max_new_tokens_cap=128)
+    data = yaml.safe_load((out / "models.yaml").read_text())
+    data["base"]["template"] = world.TEMPLATE
+    (out / "models.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    (out / "heldout.json").write_text(json.dumps([dataclasses.asdict(p) for p in held_out], indent=0))
+    metrics["build_seconds"] = time.perf_counter() - t0
+    metrics["settings"] = dataclasses.asdict(settings)
+    (out / "build_info.json").write_text(json.dumps(metrics, indent=2, default=str))
+    return metrics
+
+
+def held_out_prompts(models_yaml: str | Path) -> list[world.Prompt]:
+    """The demo's held-out prompts (families never seen in training)."""
+    data = json.loads((Path(models_yaml).parent / "heldout.json").read_text())
+    return [world.Prompt(**d) for d in data]
