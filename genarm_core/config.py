@@ -48,6 +48,7 @@ class DecodingConfig:
     stop: tuple[str, ...] = field(default=(), metadata={"help": "Stop strings; the text is cut before the first one."})
     stop_at_eos: bool = field(default=True, metadata={"help": "End a row at the EOS token."})
     trace: bool = field(default=False, metadata={"help": "Record a per-token trace (runs every ARM)."})
+    score_all: bool = field(default=False, metadata={"help": "Run every ARM so that r_i(x, y) is reported for all objectives."})
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "beta", _finite_number(self.beta, "beta"))

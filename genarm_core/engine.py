@@ -181,8 +181,9 @@ class GenARMEngine:
             for name, w in spec.weights.items():
                 if w != 0 and name not in needed:
                     needed.append(name)
-        # A trace reports every ARM; otherwise a zero weight skips that ARM's forward pass.
-        active = self.models.objectives if cfg.trace else [n for n in self.models.objectives if n in needed]
+        # A trace (or score_all) reports every ARM; otherwise a zero weight skips that ARM's forward pass.
+        every = cfg.trace or cfg.score_all
+        active = self.models.objectives if every else [n for n in self.models.objectives if n in needed]
         internal: list[_Row] = []
         for i, spec in enumerate(rows):
             seed = row_seed(cfg.seed, spec.prompt)

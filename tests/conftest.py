@@ -55,3 +55,12 @@ def engine(tiny_models):
     from genarm_core.engine import GenARMEngine
 
     return GenARMEngine(tiny_models)
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory):
+    """The demo model set built by the real builder at a smaller size (about a minute on 2 cores)."""
+    from genarm_core.demo.build import DemoSettings, ensure_demo
+
+    cache = os.environ.get("GENARM_TEST_DEMO_CACHE") or tmp_path_factory.mktemp("demo_cache")
+    return ensure_demo(DemoSettings.small(), cache_dir=cache, progress=False)

@@ -1,0 +1,1 @@
+"""The Gradio dashboard. ``app.server.main`` is the entry point (``python app.py``)."""

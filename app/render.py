@@ -1,0 +1,105 @@
+"""Pure presentation helpers: the token-level reward view (HTML) and plot builders (plotly).
+
+Everything user-supplied is HTML-escaped here; plot builders are plain functions from a
+DataFrame to a Figure.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Sequence
+
+import pandas as pd
+
+COMBINED = "combined shift"
+
+
+def _colour(value: float, scale: float) -> str:
+    """Green for tokens the objectives pushed up, red for pushed down; alpha by size."""
+    a = max(0.0, min(1.0, abs(value) / scale)) * 0.85
+    rgb = "22,163,74" if value >= 0 else "220,38,38"
+    return f"rgba({rgb},{a:.2f})"
+
+
+def token_html(trace: Sequence[dict[str, Any]] | None, colour_by: str = COMBINED, scale: float = 3.0) -> str:
+    """Each generated token as a span coloured by how much the objectives changed its probability.
+
+    ``colour_by`` = "combined shift": log π̃(y_t) − log π_base(y_t); or an objective name:
+    log π_r(y_t) − log π_base(y_t) (what that objective alone thinks of the token, relative to
+    the base). Hovering a token shows every number.
+    """
+    if not trace:
+        return "<div class='genarm-tokens genarm-empty'>No token trace yet.</div>"
+    spans = []
+    for step in trace:
+        base = step["base_logprob"]
+        if colour_by == COMBINED:
+            value = step.get("combined_logprob", base) - base
+        else:
+            value = step["arm_logprobs"].get(colour_by, base) - base
+        tip = [f"token {step['id']}: {step['text']!r}", f"shift (combined − base): {step.get('combined_logprob', base) - base:+.3f}",
+               f"base log-prob: {base:.3f}", f"sampled with log-prob: {step['logprob']:.3f}"]
+        tip += [f"{name} ARM log-prob: {lp:.3f} (vs base {lp - base:+.3f})" for name, lp in step["arm_logprobs"].items()]
+        text = html.escape(step["text"]).replace("\n", "↵<br>")
+        spans.append(f"<span class='genarm-tok' style='background:{_colour(value, scale)}' "
+                     f"title='{html.escape(chr(10).join(tip), quote=True)}'>{text}</span>")
+    legend = (f"<div class='genarm-legend'>colour: {html.escape(colour_by)} "
+              f"(<span style='background:{_colour(scale, scale)}'>pushed up</span> "
+              f"<span style='background:{_colour(-scale, scale)}'>pushed down</span>); hover a token for numbers</div>")
+    return f"<div class='genarm-tokens'>{''.join(spans)}</div>{legend}"
+
+
+def escape_text(text: str) -> str:
+    return html.escape(text)
+
+
+def win_rate_figure(rates: pd.DataFrame, title: str):
+    """Bar chart of win rates by setting (from ``storage.store.win_rates``)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    if rates.empty:
+        fig.update_layout(title=f"{title}: no judgments yet", height=320)
+        return fig
+    fig.add_bar(x=rates["setting"], y=rates["win_rate"], name="win / (win+tie+lose)",
+                text=[f"n={n}" for n in rates["n"]], textposition="outside")
+    fig.add_bar(x=rates["setting"], y=rates["win_rate_half_ties"], name="(win + ½ tie) / n")
+    fig.update_layout(title=title, yaxis=dict(range=[0, 1.1], title="win rate"), barmode="group", height=360,
+                      margin=dict(t=50, b=80))
+    return fig
+
+
+def frontier_figure(df: pd.DataFrame, objectives: Sequence[str]):
+    """Mean ARM score of one objective against another per weight setting: the trade-off frontier."""
+    import plotly.express as px
+
+    score_cols = [f"score_{o}" for o in objectives if f"score_{o}" in df]
+    if df.empty or not score_cols:
+        import plotly.graph_objects as go
+
+        return go.Figure().update_layout(title="no sweep results yet", height=360)
+    means = df.groupby("setting", as_index=False)[score_cols].mean()
+    if len(score_cols) >= 2:
+        x, y = score_cols[0], score_cols[1]
+        fig = px.scatter(means, x=x, y=y, color="setting", text="setting",
+                         labels={x: f"mean {x[6:]} ARM score", y: f"mean {y[6:]} ARM score"})
+        fig.update_traces(textposition="top center", marker=dict(size=12))
+    else:
+        fig = px.bar(means, x="setting", y=score_cols[0])
+    fig.update_layout(title="Trade-off frontier: mean sequence reward per setting", height=420, showlegend=False)
+    return fig
+
+
+def weights_figure(df: pd.DataFrame, objectives: Sequence[str]):
+    """Each objective's mean ARM score against its own weight (other weights averaged over)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for o in objectives:
+        w, s = f"w_{o}", f"score_{o}"
+        if w in df and s in df:
+            g = df.groupby(w, as_index=False)[s].mean()
+            fig.add_scatter(x=g[w], y=g[s], mode="lines+markers", name=o)
+    fig.update_layout(title="Mean ARM score against the objective's own weight", xaxis_title="weight α",
+                      yaxis_title="mean sequence reward", height=360)
+    return fig

@@ -1,0 +1,87 @@
+"""Command line and serving: ``python app.py [--models FILE] [--db URL] [--host] [--port] [--auth]``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def parse_auth(auth: str | None, auth_file: str | None) -> list[tuple[str, str]] | None:
+    """``USER:PASS`` and/or a file of ``USER:PASS`` lines -> Gradio's auth list (None = no auth)."""
+    pairs: list[tuple[str, str]] = []
+    lines = [auth] if auth else []
+    if auth_file:
+        path = Path(auth_file)
+        if not path.is_file():
+            raise SystemExit(f"error: --auth-file not found: {path}")
+        lines += [ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    for ln in lines:
+        user, sep, pw = ln.partition(":")
+        if not sep or not user or not pw:
+            raise SystemExit("error: auth entries must look like USER:PASS")
+        pairs.append((user, pw))
+    return pairs or None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python app.py", description="GenARM dashboard: live multi-objective alignment.")
+    p.add_argument("--models", action="append", help="model-set YAML (repeat to offer several; default: the built-in demo)")
+    p.add_argument("--db", help="SQLAlchemy URL or SQLite file (default: $GENARM_DB or the user data folder)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    p.add_argument("--port", type=int, default=int(os.environ.get("GENARM_PORT", 7860)))
+    p.add_argument("--auth", help="USER:PASS required to open the dashboard")
+    p.add_argument("--auth-file", help="file of USER:PASS lines")
+    p.add_argument("--panels", type=int, default=2, choices=[2, 3, 4], help="panels side by side")
+    p.add_argument("--demo-cache", help="where the demo model set is cached (default: the user cache folder)")
+    p.add_argument("--concurrency", type=int, default=1, help="generations at once (one per accelerator)")
+    return p
+
+
+def create_app(model_files: Sequence[str | Path], db: str | None = None, panels: int = 2, auth_enabled: bool = False):
+    """(Blocks, AppContext) for these model-set files; used by ``main`` and by the tests."""
+    from storage.store import Store
+
+    from .service import AppContext
+    from .ui import build_ui
+
+    from genarm_core.config import ModelSetConfig
+
+    sets: dict[str, Path] = {}
+    for f in model_files:
+        path = Path(f)
+        name = ModelSetConfig.from_file(path).name  # the file's own name (the demo's is "demo")
+        sets[name if name not in sets else f"{name} ({path})"] = path
+    ctx = AppContext(sets, Store(db), panels=panels)
+    return build_ui(ctx, auth_enabled=auth_enabled), ctx
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    auth = parse_auth(args.auth, args.auth_file)
+    from genarm_core.config import ConfigError
+    from genarm_core.loading import ModelSetError
+    from storage.db import StorageError
+
+    try:
+        files = args.models
+        if not files:
+            from genarm_core.demo.build import ensure_demo
+
+            print("Using the built-in demo model set (built on first use, then cached).", flush=True)
+            files = [str(ensure_demo(cache_dir=args.demo_cache))]
+        demo, ctx = create_app(files, args.db, panels=args.panels, auth_enabled=auth is not None)
+    except (ConfigError, ModelSetError, StorageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from .ui import launch_kwargs
+
+    print(f"database: {ctx.store.url}", flush=True)
+    demo.queue(default_concurrency_limit=args.concurrency).launch(
+        server_name=args.host, server_port=args.port, share=False, auth=auth, show_error=True, **launch_kwargs())
+    return 0

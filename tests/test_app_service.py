@@ -1,0 +1,93 @@
+"""The dashboard's service layer on tiny models: validation, storage of every generation, sweeps."""
+
+import pytest
+
+from app.render import token_html
+from app.service import AppContext, UserError, parse_grid, read_prompt_list
+from storage.store import Store
+
+
+@pytest.fixture
+def ctx(tiny_set, tmp_path):
+    return AppContext({"tiny": tiny_set}, Store(str(tmp_path / "db.sqlite")))
+
+
+def run(ctx, prompt, panels, **kw):
+    cfg = ctx.decoding(kw.get("beta", 1), 1.0, 0, 1.0, kw.get("max_new", 8), 0)
+    return list(ctx.generate(prompt, panels, cfg))
+
+
+def test_pair_is_generated_streamed_and_stored(ctx):
+    panels = [ctx.panel("GenARM", {"helpfulness": 1.0, "harmlessness": 0.5}), ctx.panel("Base only", {})]
+    updates = run(ctx, "Human: hi Assistant:", panels)
+    assert len(updates) >= 2 and not updates[0].done and updates[-1].done
+    final = updates[-1]
+    frame = ctx.store.generations_frame(include_trace=True)
+    assert list(frame["id"]) == final.generation_ids
+    assert list(frame["completion"]) == final.texts and list(frame["method"]) == ["genarm", "base"]
+    assert frame.loc[0, "weights"] == {"helpfulness": 1.0, "harmlessness": 0.5} and frame.loc[1, "weights"] == {}
+    assert frame.loc[0, "trace"] and frame.loc[0, "model_set_id"] == ctx.model_set_id
+    jid = ctx.judge(final.generation_ids, "A", {"helpfulness": "A"}, annotator="me")
+    j = ctx.store.judgments_frame().iloc[0]
+    assert j.judgment_id == jid and j.completion_a == final.texts[0] and j.verdict_helpfulness == "A"
+
+
+def test_best_of_n_panel(ctx):
+    final = run(ctx, "Hello", [ctx.panel("Best-of-N", {"helpfulness": 1.0}, 3), ctx.panel("GenARM", {"helpfulness": 1.0})])[-1]
+    assert final.done and len(final.results[0].candidates) == 3
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda c: c.panel("GenARM", {"helpfulness": 99}), "between"),
+    (lambda c: c.panel("GenARM", {"helpfulness": "much"}), "must be a number"),
+    (lambda c: c.panel("GenARM", {"kindness": 1}), "unknown objective"),
+    (lambda c: c.panel("Magic", {}), "method"),
+    (lambda c: c.decoding(1, 1, 0, 1, 10_000, 0), "at most"),
+    (lambda c: c.decoding(0, 1, 0, 1, 8, 0), "beta"),
+    (lambda c: c.decoding("x", 1, 0, 1, 8, 0), "numbers"),
+    (lambda c: run(c, "   ", [c.panel("GenARM", {})]), "empty"),
+    (lambda c: c.judge([], "A"), "generate a pair first"),
+])
+def test_bad_input_gets_a_clear_message(ctx, call, message):
+    with pytest.raises(UserError, match=message):
+        call(ctx)
+
+
+def test_too_long_prompt_is_cut_with_a_warning(ctx):
+    long_prompt = "word " * 2000 + "THE END"
+    final = run(ctx, long_prompt, [ctx.panel("GenARM", {})], max_new=8)[-1]
+    assert final.done and "only its last" in final.warning
+    stored = ctx.store.generations_frame().iloc[0]["prompt"]
+    assert stored.endswith("THE END") and len(stored) < len(long_prompt)
+
+
+def test_sweep_batches_the_grid_and_stores_it(ctx):
+    grid = parse_grid("helpfulness: 0, 2; harmlessness: 0:1:2", ctx.objectives)
+    assert grid == {"helpfulness": [0.0, 2.0], "harmlessness": [0.0, 1.0]}
+    cfg = ctx.decoding(1, 1, 0, 1, 6, 0, trace=False)
+    steps = list(ctx.sweep(["Hello", "Tell me a joke."], grid, cfg, samples=2))
+    sweep_id, df = steps[-1][1]
+    assert len(df) == 4 * 2 * 2 and df["setting"].nunique() == 4
+    assert {"score_helpfulness", "score_harmlessness", "w_helpfulness", "w_harmlessness"} <= set(df.columns)
+    assert df["score_helpfulness"].notna().all()
+    assert len(ctx.store.generations_frame(sweep_id=sweep_id)) == 16
+    with pytest.raises(UserError, match="expected"):
+        parse_grid("kindness: 1", ctx.objectives)
+
+
+def test_prompt_lists(tmp_path):
+    f = tmp_path / "p.jsonl"
+    f.write_text('{"prompt": "a"}\n"b"\n')
+    assert read_prompt_list("x\n\ny", str(f)) == ["x", "y", "a", "b"]
+    f.write_text("not json\n")
+    with pytest.raises(UserError, match="not JSON"):
+        read_prompt_list(path=str(f))
+
+
+def test_token_view_escapes_html():
+    trace = [{"id": 1, "text": "<script>alert(1)</script>", "logprob": -0.1, "combined_logprob": -0.2,
+              "base_logprob": -1.0, "arm_logprobs": {"helpfulness": -0.5}}]
+    out = token_html(trace)
+    assert "<script>" not in out and "&lt;script&gt;" in out
+    assert "rgba(22,163,74" in out  # pushed up: green
+    assert "helpfulness ARM log-prob: -0.500" in out

@@ -1,0 +1,80 @@
+"""The built-in demo world: the generator, the cached build, and what the sliders really do."""
+
+import os
+import time
+
+import pytest
+
+from genarm_core.demo import world
+from genarm_core.demo.build import DemoSettings, demo_path, ensure_demo
+
+
+def test_world_is_deterministic_compositional_and_holds_out_families():
+    prompts = world.all_prompts()
+    assert len({p.text for p in prompts}) == len(prompts) > 5000
+    train, held = world.split_prompts(0)
+    assert world.split_prompts(0) == (train, held)
+    assert {p.family for p in held} == world.HELD_OUT and not {p.family for p in train} & world.HELD_OUT
+    assert {p.kind for p in held} == {"benign", "harmful"}
+    assert world.sft_texts(train[:50], 2, 1) == world.sft_texts(train[:50], 2, 1)
+
+
+def test_styles_are_recognisable_and_objectives_trade_off():
+    import random
+
+    rng = random.Random(0)
+    benign = next(p for p in world.all_prompts() if p.kind == "benign")
+    harmful = next(p for p in world.all_prompts() if p.kind == "harmful")
+    for p in (benign, harmful):
+        for style in world.STYLES:
+            assert world.classify(" " + world.respond(p, style, rng)) == style
+    # Maximally helpful on a harmful request is least harmless: a real frontier.
+    assert world.score("helpfulness", harmful, "detailed") > world.score("helpfulness", harmful, "refusal")
+    assert world.score("harmlessness", harmful, "detailed") < world.score("harmlessness", harmful, "refusal")
+    assert world.score("harmlessness", benign, "rude") < world.score("harmlessness", benign, "detailed")
+    for row in world.preference_pairs("harmlessness", [harmful], 6, 0):
+        assert world.score("harmlessness", harmful, world.classify(row["chosen"])) > \
+            world.score("harmlessness", harmful, world.classify(row["rejected"]))
+
+
+def test_build_is_cached_keyed_and_atomic(small_demo, tmp_path, monkeypatch):
+    from genarm_core.loading import load_model_set
+
+    ms = load_model_set(small_demo)  # the same loader as any model set
+    assert ms.objectives == ["helpfulness", "harmlessness"] and ms.config.name == "demo"
+    cache = small_demo.parents[2]
+    t0 = time.perf_counter()
+    assert ensure_demo(DemoSettings.small(), cache_dir=cache) == small_demo
+    assert time.perf_counter() - t0 < 1.0  # cached: no rebuild
+    assert demo_path(DemoSettings.small(), cache) == small_demo
+    assert demo_path(DemoSettings(seed=1), cache) != demo_path(DemoSettings(), cache)  # settings change the key
+    monkeypatch.setenv("GENARM_CACHE_DIR", str(tmp_path))
+    assert str(demo_path()).startswith(str(tmp_path))
+
+    # An interrupted build leaves nothing at the final path.
+    import genarm_core.demo.build as build_mod
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(build_mod, "build", boom)
+    with pytest.raises(KeyboardInterrupt):
+        ensure_demo(DemoSettings(seed=5), cache_dir=tmp_path)
+    assert not demo_path(DemoSettings(seed=5), tmp_path).parent.exists()
+    assert not any(p.name.endswith(tuple(f".building-{os.getpid()}" for _ in [0])) for p in (tmp_path / "demo").iterdir())
+
+
+def test_sliders_move_the_styles_in_the_right_direction(small_demo):
+    """A regression guard with loose bounds, on held-out prompt families."""
+    from genarm_core.demo.evaluate import grid_rates, sample_held_out
+    from genarm_core.engine import GenARMEngine
+    from genarm_core.loading import load_model_set
+
+    engine = GenARMEngine(load_model_set(small_demo))
+    df = grid_rates(engine, sample_held_out(small_demo, 20), [(0, 0), (0, 2), (2, 0), (2, 2)], samples=2).set_index("setting")
+    base, harm, helpf, both = df.loc["base"], df.loc["0,2"], df.loc["2,0"], df.loc["2,2"]
+    assert (df.loc["0,0"].drop(["alpha_help", "alpha_harm"]) == base.drop(["alpha_help", "alpha_harm"])).all()
+    assert harm.harmful_refusal >= base.harmful_refusal + 0.3
+    assert helpf.benign_detailed >= base.benign_detailed + 0.3
+    assert both.benign_detailed >= base.benign_detailed + 0.3
+    assert both.harmful_refusal >= helpf.harmful_refusal + 0.15
