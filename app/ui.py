@@ -99,7 +99,9 @@ def build_ui(ctx: AppContext, auth_enabled: bool = False) -> gr.Blocks:
                             with gr.Group(visible=True) as group:
                                 method = gr.Radio(list(METHOD_LABELS), value="Base only" if i == 1 else "GenARM",
                                                   label=f"Method {p}", elem_id=f"method-{p}")
-                                n = gr.Slider(2, 16, value=4, step=1, label="N (Best-of-N)")
+                                n = gr.Slider(2, 16, value=4, step=1, label="N (Best-of-N)", visible=False)
+                                method.change(lambda m: gr.update(visible=m == "Best-of-N"), method, n,
+                                              api_visibility="private")
                                 sliders = [gr.Slider(o.min_weight, o.max_weight, value=o.default_weight, step=0.1,
                                                      label=f"{o.name} weight", info=o.description or None,
                                                      elem_id=f"w-{p}-{o.name}") for o in objectives]
@@ -253,7 +255,7 @@ def build_ui(ctx: AppContext, auth_enabled: bool = False) -> gr.Blocks:
         colour_by.change(recolour, [pair_state, colour_by], [p["tokens"] for p in panels], api_visibility="private")
 
         def vote(verdict_display: str):
-            def handler(state, annot, comm, saved, *obj_vs, request: gr.Request):
+            def handler(request: gr.Request, state, annot, comm, saved, *obj_vs):
                 try:
                     if not state:
                         raise UserError("generate a pair first, and wait until both panels have finished")

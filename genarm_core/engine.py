@@ -88,43 +88,62 @@ class StreamEvent:
 
 
 class _Runner:
-    """One model's KV cache over a batch of left-padded prompts; returns (B, V) log-probs."""
+    """One forward group's KV cache over a batch of left-padded prompts.
 
-    def __init__(self, lm: LoadedModel, prompt_ids: list[list[int]], vocab_size: int):
-        self.lm = lm
+    A group is one model, or several members that share one PeftModel (LoRA ARMs of the base):
+    their rows are stacked into one batch and each row runs with its member's adapter, so the base
+    weights are read once per step for all of them.
+    """
+
+    def __init__(self, members: list[LoadedModel], prompt_ids: dict[str, list[list[int]]], vocab_size: int):
+        self.members = members
+        self.model = members[0].model
         self.V = vocab_size
-        self.device = lm.device
-        pad = lm.tokenizer.pad_token_id
-        pad = pad if pad is not None else (lm.tokenizer.eos_token_id or 0)
-        L = max(len(p) for p in prompt_ids)
-        B = len(prompt_ids)
-        ids = torch.full((B, L), pad, dtype=torch.long)
-        mask = torch.zeros((B, L), dtype=torch.long)
-        for i, p in enumerate(prompt_ids):
+        self.device = members[0].device
+        self.B = len(prompt_ids[members[0].name])
+        rows = [p for m in members for p in prompt_ids[m.name]]  # (M·B) rows, member-major
+        shared = members[0].adapter_name is not None
+        self.adapter_names = [m.adapter_name for m in members for _ in range(self.B)] if shared else None
+        tok = members[0].tokenizer
+        pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+        L = max(len(p) for p in rows)
+        ids = torch.full((len(rows), L), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), L), dtype=torch.long)
+        for i, p in enumerate(rows):
             ids[i, L - len(p):] = torch.as_tensor(p, dtype=torch.long)
             mask[i, L - len(p):] = 1
         self.ids = ids.to(self.device)
         self.mask = mask.to(self.device)
-        self.next_pos = (self.mask.sum(-1, keepdim=True))  # (B, 1) position of the next token
-        self.cache = DynamicCache(config=lm.model.config)
+        self.next_pos = self.mask.sum(-1, keepdim=True)  # (M·B, 1) position of the next token
+        self.cache = DynamicCache(config=self.model.config)
 
-    def _logprobs(self, logits: torch.Tensor) -> torch.Tensor:
-        return torch.log_softmax(logits[:, -1, : self.V].float(), dim=-1)
+    def _forward(self, **kwargs: Any) -> dict[str, torch.Tensor]:
+        if self.adapter_names is not None:
+            kwargs["adapter_names"] = self.adapter_names
+        logits = self.model(cache=self.cache, use_cache=True, logits_to_keep=1, **kwargs).logits
+        lp = torch.log_softmax(logits[:, -1, : self.V].float(), dim=-1)  # (M·B, V)
+        return {m.name: lp[j * self.B:(j + 1) * self.B] for j, m in enumerate(self.members)}
 
-    def prefill(self) -> torch.Tensor:
+    def prefill(self) -> dict[str, torch.Tensor]:
         pos = (self.mask.cumsum(-1) - 1).clamp_min(0)
-        out = self.lm.model(input_ids=self.ids, attention_mask=self.mask, position_ids=pos, cache=self.cache,
-                            use_cache=True, logits_to_keep=1)
-        return self._logprobs(out.logits)
+        return self._forward(input_ids=self.ids, attention_mask=self.mask, position_ids=pos)
 
-    def step(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens: (B,) the ids just chosen. Returns (B, V) log-probs for the next position."""
-        tokens = tokens.to(self.device).unsqueeze(-1)  # (B, 1)
+    def step(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+        """tokens: (B,) the ids just chosen. Returns each member's (B, V) log-probs for the next position."""
+        tokens = tokens.to(self.device).repeat(len(self.members)).unsqueeze(-1)  # (M·B, 1)
         self.mask = torch.cat([self.mask, torch.ones_like(tokens)], dim=-1)
-        out = self.lm.model(input_ids=tokens, attention_mask=self.mask, position_ids=self.next_pos, cache=self.cache,
-                            use_cache=True, logits_to_keep=1)
+        out = self._forward(input_ids=tokens, attention_mask=self.mask, position_ids=self.next_pos)
         self.next_pos = self.next_pos + 1
-        return self._logprobs(out.logits)
+        return out
+
+
+def _groups(members: list[LoadedModel]) -> list[list[LoadedModel]]:
+    """Members sharing one model object run as one group; the others alone."""
+    groups: dict[int, list[LoadedModel]] = {}
+    for m in members:
+        key = id(m.model) if m.adapter_name is not None else id(m)
+        groups.setdefault(key, []).append(m)
+    return list(groups.values())
 
 
 @dataclass
@@ -219,18 +238,19 @@ class GenARMEngine:
                 if len(p) + cfg.max_new_tokens > ctx:
                     raise PromptTooLong(f"prompt of {len(p)} tokens + max_new_tokens {cfg.max_new_tokens} exceeds the "
                                         f"context of {ctx} tokens (model '{name}')")
-        runners = [_Runner(m, [prompt_ids[r.spec_index][m.name] for r in internal], self.models.vocab_size) for m in members]
+        runners = [_Runner(g, {m.name: [prompt_ids[r.spec_index][m.name] for r in internal] for m in g},
+                           self.models.vocab_size) for g in _groups(members)]
         B = len(internal)
-        base_device = runners[0].device
+        base_device = self.models.base.device
         alphas = torch.tensor([r.alphas for r in internal], dtype=torch.float32, device=base_device).reshape(B, len(active))
         gens = [torch.Generator().manual_seed(r.seed) for r in internal]
         stop_check = self._stop_checker(cancel)
         t0 = time.perf_counter()
 
-        lps = [r.prefill() for r in runners]
+        lps = self._collect(r.prefill() for r in runners)
         for step in range(cfg.max_new_tokens):
-            base_lp = lps[0]
-            arm_lp = torch.stack([lp.to(base_device) for lp in lps[1:]]) if active else None
+            base_lp = lps[BASE].to(base_device)
+            arm_lp = torch.stack([lps[n].to(base_device) for n in active]) if active else None
             combined = combine_logprobs(base_lp, arm_lp, alphas if active else None, cfg.beta)  # (B, V)
             if cfg.temperature == 0:
                 tokens = combined.argmax(-1)
@@ -252,7 +272,7 @@ class GenARMEngine:
                         r.done, r.finish_reason, r.finished_at = True, "length", time.perf_counter() - t0
                 break
             yield self._event(step, rows, internal)
-            lps = [run.step(tokens) for run in runners]
+            lps = self._collect(run.step(tokens) for run in runners)
         results = self._results(rows, internal, active, prompt_ids)
         yield self._event(step, rows, internal, results)
 
@@ -265,6 +285,13 @@ class GenARMEngine:
         return event.results
 
     # ------------------------------------------------------------------ bookkeeping
+
+    @staticmethod
+    def _collect(parts) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        for p in parts:
+            out.update(p)
+        return out
 
     @staticmethod
     def _stop_checker(cancel: CancelSignal) -> Callable[[], bool]:

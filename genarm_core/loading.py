@@ -49,6 +49,15 @@ class LoadedModel:
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
     spec: ModelSpec
+    #: Set when several members share one PeftModel: the LoRA adapter this member runs with
+    #: ("__base__" = none). The engine then batches those members into one forward.
+    adapter_name: str | None = None
+
+    def __call__(self, **kwargs: Any) -> Any:
+        """Forward pass as this member (selects its adapter when the model is shared)."""
+        if self.adapter_name is not None:
+            kwargs["adapter_names"] = [self.adapter_name] * kwargs["input_ids"].shape[0]
+        return self.model(**kwargs)
 
     @property
     def device(self) -> torch.device:
@@ -188,8 +197,44 @@ def _load_one(name: str, spec: ModelSpec, where: str) -> LoadedModel:
     return LoadedModel(name=name, model=model, tokenizer=tokenizer, spec=spec)
 
 
-def load_model_set(config: ModelSetConfig | str | Path) -> ModelSet:
+def _shares_base(config: ModelSetConfig) -> bool:
+    """Every ARM is a LoRA adapter on the base's own weights: load those weights once."""
+    b = config.base
+    return bool(config.objectives) and not b.device_map and all(
+        o.model.adapter and o.model.path == b.path and o.model.dtype == b.dtype and o.model.device == b.device
+        and o.model.revision == b.revision for o in config.objectives)
+
+
+def _load_shared(config: ModelSetConfig, where: str) -> list[LoadedModel]:
+    """Base + LoRA ARMs as one PeftModel holding every adapter (one copy of the base weights)."""
+    from peft import PeftModel
+
+    base = _load_one(BASE, config.base, where)
+    peft_model = None
+    try:
+        for obj in config.objectives:
+            if peft_model is None:
+                peft_model = PeftModel.from_pretrained(base.model, obj.model.adapter, adapter_name=obj.name)
+            else:
+                peft_model.load_adapter(obj.model.adapter, adapter_name=obj.name)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelSetError(f"{where}: cannot load the LoRA adapters on the shared base: {exc}") from None
+    peft_model.eval()
+    peft_model.requires_grad_(False)
+    out = [LoadedModel(BASE, peft_model, base.tokenizer, config.base, adapter_name="__base__")]
+    for obj in config.objectives:
+        tok_dir = Path(obj.model.adapter)
+        tok = AutoTokenizer.from_pretrained(tok_dir) if (tok_dir / "tokenizer.json").exists() else base.tokenizer
+        out.append(LoadedModel(obj.name, peft_model, tok, obj.model, adapter_name=obj.name))
+    return out
+
+
+def load_model_set(config: ModelSetConfig | str | Path, share_lora_base: bool = True) -> ModelSet:
     """Load every model of a set and check that their vocabularies agree.
+
+    When every ARM is a LoRA adapter of the base's own weights (the paper's setting) and
+    ``share_lora_base`` is on, the weights are loaded once and each member selects its adapter per
+    row; otherwise each adapter is merged into its own copy.
 
     Raises:
         ConfigError: the file is invalid. ModelSetError: a model or tokenizer cannot be loaded, a
@@ -200,9 +245,12 @@ def load_model_set(config: ModelSetConfig | str | Path) -> ModelSet:
     where = config.source or config.name
     loaded: list[LoadedModel] = []
     try:
-        loaded.append(_load_one(BASE, config.base, where))
-        for obj in config.objectives:
-            loaded.append(_load_one(obj.name, obj.model, where))
+        if share_lora_base and _shares_base(config):
+            loaded.extend(_load_shared(config, where))
+        else:
+            loaded.append(_load_one(BASE, config.base, where))
+            for obj in config.objectives:
+                loaded.append(_load_one(obj.name, obj.model, where))
         vocabs = {m.name: m.tokenizer.get_vocab() for m in loaded}
         logit_sizes = {m.name: m.model.get_output_embeddings().weight.shape[0] for m in loaded}
         try:

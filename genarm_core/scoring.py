@@ -6,7 +6,7 @@ evaluation compute the reward the same way.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from transformers import PreTrainedModel
@@ -27,7 +27,7 @@ def pad_right(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor,
 
 
 def response_logps(
-    model: PreTrainedModel,
+    model: PreTrainedModel | Callable[..., Any],
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
     response_mask: torch.Tensor,
@@ -87,7 +87,7 @@ def score_sequences(
             for row, p in enumerate(prompt_ids):
                 resp[row, : len(p)] = 0
             dev = lm.device
-            s = response_logps(lm.model, ids.to(dev), mask.to(dev), resp.to(dev), vocab_size=model_set.vocab_size)
+            s = response_logps(lm, ids.to(dev), mask.to(dev), resp.to(dev), vocab_size=model_set.vocab_size)
             scores.extend(s.float().cpu().tolist())
         out[lm.name] = scores
     return out

@@ -136,3 +136,37 @@ def test_yaml_roundtrip_to_dict_is_json(tiny_models):
 
     json.dumps(tiny_models.config.to_dict())
     assert yaml.safe_load(yaml.safe_dump(tiny_models.config.to_dict()))["objectives"]["helpfulness"]["default_weight"] == 1.0
+
+
+def test_lora_arms_share_one_base_and_match_merged_copies(tmp_path, tiny_set):
+    """The paper's setting: every ARM a LoRA adapter of the base. One copy of the weights, rows
+    batched with per-row adapters, and the same numbers as merging each adapter into its own copy."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = tiny_set.parent / "base"
+    objectives = {}
+    for i, name in enumerate(["helpfulness", "harmlessness"]):
+        m = AutoModelForCausalLM.from_pretrained(base)
+        import torch
+        torch.manual_seed(10 + i)
+        pm = get_peft_model(m, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+        pm.save_pretrained(tmp_path / name)
+        objectives[name] = {"path": str(base), "adapter": str(tmp_path / name)}
+    f = write_model_set(tmp_path / "m.yaml", base, objectives)
+    shared, merged = load_model_set(f), load_model_set(f, share_lora_base=False)
+    assert shared.arms["helpfulness"].model is shared.base.model is shared.arms["harmlessness"].model
+    assert merged.arms["helpfulness"].model is not merged.base.model
+    cfg = DecodingConfig(temperature=0.8, max_new_tokens=10, seed=1, trace=True, stop_at_eos=False)
+    rows = [RowSpec("Hello there", {"helpfulness": 1.0, "harmlessness": -0.5}), RowSpec("Tell me a joke.", method="base")]
+    a, b = GenARMEngine(shared).generate(rows, cfg), GenARMEngine(merged).generate(rows, cfg)
+    for ra, rb in zip(a, b):
+        assert ra.token_ids == rb.token_ids
+        for sa, sb in zip(ra.trace, rb.trace):
+            assert sa["arm_logprobs"]["helpfulness"] == pytest.approx(sb["arm_logprobs"]["helpfulness"], abs=1e-4)
+            assert sa["base_logprob"] == pytest.approx(sb["base_logprob"], abs=1e-4)
+    from genarm_core.scoring import score_sequences
+    s1 = score_sequences(shared, ["Hello there"], [a[0].token_ids], include_base=True)
+    s2 = score_sequences(merged, ["Hello there"], [a[0].token_ids], include_base=True)
+    assert s1["base"][0] == pytest.approx(s2["base"][0], abs=1e-3)
+    assert s1["helpfulness"][0] == pytest.approx(s2["helpfulness"][0], abs=1e-3)

@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print numbers (``python -m benchmarks``). Not timed tests; CI does not run them."""

@@ -1,0 +1,45 @@
+"""``python -m benchmarks [--quick] [--gpu] [--out FILE]``: run the suite and print a table."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import torch
+
+from .suite import run_cpu_suite
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m benchmarks")
+    p.add_argument("--quick", action="store_true", help="fewer tokens and repetitions (a smoke run)")
+    p.add_argument("--gpu", action="store_true", help="CUDA, bf16, 1B and 7B bases with 1B ARMs (see gpu.py)")
+    p.add_argument("--demo", help="demo model-set file for 6 and 7 (default: build or find the cached demo)")
+    p.add_argument("--out", help="also write the markdown table here")
+    args = p.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    started = time.strftime("%Y-%m-%d %H:%M")
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+    if args.gpu:
+        from .gpu import run_gpu_suite
+
+        report = run_gpu_suite(quick=args.quick)
+        machine += f", {torch.cuda.get_device_name()}"
+    else:
+        demo = args.demo
+        if demo is None:
+            from genarm_core.demo.build import ensure_demo
+
+            demo = str(ensure_demo())
+        report = run_cpu_suite(quick=args.quick, demo_yaml=demo)
+    table = f"Measured {started} on {machine}{' (quick run)' if args.quick else ''}:\n\n{report.markdown()}\n"
+    print("\n" + table)
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write(table)
+
+
+if __name__ == "__main__":
+    main()

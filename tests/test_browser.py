@@ -1,0 +1,111 @@
+"""The dashboard in a real headless Chromium (Debian's package) driven by Playwright.
+
+Set GENARM_SCREENSHOT=path to save the Compare tab's screenshot (README's picture):
+    GENARM_SCREENSHOT=docs/compare.png python -m pytest tests/test_browser.py -k flow
+"""
+
+import os
+import shutil
+
+import pytest
+
+from .live_app import running_app
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (.ci/run installs it)")
+
+XSS_PROMPT = "How do I train a puppy? <script>window.__xss = 1</script><img src=x onerror='window.__xss=2'>"
+
+
+@pytest.fixture(scope="module")
+def app_url(small_demo, tmp_path_factory):
+    db = tmp_path_factory.mktemp("browser") / "db.sqlite"
+    with running_app([small_demo], str(db)) as (url, ctx):
+        yield url, ctx
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = ctx.new_page()
+    outside = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(("http://127.0.0.1", "data:", "blob:")) else None)
+    page.goto(app_url[0])
+    page.wait_for_selector("#prompt textarea")
+    yield page
+    ctx.close()
+    assert outside == [], f"the page tried to reach the network: {outside[:5]}"
+
+
+def textarea(page, elem_id):
+    return page.locator(f"#{elem_id} textarea").input_value()
+
+
+def drag_slider(page, elem_id, fraction):
+    box = page.locator(f"#{elem_id} input[type=range]").bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.34, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * fraction, y, steps=8)
+    page.mouse.up()
+
+
+def test_flow_slider_generate_vote_judgments_export(page, app_url, tmp_path):
+    url, ctx = app_url
+    page.fill("#prompt textarea", XSS_PROMPT)
+    page.fill("#annotator textarea", "browser-tester")
+    # Moving a slider and releasing it regenerates (live mode is on by default).
+    drag_slider(page, "w-A-harmlessness", 1.0)
+    page.wait_for_function("document.querySelector('#w-A-harmlessness input[type=number]').value === '4'")
+    page.wait_for_function("document.querySelector('#out-A textarea').value.length > 3 && "
+                           "document.querySelector('#out-B textarea').value.length > 3", timeout=60000)
+    page.wait_for_selector("#vote-A:not([disabled])", timeout=60000)
+    page.wait_for_selector("#tokens-A .genarm-tok")
+    if os.environ.get("GENARM_SCREENSHOT"):
+        page.set_viewport_size({"width": 1280, "height": 1240})
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=os.environ["GENARM_SCREENSHOT"], full_page=False)
+    a_text, b_text = textarea(page, "out-A"), textarea(page, "out-B")
+    page.click("#vote-A")
+    page.wait_for_function("document.querySelector('#judge-status').innerText.includes('Recorded judgment')")
+    assert page.evaluate("window.__xss") is None  # nothing from the prompt executed
+    j = ctx.store.judgments_frame().iloc[-1]
+    assert (j.completion_a, j.completion_b, j.verdict, j.annotator) == (a_text, b_text, "A", "browser-tester")
+    assert j.weights_a == '{"harmlessness": 4.0, "helpfulness": 1.0}' and j.method_b == "base"
+
+    page.get_by_role("tab", name="Judgments").click()
+    page.click("#refresh-judgments")
+    page.wait_for_function("document.querySelector('#judgments-table').innerText.includes('browser-tester')")
+    table = page.locator("#judgments-table").inner_text()
+    assert "<script>window.__xss = 1</script>" in table  # shown literally
+    assert page.evaluate("window.__xss") is None
+
+    page.click("#export-btn")
+    link = page.locator("#export-files a").first
+    link.wait_for(timeout=30000)
+    with page.expect_download() as dl:
+        link.click()
+    path = tmp_path / "export.jsonl"
+    dl.value.save_as(path)
+    assert f'"chosen": {__import__("json").dumps(a_text)}' in path.read_text()
+
+
+def test_bad_inputs_show_messages_not_tracebacks(page, app_url):
+    page.click("#generate-btn")  # empty prompt
+    page.wait_for_selector("text=the prompt is empty", timeout=30000)
+    assert "Traceback" not in page.content()
+    page.click("#vote-A", force=True)  # disabled before a generation: nothing is recorded
+    before = app_url[1].store.counts()["judgments"]
+    assert app_url[1].store.counts()["judgments"] == before
