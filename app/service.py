@@ -260,6 +260,34 @@ class AppContext:
         yield 1.0, (sweep_id, pd.DataFrame.from_records(records))
 
 
+_ROLES = {"user": "user", "human": "user", "assistant": "assistant", "system": "system"}
+
+
+def parse_chat(text: str) -> list[dict[str, str]]:
+    """A multi-turn prompt typed as lines ``User: …`` / ``Assistant: …`` (``System:`` too) -> messages.
+
+    Lines without a role marker continue the previous message; text with no marker at all is one
+    user message. The conversation must end with a user turn (the model answers it).
+    """
+    import re
+
+    messages: list[dict[str, str]] = []
+    for line in text.splitlines():
+        m = re.match(r"^\s*(user|human|assistant|system)\s*:\s?(.*)$", line, flags=re.IGNORECASE)
+        if m:
+            messages.append({"role": _ROLES[m.group(1).lower()], "content": m.group(2)})
+        elif messages:
+            messages[-1]["content"] += "\n" + line
+        elif line.strip():
+            messages.append({"role": "user", "content": line})
+    messages = [{"role": m["role"], "content": m["content"].strip()} for m in messages]
+    if not messages or not any(m["content"] for m in messages):
+        raise UserError("the prompt is empty")
+    if messages[-1]["role"] != "user":
+        raise UserError("a chat prompt must end with a 'User:' turn for the model to answer")
+    return messages
+
+
 def parse_grid(text: str, objectives: Sequence[str]) -> dict[str, list[float]]:
     """``"helpfulness: 0, 1, 2; harmlessness: 0, 2"`` -> ``{"helpfulness": [0, 1, 2], "harmlessness": [0, 2]}``.
 

@@ -25,7 +25,7 @@ from storage.export import export as export_judgments  # noqa: E402
 from storage.store import VERDICTS, JudgmentFilter, win_rates  # noqa: E402
 
 from .render import COMBINED, frontier_figure, token_html, weights_figure, win_rate_figure  # noqa: E402
-from .service import METHOD_LABELS, AppContext, UserError, parse_grid, read_prompt_list  # noqa: E402
+from .service import METHOD_LABELS, AppContext, UserError, parse_chat, parse_grid, read_prompt_list  # noqa: E402
 
 PANEL_NAMES = "ABCD"
 VERDICT_BUTTONS = {"A is better": "A", "B is better": "B", "Tie": "tie", "Both bad": "both_bad"}
@@ -78,6 +78,8 @@ def build_ui(ctx: AppContext, auth_enabled: bool = False) -> gr.Blocks:
                     stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
                     blind = gr.Checkbox(label="Blind mode (hide settings, shuffle sides)", value=False, elem_id="blind")
                     live = gr.Checkbox(label="Regenerate when a slider is released", value=True, elem_id="live")
+                    chat = gr.Checkbox(label="Multi-turn chat (lines 'User: …' / 'Assistant: …')", elem_id="chat",
+                                       value=ctx.config.base.chat_template)
                 with gr.Accordion("Decoding settings (shared by all panels)", open=False):
                     with gr.Row():
                         beta = gr.Number(value=defaults.beta, label="β (alignment strength)", minimum=0.01)
@@ -183,7 +185,7 @@ def build_ui(ctx: AppContext, auth_enabled: bool = False) -> gr.Blocks:
         panel_inputs = []
         for p in panels:
             panel_inputs += [p["method"], p["n"], *p["sliders"]]
-        shared = [prompt, beta, temperature, top_k, top_p, max_new, seed, blind, colour_by]
+        shared = [prompt, beta, temperature, top_k, top_p, max_new, seed, blind, colour_by, chat]
         stream_outputs = [notice, pair_state, *vote_btns, judge_status]
         for p in panels:
             stream_outputs += [p["text"], p["tokens"], p["reveal"], p["group"]]
@@ -197,16 +199,17 @@ def build_ui(ctx: AppContext, auth_enabled: bool = False) -> gr.Blocks:
                 k += per
             return out
 
-        def run_pair(prompt_text, beta_v, temp_v, topk_v, topp_v, maxnew_v, seed_v, blind_v, colour_v, *values):
+        def run_pair(prompt_text, beta_v, temp_v, topk_v, topp_v, maxnew_v, seed_v, blind_v, colour_v, chat_v, *values):
             try:
                 specs = read_panels(values)
+                the_prompt = parse_chat(prompt_text or "") if chat_v else prompt_text
                 cfg = ctx.decoding(beta_v, temp_v, topk_v, topp_v, maxnew_v, seed_v)
                 order = list(range(n_panels))
                 swapped = bool(blind_v) and n_panels >= 2 and random.random() < 0.5
                 if swapped:
                     order[0], order[1] = 1, 0
                 idle_votes = [gr.update(interactive=False) for _ in vote_btns]
-                for upd in ctx.generate(prompt_text, specs, cfg):
+                for upd in ctx.generate(the_prompt, specs, cfg):
                     out = [f"⚠️ {upd.warning}" if upd.warning else "", None if not upd.done else None, *idle_votes, ""]
                     if not upd.done:
                         for disp in range(n_panels):

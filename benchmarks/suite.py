@@ -108,7 +108,7 @@ def run_cpu_suite(quick: bool = False, device: str = "cpu", dtype: str = "float3
 
     # 2. GenARM per-token time vs the sum of each model's own cached forward.
     print("2. GenARM cost vs the floor of its forward passes", flush=True)
-    n2 = n_tok if not quick else 48
+    n2 = 96 if not quick else 48
     floors = {m.name: min(_forward_step_time(m, m.encode_prompt(prompt), n2) for _ in range(reps)) for m in models.members()}
     for k in (1, 2, 3):
         weights = {names[i]: 1.0 for i in range(k)}
@@ -126,7 +126,7 @@ def run_cpu_suite(quick: bool = False, device: str = "cpu", dtype: str = "float3
     print("3. side by side: one batch vs two runs", flush=True)
     a = RowSpec(prompt, {names[0]: 1.0, names[1]: 0.5})
     b = RowSpec(prompt, method="base")
-    n_ab = 64 if quick else n_tok
+    n_ab = 32 if quick else 64
     t_batch = median_time(lambda: engine.generate([a, b], _cfg(n_ab)), reps)
     t_seq = median_time(lambda: (engine.generate([a], _cfg(n_ab)), engine.generate([b], _cfg(n_ab))), reps)
     report.add(Result("3a. A/B pair (GenARM vs base) as one batch ÷ two sequential runs", t_batch / t_seq, "x", "<= 0.6",

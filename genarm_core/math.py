@@ -96,6 +96,8 @@ def sampling_logprobs(combined: torch.Tensor, temperature: float, top_k: int = 0
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0 here, got {temperature}")
+    if temperature == 1.0 and top_k == 0 and top_p >= 1.0:
+        return combined  # already normalised: nothing to change, and one pass over V saved per step
     scores = combined / temperature if temperature != 1.0 else combined
     scores = top_p_mask(top_k_mask(scores, top_k), top_p)
     return torch.log_softmax(scores, dim=-1)

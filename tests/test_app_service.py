@@ -91,3 +91,17 @@ def test_token_view_escapes_html():
     assert "<script>" not in out and "&lt;script&gt;" in out
     assert "rgba(22,163,74" in out  # pushed up: green
     assert "helpfulness ARM log-prob: -0.500" in out
+
+
+def test_chat_prompts_are_parsed_and_stored_as_messages(ctx):
+    from app.service import parse_chat
+
+    msgs = parse_chat("System: be nice\nUser: hi\nAssistant: hello!\nhow are you?\nUser: tell me a joke")
+    assert msgs == [{"role": "system", "content": "be nice"}, {"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": "hello!\nhow are you?"}, {"role": "user", "content": "tell me a joke"}]
+    assert parse_chat("just text") == [{"role": "user", "content": "just text"}]
+    with pytest.raises(UserError, match="end with"):
+        parse_chat("User: hi\nAssistant: hello")
+    final = run(ctx, msgs, [ctx.panel("GenARM", {"helpfulness": 1.0})])[-1]
+    row = ctx.store.generations_frame().iloc[0]
+    assert row["prompt_messages"] == msgs and "tell me a joke" in row["prompt"] and final.done
