@@ -7,6 +7,9 @@ if ! pg_lsclusters -h | grep -q online; then
   pg_ctlcluster "$ver" main start
 fi
 for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 && break; sleep 1; done
-su postgres -c "psql -q -h 127.0.0.1 -tc \"SELECT 1 FROM pg_roles WHERE rolname='genarm'\"" 2>/dev/null | grep -q 1 ||
-  su postgres -c "psql -q -c \"CREATE ROLE genarm LOGIN SUPERUSER PASSWORD 'genarm'\""
+pg_isready -q -h 127.0.0.1
+exists=$(su postgres -c "psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname='genarm'\"")
+if [ "$exists" != "1" ]; then
+  su postgres -c "psql -q -c \"CREATE ROLE genarm LOGIN SUPERUSER PASSWORD 'genarm'\"" >&2
+fi
 echo "postgresql+psycopg://genarm:genarm@127.0.0.1:5432/postgres"
