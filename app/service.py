@@ -79,12 +79,13 @@ class AppContext:
         if name not in self.model_sets:
             raise UserError(f"unknown model set {name!r}; choose one of {sorted(self.model_sets)}")
         with self._lock:
+            # Load the new set before dropping the old one: a set that fails to load leaves the
+            # dashboard on the set it had (load_model_set itself keeps nothing half-loaded).
+            models = load_model_set(self.model_sets[name])
             old = self.models
-            self.models = self.engine = None
+            self.models, self.engine, self.current = models, GenARMEngine(models), name
             if old is not None:
                 old.close()
-            models = load_model_set(self.model_sets[name])
-            self.models, self.engine, self.current = models, GenARMEngine(models), name
             spec = models.config.to_dict()
             spec["fingerprints"] = models.fingerprints
             self.model_set_id = self.store.register_model_set(models.config.name, spec)

@@ -134,7 +134,7 @@ def build_ui(ctx: AppContext, auth_enabled: bool = False) -> gr.Blocks:
                         preset_apply = gr.Button("Apply")
 
             # ------------------------------------------------------------------ Judgments
-            with gr.Tab("Judgments", id="judgments"):
+            with gr.Tab("Judgments", id="judgments") as judgments_tab:
                 with gr.Row():
                     f_annot = gr.Dropdown(choices=[""] + ctx.store.annotators(), value="", label="Annotator", allow_custom_value=True)
                     f_obj = gr.Dropdown(choices=["overall"] + names, value="overall", label="Objective")
@@ -335,6 +335,7 @@ def build_ui(ctx: AppContext, auth_enabled: bool = False) -> gr.Blocks:
         refresh.click(judgment_view, [f_annot, f_obj, f_since], view_outputs, api_visibility="private")
         for comp in (f_annot, f_obj):
             comp.change(judgment_view, [f_annot, f_obj, f_since], view_outputs, api_visibility="private")
+        judgments_tab.select(judgment_view, [f_annot, f_obj, f_since], view_outputs, api_visibility="private")
 
         def do_export(fmt_label, annot, obj, since):
             try:

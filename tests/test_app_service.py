@@ -105,3 +105,24 @@ def test_chat_prompts_are_parsed_and_stored_as_messages(ctx):
     final = run(ctx, msgs, [ctx.panel("GenARM", {"helpfulness": 1.0})])[-1]
     row = ctx.store.generations_frame().iloc[0]
     assert row["prompt_messages"] == msgs and "tell me a joke" in row["prompt"] and final.done
+
+
+def test_auth_parsing(tmp_path):
+    from app.server import parse_auth
+
+    assert parse_auth(None, None) is None
+    f = tmp_path / "users"
+    f.write_text("# team\nalice:secret\nbob:pw\n")
+    assert parse_auth("root:x", str(f)) == [("root", "x"), ("alice", "secret"), ("bob", "pw")]
+    with pytest.raises(SystemExit, match="USER:PASS"):
+        parse_auth("nopassword", None)
+
+
+def test_switching_model_sets_only_among_configured_ones(ctx, tiny_set):
+    with pytest.raises(UserError, match="unknown model set"):
+        ctx.load("../../etc/passwd")
+    before = ctx.models
+    ctx.model_sets["broken"] = tiny_set.parent / "missing.yaml"
+    with pytest.raises(ValueError):
+        ctx.load("broken")
+    assert ctx.models is before and ctx.current == "tiny"  # a failed switch keeps the loaded set
