@@ -28,7 +28,7 @@ class Report:
     def add(self, r: Result) -> Result:
         self.rows.append(r)
         mark = "" if r.ok is None else ("  [met]" if r.ok else "  [NOT met]")
-        print(f"  {r.name}: {r.value:.3g} {r.unit}{'  target ' + r.target if r.target else ''}{mark}"
+        print(f"  {r.name}: {_fmt(r)}{'  target ' + r.target if r.target else ''}{mark}"
               f"{'  (' + r.detail + ')' if r.detail else ''}", flush=True)
         return r
 
@@ -36,9 +36,13 @@ class Report:
         lines = ["| measurement | value | target | met |", "| --- | --- | --- | --- |"]
         for r in self.rows:
             met = "" if r.ok is None else ("yes" if r.ok else "**no**")
-            value = f"{r.value:.3g} {r.unit}" + (f" ({r.detail})" if r.detail else "")
+            value = _fmt(r) + (f" ({r.detail})" if r.detail else "")
             lines.append(f"| {r.name} | {value} | {r.target} | {met} |")
         return "\n".join(lines)
+
+
+def _fmt(r: Result) -> str:
+    return f"{r.value:.3f}x" if r.unit == "x" else f"{r.value:.3g} {r.unit}"
 
 
 def median_time(fn: Callable[[], object], reps: int, warmup: int = 1) -> float:
