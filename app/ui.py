@@ -210,7 +210,8 @@ def build_ui(ctx: AppContext, auth_enabled: bool = False) -> gr.Blocks:
                     order[0], order[1] = 1, 0
                 idle_votes = [gr.update(interactive=False) for _ in vote_btns]
                 for upd in ctx.generate(the_prompt, specs, cfg):
-                    out = [f"⚠️ {upd.warning}" if upd.warning else "", None if not upd.done else None, *idle_votes, ""]
+                    # While streaming the pair state stays empty, so nothing can be judged yet.
+                    out = [f"⚠️ {upd.warning}" if upd.warning else "", None, *idle_votes, ""]
                     if not upd.done:
                         for disp in range(n_panels):
                             row = order[disp]
