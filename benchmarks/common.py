@@ -59,6 +59,16 @@ def median_time(fn: Callable[[], object], reps: int, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
+def per_token_time(engine, rows, n: int, reps: int) -> float:
+    """Seconds per generated token with prefill excluded: (t(n) − t(1)) / (n − 1), medians of ``reps``."""
+    from genarm_core.config import DecodingConfig
+
+    def cfg(k: int) -> DecodingConfig:
+        return DecodingConfig(temperature=1.0, max_new_tokens=k, seed=0, stop_at_eos=False)
+
+    return (median_time(lambda: engine.generate(rows, cfg(n)), reps) - median_time(lambda: engine.generate(rows, cfg(1)), reps)) / (n - 1)
+
+
 def sync() -> None:
     if torch.cuda.is_available():
         torch.cuda.synchronize()

@@ -16,7 +16,7 @@ from genarm_core.config import DecodingConfig, RowSpec
 from genarm_core.engine import GenARMEngine
 from genarm_core.loading import load_model_set
 
-from .common import Report, Result, build_set, median_time, prompt_of
+from .common import Report, Result, build_set, median_time, per_token_time, prompt_of
 
 
 def copy_bandwidth(gib: float = 2.0) -> float:
@@ -45,8 +45,7 @@ def run_gpu_suite(quick: bool = False) -> Report:
         for k in (0, 1, 2):
             weights = {names[i]: 1.0 for i in range(k)}
             row = [RowSpec(prompt, weights, method="genarm" if k else "base")]
-            cfg = lambda m: DecodingConfig(max_new_tokens=m, stop_at_eos=False)  # noqa: E731
-            per_tok = (median_time(lambda: engine.generate(row, cfg(n)), 3) - median_time(lambda: engine.generate(row, cfg(1)), 3)) / (n - 1)
+            per_tok = per_token_time(engine, row, n, 3)
             members = [models.base] + [models.arms[names[i]] for i in range(k)]
             weight_bytes = sum(p.numel() * p.element_size() for m in members for p in m.model.parameters())
             floor = weight_bytes / bw

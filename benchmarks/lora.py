@@ -11,7 +11,7 @@ from genarm_core.config import DecodingConfig, RowSpec
 from genarm_core.engine import GenARMEngine
 from genarm_core.loading import load_model_set
 
-from .common import Result, build_set, median_time, prompt_of
+from .common import Result, build_set, per_token_time, prompt_of
 
 
 def weight_bytes(models) -> int:
@@ -26,11 +26,6 @@ def weight_bytes(models) -> int:
     return total
 
 
-def _per_token(engine, rows, n, reps):
-    cfg = lambda k: DecodingConfig(temperature=1.0, max_new_tokens=k, seed=0, stop_at_eos=False)  # noqa: E731
-    return (median_time(lambda: engine.generate(rows, cfg(n)), reps) - median_time(lambda: engine.generate(rows, cfg(1)), reps)) / (n - 1)
-
-
 def lora_benchmark(root: Path, base_size: str, dtype: str, device: str, reps: int, quick: bool) -> list[Result]:
     f = build_set(root / "lora", base_size, [], dtype=dtype, device=device, lora_arms=2)
     prompt = prompt_of(32)
@@ -39,11 +34,12 @@ def lora_benchmark(root: Path, base_size: str, dtype: str, device: str, reps: in
     shared = load_model_set(f)
     eng = GenARMEngine(shared)
     names = shared.objectives
-    base_bytes = sum(p.numel() * p.element_size() for p in shared.base.model.get_base_model().parameters()
-                     if "lora_" not in str(p))
-    base_only = _per_token(eng, [RowSpec(prompt, method="base")], n, reps)
+    # The base model's own weights: every parameter that is not a LoRA matrix.
+    base_bytes = sum(p.numel() * p.element_size() for name, p in shared.base.model.named_parameters()
+                     if "lora_" not in name)
+    base_only = per_token_time(eng, [RowSpec(prompt, method="base")], n, reps)
     both = {names[0]: 1.0, names[1]: 1.0}
-    shared_t = _per_token(eng, [RowSpec(prompt, both)], n, reps)
+    shared_t = per_token_time(eng, [RowSpec(prompt, both)], n, reps)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
         eng.generate([RowSpec(prompt, both)], DecodingConfig(max_new_tokens=n, stop_at_eos=False))
@@ -53,7 +49,7 @@ def lora_benchmark(root: Path, base_size: str, dtype: str, device: str, reps: in
     gc.collect()
     merged = load_model_set(f, share_lora_base=False)
     eng = GenARMEngine(merged)
-    separate_t = _per_token(eng, [RowSpec(prompt, both)], n, reps)
+    separate_t = per_token_time(eng, [RowSpec(prompt, both)], n, reps)
     merged_bytes = weight_bytes(merged)
     del eng, merged
     gc.collect()
