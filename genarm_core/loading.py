@@ -41,6 +41,32 @@ def render_messages(messages: Sequence[dict[str, str]]) -> str:
     return "".join(parts) + "\n\nAssistant:"
 
 
+def _uses_chat_template(tokenizer: PreTrainedTokenizerBase, chat_template: bool) -> bool:
+    return chat_template and bool(getattr(tokenizer, "chat_template", None))
+
+
+def format_prompt(prompt: str | Sequence[dict[str, str]], tokenizer: PreTrainedTokenizerBase,
+                  template: str | None = None, chat_template: bool = False) -> str:
+    """Prompt text as a model sees it: its chat template when asked for and the tokenizer has one,
+    else the messages as an HH transcript, then ``template`` (with ``{prompt}``) if given.
+
+    Decoding (``LoadedModel``) and ARM training (``training.trainer``) both call this, so an ARM
+    is trained on exactly the prompt format it is later fed.
+    """
+    if _uses_chat_template(tokenizer, chat_template):
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    text = prompt if isinstance(prompt, str) else render_messages(prompt)
+    return template.format(prompt=text) if template else text
+
+
+def encode_prompt(prompt: str | Sequence[dict[str, str]], tokenizer: PreTrainedTokenizerBase,
+                  template: str | None = None, chat_template: bool = False) -> list[int]:
+    """Token ids of ``format_prompt``; a chat template already holds its special tokens."""
+    text = format_prompt(prompt, tokenizer, template, chat_template)
+    return list(tokenizer(text, add_special_tokens=not _uses_chat_template(tokenizer, chat_template))["input_ids"])
+
+
 @dataclass
 class LoadedModel:
     """One loaded causal LM and how it sees the prompt."""
@@ -65,17 +91,10 @@ class LoadedModel:
 
     def prompt_text(self, prompt: str | Sequence[dict[str, str]]) -> str:
         """The prompt as this model was trained to see it (its template or chat template)."""
-        tok = self.tokenizer
-        if self.spec.chat_template and getattr(tok, "chat_template", None):
-            messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
-            return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        text = prompt if isinstance(prompt, str) else render_messages(prompt)
-        return self.spec.template.format(prompt=text) if self.spec.template else text
+        return format_prompt(prompt, self.tokenizer, self.spec.template, self.spec.chat_template)
 
     def encode_prompt(self, prompt: str | Sequence[dict[str, str]]) -> list[int]:
-        text = self.prompt_text(prompt)
-        add_special = not (self.spec.chat_template and getattr(self.tokenizer, "chat_template", None))
-        return list(self.tokenizer(text, add_special_tokens=add_special)["input_ids"])
+        return encode_prompt(prompt, self.tokenizer, self.spec.template, self.spec.chat_template)
 
     def describe(self) -> dict[str, Any]:
         n_params = sum(p.numel() for p in self.model.parameters())
@@ -151,6 +170,15 @@ def _file_fingerprint(path: str) -> str | None:
     return h.hexdigest()[:16]
 
 
+def _tokenizer_source(spec: ModelSpec, path: str) -> str:
+    """Where a model's tokenizer comes from: ``tokenizer:``, else an adapter folder that has one, else ``path``."""
+    if spec.tokenizer:
+        return spec.tokenizer
+    if spec.adapter and (Path(spec.adapter) / "tokenizer.json").exists():
+        return spec.adapter
+    return path
+
+
 def _load_one(name: str, spec: ModelSpec, where: str) -> LoadedModel:
     """Load one model (and its tokenizer), applying a PEFT adapter when the spec names one."""
     path = spec.path
@@ -167,7 +195,7 @@ def _load_one(name: str, spec: ModelSpec, where: str) -> LoadedModel:
                               "dtype": _DTYPES[spec.dtype]}
     if spec.device_map:
         kwargs["device_map"] = spec.device_map
-    tok_path = spec.tokenizer or (spec.adapter if spec.adapter and (Path(spec.adapter) / "tokenizer.json").exists() else path)
+    tok_path = _tokenizer_source(spec, path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(tok_path, trust_remote_code=spec.trust_remote_code,
                                                   revision=spec.revision if tok_path == path else None)
@@ -210,22 +238,23 @@ def _load_shared(config: ModelSetConfig, where: str) -> list[LoadedModel]:
     from peft import PeftModel
 
     base = _load_one(BASE, config.base, where)
-    peft_model = None
+    peft_model, out = None, []
     try:
         for obj in config.objectives:
             if peft_model is None:
                 peft_model = PeftModel.from_pretrained(base.model, obj.model.adapter, adapter_name=obj.name)
             else:
                 peft_model.load_adapter(obj.model.adapter, adapter_name=obj.name)
+        out.append(LoadedModel(BASE, peft_model, base.tokenizer, config.base, adapter_name="__base__"))
+        for obj in config.objectives:
+            source = _tokenizer_source(obj.model, config.base.path)
+            tok = base.tokenizer if source == config.base.path else AutoTokenizer.from_pretrained(source)
+            out.append(LoadedModel(obj.name, peft_model, tok, obj.model, adapter_name=obj.name))
     except Exception as exc:  # noqa: BLE001
+        base = peft_model = out = None  # the frame outlives the raise through the traceback; hold no weights
         raise ModelSetError(f"{where}: cannot load the LoRA adapters on the shared base: {exc}") from None
     peft_model.eval()
     peft_model.requires_grad_(False)
-    out = [LoadedModel(BASE, peft_model, base.tokenizer, config.base, adapter_name="__base__")]
-    for obj in config.objectives:
-        tok_dir = Path(obj.model.adapter)
-        tok = AutoTokenizer.from_pretrained(tok_dir) if (tok_dir / "tokenizer.json").exists() else base.tokenizer
-        out.append(LoadedModel(obj.name, peft_model, tok, obj.model, adapter_name=obj.name))
     return out
 
 

@@ -170,3 +170,25 @@ def test_lora_arms_share_one_base_and_match_merged_copies(tmp_path, tiny_set):
     s2 = score_sequences(merged, ["Hello there"], [a[0].token_ids], include_base=True)
     assert s1["base"][0] == pytest.approx(s2["base"][0], abs=1e-3)
     assert s1["helpfulness"][0] == pytest.approx(s2["helpfulness"][0], abs=1e-3)
+
+
+def test_failed_shared_lora_load_keeps_nothing(tmp_path, tiny_set, monkeypatch):
+    import genarm_core.loading as loading
+
+    refs = []
+    real = loading._load_one
+
+    def spy(name, spec, where):
+        lm = real(name, spec, where)
+        refs.append(weakref.ref(lm.model))
+        return lm
+
+    monkeypatch.setattr(loading, "_load_one", spy)
+    base = tiny_set.parent / "base"
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "adapter_config.json").write_text("{not json")
+    f = write_model_set(tmp_path / "m.yaml", base, {"h": {"path": str(base), "adapter": str(tmp_path / "broken")}})
+    with pytest.raises(ModelSetError, match="LoRA adapters"):
+        loading.load_model_set(f)
+    gc.collect()
+    assert refs and all(r() is None for r in refs)

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
 
-from ..loading import render_messages
+from ..loading import encode_prompt
 from ..math import arm_loss
 from ..scoring import pad_right, response_logps
 from .data import PreferencePair
@@ -76,24 +76,15 @@ class ARMTrainingConfig:
 
 # ------------------------------------------------------------------------------------- encoding
 
-def prompt_text(prompt: str | Sequence[dict[str, str]], tokenizer: PreTrainedTokenizerBase, template: str | None) -> str:
-    """How the ARM sees a prompt: chat template for messages when the tokenizer has one."""
-    if not isinstance(prompt, str):
-        if getattr(tokenizer, "chat_template", None):
-            return tokenizer.apply_chat_template(list(prompt), tokenize=False, add_generation_prompt=True)
-        text = render_messages(prompt)
-    else:
-        text = prompt
-    return template.format(prompt=text) if template else text
-
-
 def encode_pair(pair: PreferencePair, tokenizer: PreTrainedTokenizerBase, cfg: ARMTrainingConfig) -> dict[str, list[int]]:
     """Token ids of prompt, chosen and rejected. Responses end with EOS (the ARM learns when to stop).
 
     Budgets are counted in tokens: the prompt keeps its last ``max_prompt_tokens`` (the part next to
     the answer) and a response keeps its last ``max_response_tokens`` (its end and EOS).
     """
-    p = tokenizer(prompt_text(pair.prompt, tokenizer, cfg.template))["input_ids"][-cfg.max_prompt_tokens:]
+    # Chat messages go through the tokenizer's chat template when it has one; text prompts through ``template``.
+    p = encode_prompt(pair.prompt, tokenizer, cfg.template, chat_template=not isinstance(pair.prompt, str))
+    p = p[-cfg.max_prompt_tokens:]
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
 
     def resp(text: str) -> list[int]:
