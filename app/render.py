@@ -49,10 +49,6 @@ def token_html(trace: Sequence[dict[str, Any]] | None, colour_by: str = COMBINED
     return f"<div class='genarm-tokens'>{''.join(spans)}</div>{legend}"
 
 
-def escape_text(text: str) -> str:
-    return html.escape(text)
-
-
 def win_rate_figure(rates: pd.DataFrame, title: str):
     """Bar chart of win rates by setting (from ``storage.store.win_rates``)."""
     import plotly.graph_objects as go

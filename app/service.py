@@ -6,6 +6,7 @@ endpoints call the same ones. Every generation and judgment is written through `
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import threading
@@ -57,7 +58,8 @@ class AppContext:
     """The loaded model set, its engine and the store: one object handed to the UI (no globals).
 
     ``model_sets`` maps a display name to a model-set file the server allows; the browser can
-    choose among them, never name a path of its own.
+    choose among them, never name a path of its own. The lock keeps two model-set switches from
+    racing; generations are serialised by the app's queue.
     """
 
     def __init__(self, model_sets: dict[str, Path], store: Store, initial: str | None = None, panels: int = 2):
@@ -233,31 +235,28 @@ class AppContext:
             raise UserError("that sweep is larger than 20,000 completions; use fewer prompts or grid points")
         for p in points:
             self.panel("genarm", p)  # range checks
-        cfg = DecodingConfig(**{**cfg.to_dict(), "trace": False, "score_all": True, "stop": tuple(cfg.stop)})
+        cfg = dataclasses.replace(cfg, trace=False, score_all=True)
         sweep_id = self.store.create_sweep(name, {"grid": {k: list(v) for k, v in grid.items()}, "samples": samples,
                                                   "prompts": len(prompts), "settings": cfg.to_dict(),
                                                   "model_set": self.current})
-        jobs = [(point, prompt, s) for s in range(samples) for point in points for prompt in prompts]
+        jobs = [(point, prompt) for point in points for prompt in prompts]
         records = []
         done = 0
-        for start in range(0, len(jobs), batch_rows):
-            chunk = jobs[start:start + batch_rows]
-            by_seed: dict[int, list] = {}
-            for job in chunk:
-                by_seed.setdefault(job[2], []).append(job)
-            for s, group in by_seed.items():
+        for s in range(samples):  # each sample is a run over every job, with its own seed
+            run_cfg = dataclasses.replace(cfg, seed=cfg.seed + s)
+            for start in range(0, len(jobs), batch_rows):
                 if cancel is not None and cancel.is_set():
                     raise UserError("sweep cancelled")
-                run_cfg = DecodingConfig(**{**cfg.to_dict(), "seed": cfg.seed + s, "stop": tuple(cfg.stop)})
-                results = self.engine.generate([RowSpec(pr, pt) for pt, pr, _ in group], run_cfg, cancel)
+                group = jobs[start:start + batch_rows]
+                results = self.engine.generate([RowSpec(pr, pt) for pt, pr in group], run_cfg, cancel)
                 ids = self.save(results, run_cfg, sweep_id=sweep_id)
-                for (pt, pr, _), r, gid in zip(group, results, ids):
+                for (pt, pr), r, gid in zip(group, results, ids):
                     records.append({"generation_id": gid, "setting": setting_label("genarm", pt, cfg.beta),
                                     "prompt": pr if isinstance(pr, str) else str(pr), "completion": r.text, "sample": s,
                                     **{f"w_{k}": v for k, v in pt.items()},
                                     **{f"score_{k}": v for k, v in r.scores.items()}})
                 done += len(group)
-                yield done / len(jobs), None
+                yield done / (len(jobs) * samples), None
         yield 1.0, (sweep_id, pd.DataFrame.from_records(records))
 
 

@@ -22,7 +22,7 @@ import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from storage.export import export as export_judgments  # noqa: E402
-from storage.store import VERDICTS, JudgmentFilter, win_rates  # noqa: E402
+from storage.store import VERDICTS, JudgmentFilter, parse_date, win_rates  # noqa: E402
 
 from .render import COMBINED, frontier_figure, token_html, weights_figure, win_rate_figure  # noqa: E402
 from .service import METHOD_LABELS, AppContext, UserError, parse_chat, parse_grid, read_prompt_list  # noqa: E402
@@ -448,11 +448,9 @@ def _filter(annot: str | None, obj: str | None, since: str | None) -> JudgmentFi
     since_dt = None
     if since and since.strip():
         try:
-            since_dt = datetime.fromisoformat(since.strip())
-        except ValueError:
-            raise UserError(f"'since' must be a date like 2026-11-26, got {since!r}") from None
-        if since_dt.tzinfo is None:
-            since_dt = since_dt.replace(tzinfo=timezone.utc)
+            since_dt = parse_date(since)
+        except ValueError as exc:
+            raise UserError(f"'since': {exc}") from None
     return JudgmentFilter(since=since_dt, annotator=annot or None,
                           objective=None if obj in (None, "", "overall") else obj)
 

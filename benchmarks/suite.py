@@ -28,29 +28,10 @@ def _cfg(n: int, **kw) -> DecodingConfig:
 
 
 @torch.inference_mode()
-def _forward_step_time(lm, prompt_ids: list[int], steps: int) -> float:
-    """One model's own KV-cached single-token forward, mean seconds over the same positions the
-    engine decodes (the cache grows, so later steps cost more): the floor's building block."""
-    runner = _Runner([lm], {lm.name: [prompt_ids]}, vocab_size=10**9)
-    runner.prefill()
-    tok = torch.tensor([[5]], device=runner.device)
-    times = []
-    for _ in range(steps):
-        runner.mask = torch.cat([runner.mask, torch.ones_like(tok)], dim=-1)
-        sync()
-        t0 = time.perf_counter()
-        lm.model(input_ids=tok, attention_mask=runner.mask, position_ids=runner.next_pos, cache=runner.cache,
-                 use_cache=True, logits_to_keep=1)
-        sync()
-        times.append(time.perf_counter() - t0)
-        runner.next_pos = runner.next_pos + 1
-    return sum(times) / len(times)
-
-
-@torch.inference_mode()
-def _interleaved_step_time(members, prompt: str, steps: int) -> float:
-    """Σ over models of each one's cached single-token forward, timed while the models take turns
-    as they do in the engine (each forward starts after the other models ran): mean per step."""
+def _forward_step_time(members, prompt: str, steps: int) -> float:
+    """Σ over ``members`` of each one's own KV-cached single-token forward, mean per step over the
+    positions the engine decodes (the cache grows, so later steps cost more). With several members
+    they take turns as in the engine; with one, it is that model alone (the floor's building block)."""
     runners = [_Runner([m], {m.name: [m.encode_prompt(prompt)]}, vocab_size=10**9) for m in members]
     for r in runners:
         r.prefill()
@@ -58,7 +39,7 @@ def _interleaved_step_time(members, prompt: str, steps: int) -> float:
     total = 0.0
     for _ in range(steps):
         for m, r in zip(members, runners):
-            r.mask = torch.cat([r.mask, torch.ones_like(tok)], dim=-1)
+            r.mask = torch.cat([r.mask, torch.ones_like(r.mask[:, :1])], dim=-1)
             sync()
             t0 = time.perf_counter()
             m.model(input_ids=tok.to(r.device), attention_mask=r.mask, position_ids=r.next_pos, cache=r.cache,
@@ -133,8 +114,8 @@ def run_cpu_suite(quick: bool = False, device: str = "cpu", dtype: str = "float3
         engine.generate(rows, _cfg(n2))  # warm-up
         ratios, toks, floors, loop = [], [], [], []
         for _ in range(reps):
-            floor = sum(_forward_step_time(m, m.encode_prompt(prompt), n2) for m in members)
-            turns = _interleaved_step_time(members, prompt, n2)
+            floor = sum(_forward_step_time([m], prompt, n2) for m in members)
+            turns = _forward_step_time(members, prompt, n2)
             t0 = time.perf_counter()
             engine.generate(rows, _cfg(n2))
             t_n = time.perf_counter() - t0

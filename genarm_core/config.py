@@ -7,7 +7,6 @@ generation). The model-set file is YAML; every error names the file and the fiel
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -272,7 +271,3 @@ class ModelSetConfig:
                    defaults=defaults, max_new_tokens_cap=cap, source=str(source) if source else None,
                    description=str(data.get("description", "")))
 
-
-def dumps(obj: Any) -> str:
-    """Stable JSON for configs (sorted keys)."""
-    return json.dumps(obj, sort_keys=True, ensure_ascii=False)

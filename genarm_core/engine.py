@@ -373,8 +373,4 @@ class GenARMEngine:
         return results
 
 
-def base_only_rows(prompts: Sequence[Any]) -> list[RowSpec]:
-    return [RowSpec(prompt=p, method="base") for p in prompts]
-
-
-__all__ = ["GenARMEngine", "RowResult", "StreamEvent", "PromptTooLong", "BASE", "base_only_rows"]
+__all__ = ["GenARMEngine", "RowResult", "StreamEvent", "PromptTooLong", "BASE", "row_seed"]

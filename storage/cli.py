@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Sequence
 
 from .db import StorageError
 from .export import FORMATS, export
-from .store import JudgmentFilter, Store, win_rates
+from .store import JudgmentFilter, Store, parse_date, win_rates
 
 
 def _date(text: str) -> datetime:
     try:
-        d = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO date: {text!r} (e.g. 2026-11-26 or 2026-11-26T14:00)") from None
-    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+        return parse_date(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:

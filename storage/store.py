@@ -10,7 +10,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
 import pandas as pd
@@ -36,6 +36,19 @@ class JudgmentFilter:
     annotator: str | None = None
     model_set: str | None = None  # model-set name
     objective: str | None = None  # keep judgments that carry this objective's verdict
+
+
+def parse_date(text: str) -> datetime:
+    """An ISO date or date-time (``2026-11-26``, ``2026-11-26T14:00``); naive values are taken as UTC.
+
+    Raises:
+        ValueError: with a message that shows the expected form.
+    """
+    try:
+        d = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"not an ISO date: {text!r} (e.g. 2026-11-26 or 2026-11-26T14:00)") from None
+    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
 
 
 def _clean_json(value: Any) -> Any:
@@ -287,4 +300,4 @@ def win_rates(judgments: pd.DataFrame, objective: str | None = None) -> pd.DataF
     return pd.DataFrame(rows, columns=cols).sort_values("win_rate", ascending=False, ignore_index=True)
 
 
-__all__ = ["Store", "StorageError", "JudgmentFilter", "VERDICTS", "win_rates", "setting_label"]
+__all__ = ["Store", "StorageError", "JudgmentFilter", "VERDICTS", "win_rates", "setting_label", "parse_date"]
