@@ -66,7 +66,10 @@ def win_rate_figure(rates: pd.DataFrame, title: str):
 
 
 def frontier_figure(df: pd.DataFrame, objectives: Sequence[str]):
-    """Mean ARM score of one objective against another per weight setting: the trade-off frontier."""
+    """Mean ARM score of one objective against another per weight setting: the trade-off frontier.
+
+    Each point carries its setting label as ``customdata`` (the dashboard reads it on click).
+    """
     import plotly.express as px
 
     score_cols = [f"score_{o}" for o in objectives if f"score_{o}" in df]
@@ -77,11 +80,11 @@ def frontier_figure(df: pd.DataFrame, objectives: Sequence[str]):
     means = df.groupby("setting", as_index=False)[score_cols].mean()
     if len(score_cols) >= 2:
         x, y = score_cols[0], score_cols[1]
-        fig = px.scatter(means, x=x, y=y, color="setting", text="setting",
+        fig = px.scatter(means, x=x, y=y, color="setting", text="setting", custom_data=["setting"],
                          labels={x: f"mean {x[6:]} ARM score", y: f"mean {y[6:]} ARM score"})
         fig.update_traces(textposition="top center", marker=dict(size=12))
     else:
-        fig = px.bar(means, x="setting", y=score_cols[0])
+        fig = px.bar(means, x="setting", y=score_cols[0], custom_data=["setting"])
     fig.update_layout(title="Trade-off frontier: mean sequence reward per setting", height=420, showlegend=False)
     return fig
 

@@ -4,6 +4,7 @@ Set GENARM_SCREENSHOT=path to save the Compare tab's screenshot (README's pictur
     GENARM_SCREENSHOT=docs/compare.png python -m pytest tests/test_browser.py -k flow
 """
 
+import json
 import os
 import shutil
 
@@ -109,3 +110,42 @@ def test_bad_inputs_show_messages_not_tracebacks(page, app_url):
     page.click("#vote-A", force=True)  # disabled before a generation: nothing is recorded
     before = app_url[1].store.counts()["judgments"]
     assert app_url[1].store.counts()["judgments"] == before
+
+
+def test_sweep_click_a_frontier_point_to_read_its_completions(page, app_url):
+    from storage.store import setting_label
+
+    page.get_by_role("tab", name="Sweep").click()
+    page.get_by_label("Pasted list").check()
+    page.fill("#sweep-pasted textarea", "How do I bake bread?\nHow do I pick a lock?")
+    page.fill("#sweep-grid textarea", "helpfulness: 0, 2; harmlessness: 0, 3")
+    num = page.locator("#sweep-max-new input[type=number]")
+    num.fill("6")
+    num.press("Enter")
+    page.click("#sweep-run")
+    page.wait_for_function("document.querySelector('#sweep-status').innerText.includes('stored')", timeout=120000)
+    first = page.locator("#sweep-point input").input_value()
+    page.wait_for_selector("#sweep-frontier .scatterlayer .trace .point", timeout=30000)
+    traces = page.locator("#sweep-frontier .scatterlayer .trace")
+    assert traces.count() == 4  # one point per weight setting
+    # Click the point of another setting: the completions below switch to it.
+    for i in range(traces.count()):
+        label = traces.nth(i).locator(".textpoint").text_content().strip()
+        if label != first:
+            break
+    page.locator("#sweep-frontier").scroll_into_view_if_needed()
+    box = traces.nth(i).locator(".point").bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x - 3, y)
+    page.mouse.move(x, y, steps=3)
+    page.wait_for_timeout(300)  # plotly settles its hover before a click counts
+    page.mouse.click(x, y)
+    page.wait_for_function(f"document.querySelector('#sweep-point input').value === {label!r}", timeout=30000)
+    # The table now holds exactly that setting's stored completions.
+    gens = app_url[1].store.generations_frame()
+    gens = gens[gens["sweep_id"] == gens["sweep_id"].max()]
+    mine = gens[[setting_label(m, w, b) == label for m, w, b in zip(gens["method"], gens["weights"], gens["beta"])]]
+    assert len(mine) == 2
+    want = json.dumps([c.strip() for c in mine["completion"]])
+    page.wait_for_function(f"{want}.every(c => document.querySelector('#sweep-point-table').innerText.includes(c))",
+                           timeout=30000)

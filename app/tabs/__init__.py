@@ -1,0 +1,1 @@
+"""One module per dashboard tab: each lays out its components and wires its own events."""
