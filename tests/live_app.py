@@ -13,13 +13,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(model_files, db_url, **kw):
+def running_app(model_files, db_url, auth=None, **kw):
+    """``auth``: Gradio's list of (user, password) pairs, as ``app.server.parse_auth`` makes it."""
     from app.server import create_app
     from app.ui import launch_kwargs
 
-    demo, ctx = create_app(model_files, db_url, **kw)
+    demo, ctx = create_app(model_files, db_url, auth_enabled=auth is not None, **kw)
     port = free_port()
-    demo.queue(default_concurrency_limit=1).launch(server_name="127.0.0.1", server_port=port, share=False,
+    demo.queue(default_concurrency_limit=1).launch(server_name="127.0.0.1", server_port=port, share=False, auth=auth,
                                                    prevent_thread_lock=True, quiet=True, **launch_kwargs())
     try:
         yield f"http://127.0.0.1:{port}/", ctx

@@ -149,3 +149,28 @@ def test_sweep_click_a_frontier_point_to_read_its_completions(page, app_url):
     want = json.dumps([c.strip() for c in mine["completion"]])
     page.wait_for_function(f"{want}.every(c => document.querySelector('#sweep-point-table').innerText.includes(c))",
                            timeout=30000)
+
+
+def test_login_page_then_judgments_carry_the_logged_in_user(browser, small_demo, tmp_path):
+    with running_app([small_demo], str(tmp_path / "auth.sqlite"), auth=[("alice", "s3cret")]) as (url, ctx):
+        page = browser.new_page()
+        page.goto(url)
+        page.get_by_label("username").fill("alice")
+        page.get_by_label("password").fill("wrong")
+        page.get_by_role("button", name="Login").click()
+        page.wait_for_selector("text=Incorrect", timeout=15000)
+        assert page.locator("#prompt").count() == 0  # nothing of the app before logging in
+        page.get_by_label("username").fill("alice")  # the login page clears the form after a failure
+        page.get_by_label("password").fill("s3cret")
+        page.get_by_role("button", name="Login").click()
+        page.wait_for_selector("#prompt textarea", timeout=30000)
+        # The annotator is the logged-in user, not something typed.
+        page.wait_for_function("document.querySelector('#annotator textarea').value === 'alice'")
+        assert page.locator("#annotator textarea").is_disabled()
+        page.fill("#prompt textarea", "How do I bake bread?")
+        page.click("#generate-btn")
+        page.wait_for_selector("#vote-tie:not([disabled])", timeout=60000)
+        page.click("#vote-tie")
+        page.wait_for_function("document.querySelector('#judge-status').innerText.includes('by alice')")
+        assert ctx.store.judgments_frame().iloc[-1].annotator == "alice"
+        page.close()
