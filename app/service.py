@@ -17,6 +17,7 @@ from typing import Any, Iterator, Sequence
 from genarm_core.config import METHODS, DecodingConfig, ModelSetConfig, RowSpec
 from genarm_core.engine import GenARMEngine, RowResult
 from genarm_core.loading import ModelSet, load_model_set
+from genarm_core.prompts import PromptFileError, parse_prompt_lines, read_prompt_file
 from storage.store import Store, setting_label
 
 METHOD_LABELS = {"GenARM": "genarm", "Base only": "base", "Best-of-N": "best_of_n"}
@@ -322,25 +323,15 @@ def parse_grid(text: str, objectives: Sequence[str]) -> dict[str, list[float]]:
 
 
 def read_prompt_list(text: str | None = None, path: str | None = None, limit: int = 500) -> list[Any]:
-    """Prompts from pasted lines or an uploaded JSONL file (``{"prompt": ...}`` or strings per line)."""
-    import json
-
+    """Prompts from pasted lines and/or an uploaded file (``genarm_core.prompts`` says which lines count)."""
     prompts: list[Any] = []
-    if text:
-        prompts += [line.strip() for line in text.splitlines() if line.strip()]
-    if path:
-        for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError:
-                raise UserError(f"line {n} of the uploaded file is not JSON") from None
-            if isinstance(item, dict):
-                item = item.get("prompt", item.get("instruction"))
-            if not isinstance(item, (str, list)) or not item:
-                raise UserError(f"line {n}: expected a string or an object with 'prompt'")
-            prompts.append(item)
+    try:
+        if text:
+            prompts += parse_prompt_lines(text.splitlines(), "pasted list")
+        if path:
+            prompts += read_prompt_file(path)
+    except PromptFileError as exc:
+        raise UserError(str(exc)) from None
     if len(prompts) > limit:
         raise UserError(f"{len(prompts)} prompts; at most {limit} per sweep")
     return prompts

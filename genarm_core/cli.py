@@ -35,23 +35,14 @@ def parse_weights(text: str | None) -> dict[str, float]:
 
 
 def _read_prompts(args: argparse.Namespace) -> list[Any]:
+    from .prompts import PromptFileError, read_prompt_file
+
     prompts: list[Any] = list(args.prompt or [])
     if args.prompt_file:
-        path = Path(args.prompt_file)
-        if not path.is_file():
-            raise CLIError(f"--prompt-file: no such file: {path}")
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError:
-                item = line  # plain text lines are prompts too
-            if isinstance(item, dict):
-                item = item.get("prompt", item.get("instruction"))
-            if not isinstance(item, (str, list)):
-                raise CLIError(f"{path}:{n}: expected a string or an object with 'prompt'")
-            prompts.append(item)
+        try:
+            prompts += read_prompt_file(args.prompt_file)
+        except PromptFileError as exc:
+            raise CLIError(f"--prompt-file: {exc}") from None
     if not prompts:
         raise CLIError("give --prompt TEXT (repeatable) or --prompt-file FILE")
     return prompts

@@ -79,9 +79,16 @@ def test_prompt_lists(tmp_path):
     f = tmp_path / "p.jsonl"
     f.write_text('{"prompt": "a"}\n"b"\n')
     assert read_prompt_list("x\n\ny", str(f)) == ["x", "y", "a", "b"]
-    f.write_text("not json\n")
-    with pytest.raises(UserError, match="not JSON"):
+    f.write_text('plain text\n"Hello", she said\n[{"role": "user", "content": "hi"}]\n{"prompt": "c", "id": 3}\n')
+    assert read_prompt_list(path=str(f)) == ["plain text", '"Hello", she said', [{"role": "user", "content": "hi"}], "c"]
+    f.write_text('ok\n{"prompt": "broken\n')
+    with pytest.raises(UserError, match=r"p.jsonl:2: not valid JSON"):
         read_prompt_list(path=str(f))
+    f.write_text('{"text": "no prompt key"}\n')
+    with pytest.raises(UserError, match="expected a string"):
+        read_prompt_list(path=str(f))
+    with pytest.raises(UserError, match="pasted list:1"):
+        read_prompt_list("[1, 2]")  # a JSON list that is not a chat
 
 
 def test_token_view_escapes_html():

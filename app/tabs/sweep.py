@@ -14,7 +14,7 @@ from ..render import frontier_figure, weights_figure
 from ..service import AppContext, UserError, parse_grid, read_prompt_list
 from .common import DecodingControls, gr_error
 
-SOURCES = ["Demo held-out prompts", "Pasted list", "Uploaded JSONL"]
+SOURCES = ["Demo held-out prompts", "Pasted list", "Uploaded file"]
 
 # Plotly click → hidden textbox bridge. Gradio's Plot has no click event, so the page binds
 # plotly_click on the frontier (re-binding whenever a new figure replaces the old one) and writes
@@ -61,16 +61,16 @@ def clicked_setting(payload: str | None, df: pd.DataFrame | None) -> str | None:
 
 
 def sweep_prompts(ctx: AppContext, src: str, n_held: int, pasted: str, upload: str | None) -> list[Any]:
-    if src == "Demo held-out prompts":
+    if src == SOURCES[0]:
         path = Path(ctx.model_sets[ctx.current])
         if not (path.parent / "heldout.json").exists():
             raise UserError("this model set has no held-out prompts (only the demo does); paste or upload prompts")
         from genarm_core.demo.evaluate import sample_held_out
 
         return [p.text for p in sample_held_out(path, max(1, n_held // 2))]
-    if src == "Uploaded JSONL":
+    if src == SOURCES[2]:
         if not upload:
-            raise UserError("upload a JSONL file first")
+            raise UserError("upload a prompt file first")
         return read_prompt_list(path=upload)
     return read_prompt_list(text=pasted)
 
@@ -83,7 +83,7 @@ def build(ctx: AppContext, decoding: DecodingControls) -> None:
         src = gr.Radio(SOURCES, value=SOURCES[0] if has_heldout else SOURCES[1], label="Prompts", elem_id="sweep-source")
         n_heldout = gr.Slider(2, 100, value=10, step=1, label="held-out prompts (half benign, half harmful)")
     pasted = gr.Textbox(label="Pasted prompts (one per line)", lines=4, elem_id="sweep-pasted")
-    upload = gr.File(label="JSONL with {\"prompt\": ...} per line", type="filepath", file_types=[".jsonl", ".json", ".txt"])
+    upload = gr.File(label="Prompt file: one per line (text, {\"prompt\": ...}, or a JSON list of chat messages)", type="filepath", file_types=[".jsonl", ".json", ".txt"])
     with gr.Row():
         grid = gr.Textbox(value="; ".join(f"{n}: 0, 1, 2" for n in names), label="Weight grid (objective: values; …)",
                           elem_id="sweep-grid")
