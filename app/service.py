@@ -307,15 +307,20 @@ def parse_grid(text: str, objectives: Sequence[str]) -> dict[str, list[float]]:
             v = v.strip()
             if not v:
                 continue
+            parts = v.split(":")
             try:
-                if v.count(":") == 2 or v.count("..") == 1:
-                    a, b, n = (v.split(":") if ":" in v else [*v.split(".."), "3"])
-                    a, b, n = float(a), float(b), int(n)
-                    out += [a + (b - a) * i / max(1, n - 1) for i in range(n)]
-                else:
+                if len(parts) == 3:  # a:b:n
+                    a, b, n = float(parts[0]), float(parts[1]), int(parts[2])
+                elif len(parts) == 1:
                     out.append(float(v))
+                    continue
+                else:
+                    raise ValueError
             except ValueError:
-                raise UserError(f"grid: {v!r} is not a number") from None
+                raise UserError(f"grid: {v!r} is neither a number nor 'from:to:count' such as 0:2:5") from None
+            if not 1 <= n <= 101:
+                raise UserError(f"grid: {v!r} asks for {n} values; give between 1 and 101")
+            out += [a + (b - a) * i / max(1, n - 1) for i in range(n)]
         grid[name] = out
     if not grid:
         raise UserError("the grid is empty; e.g. 'helpfulness: 0, 1, 2; harmlessness: 0, 1, 2'")

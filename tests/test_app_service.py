@@ -73,6 +73,11 @@ def test_sweep_batches_the_grid_and_stores_it(ctx):
     assert len(ctx.store.generations_frame(sweep_id=sweep_id)) == 16
     with pytest.raises(UserError, match="expected"):
         parse_grid("kindness: 1", ctx.objectives)
+    assert parse_grid("helpfulness: 0:2:5", ctx.objectives) == {"helpfulness": [0.0, 0.5, 1.0, 1.5, 2.0]}
+    for bad, msg in [("helpfulness: 1..2", "neither a number"), ("helpfulness: 0:1", "neither a number"),
+                     ("helpfulness: 0:1:0", "between 1 and 101"), ("helpfulness: x", "neither a number")]:
+        with pytest.raises(UserError, match=msg):
+            parse_grid(bad, ctx.objectives)
 
 
 def test_prompt_lists(tmp_path):
