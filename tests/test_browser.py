@@ -43,11 +43,14 @@ def page(browser, app_url):
     page = ctx.new_page()
     outside = []
     page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(("http://127.0.0.1", "data:", "blob:")) else None)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))  # an uncaught exception in the page's JavaScript
     page.goto(app_url[0])
     page.wait_for_selector("#prompt textarea")
     yield page
     ctx.close()
     assert outside == [], f"the page tried to reach the network: {outside[:5]}"
+    assert errors == [], f"JavaScript errors in the page: {errors[:3]}"
 
 
 def textarea(page, elem_id):
