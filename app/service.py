@@ -18,6 +18,7 @@ from genarm_core.config import METHODS, DecodingConfig, ModelSetConfig, RowSpec
 from genarm_core.engine import GenARMEngine, RowResult
 from genarm_core.loading import ModelSet, load_model_set
 from genarm_core.prompts import PromptFileError, parse_prompt_lines, read_prompt_file
+from storage.db import StorageError
 from storage.store import Store, setting_label
 
 METHOD_LABELS = {"GenARM": "genarm", "Base only": "base", "Best-of-N": "best_of_n"}
@@ -25,6 +26,10 @@ METHOD_LABELS = {"GenARM": "genarm", "Base only": "base", "Best-of-N": "best_of_
 
 class UserError(ValueError):
     """Bad input from a person or an API client; the message is shown as it is."""
+
+
+class NotStoredError(UserError):
+    """The database refused a write; what was being written is kept in memory (``AppContext.save``)."""
 
 
 @dataclass
@@ -70,6 +75,10 @@ class AppContext:
         self.store = store
         self.panels = panels
         self._lock = threading.Lock()
+        # Generations the database refused (unreachable, locked, full): kept here and written first
+        # by the next save that succeeds, so a database outage loses nothing while the app runs.
+        self._pending: list[dict[str, Any]] = []
+        self._pending_lock = threading.Lock()
         self.models: ModelSet | None = None
         self.engine: GenARMEngine | None = None
         self.model_set_id: int | None = None
@@ -181,11 +190,19 @@ class AppContext:
             if not event.finished:
                 yield PairUpdate(texts=event.texts, warning=warning)
         assert last is not None and last.results is not None
-        ids = self.save(last.results, cfg)
+        try:
+            ids = self.save(last.results, cfg)
+        except NotStoredError as exc:
+            ids, warning = None, "; ".join(w for w in (warning, str(exc)) if w)
         yield PairUpdate(texts=[r.text for r in last.results], done=True, results=last.results,
                          generation_ids=ids, warning=warning)
 
     def save(self, results: Sequence[RowResult], cfg: DecodingConfig, sweep_id: int | None = None) -> list[int]:
+        """Store generations (after any the database refused earlier); returns their ids.
+
+        Raises:
+            NotStoredError: the database refused the write; the records are kept for the next save.
+        """
         records = []
         for r in results:
             prompt_text = r.prompt if isinstance(r.prompt, str) else "\n".join(f"{m['role']}: {m['content']}" for m in r.prompt)
@@ -196,7 +213,21 @@ class AppContext:
                 settings={**cfg.to_dict(), "n": len(r.candidates) if r.candidates else 1}, n_tokens=r.n_tokens,
                 latency_s=r.latency_s, finish_reason=r.finish_reason, scores=r.scores, trace=r.trace,
                 model_set_id=self.model_set_id, sweep_id=sweep_id))
-        return self.store.add_generations(records)
+        with self._pending_lock:
+            batch = self._pending + records
+            try:
+                ids = self.store.add_generations(batch)
+            except StorageError as exc:
+                self._pending = batch
+                raise NotStoredError(f"not stored: {exc}. {len(batch)} generation(s) are kept in memory and will be "
+                                     f"written with the next one once the database is back (judging needs them stored)") from None
+            self._pending = []
+        return ids[len(batch) - len(records):]
+
+    @property
+    def pending(self) -> int:
+        """How many generations wait for the database."""
+        return len(self._pending)
 
     def judge(self, generation_ids: Sequence[int], verdict: str, objective_verdicts: dict[str, str] | None = None,
               annotator: str = "", comment: str = "", blind: bool = False, swapped: bool = False) -> int:
@@ -210,6 +241,8 @@ class AppContext:
                                            blind=blind, swapped=swapped)
         except ValueError as exc:
             raise UserError(str(exc)) from None
+        except StorageError as exc:
+            raise UserError(f"the judgment was not stored: {exc}. Vote again once the database is back") from None
 
     # ------------------------------------------------------------------ sweeps
 
@@ -237,9 +270,12 @@ class AppContext:
         for p in points:
             self.panel("genarm", p)  # range checks
         cfg = dataclasses.replace(cfg, trace=False, score_all=True)
-        sweep_id = self.store.create_sweep(name, {"grid": {k: list(v) for k, v in grid.items()}, "samples": samples,
-                                                  "prompts": len(prompts), "settings": cfg.to_dict(),
-                                                  "model_set": self.current})
+        try:
+            sweep_id = self.store.create_sweep(name, {"grid": {k: list(v) for k, v in grid.items()}, "samples": samples,
+                                                      "prompts": len(prompts), "settings": cfg.to_dict(),
+                                                      "model_set": self.current})
+        except StorageError as exc:
+            raise UserError(f"the sweep was not started: {exc}") from None
         jobs = [(point, prompt) for point in points for prompt in prompts]
         records = []
         done = 0

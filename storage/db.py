@@ -84,12 +84,12 @@ def _check_sqlite_file(path: Path) -> None:
     _judge_tables(str(path), tables, current[0] if current else None)
 
 
-def _sqlite_setup(engine: Engine) -> None:
+def _sqlite_setup(engine: Engine, busy_timeout_s: float) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # noqa: ANN001
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (below)
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout = 30000")
+        cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA synchronous = NORMAL")  # durable in WAL mode up to the last checkpoint-safe commit
         cur.execute("PRAGMA foreign_keys = ON")
@@ -102,8 +102,10 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def open_engine(url: str | None = None, upgrade: bool = True) -> Engine:
+def open_engine(url: str | None = None, upgrade: bool = True, busy_timeout_s: float = 30.0) -> Engine:
     """Create an engine for ``url`` (default: ``default_url()``), check it is ours, migrate it.
+
+    ``busy_timeout_s``: how long a SQLite writer waits for another's lock before giving up.
 
     Raises:
         StorageError: bad URL, unreachable server, a file or database that is not ours, a damaged
@@ -124,7 +126,7 @@ def open_engine(url: str | None = None, upgrade: bool = True) -> Engine:
     except Exception as exc:  # noqa: BLE001 - missing driver, bad options
         raise StorageError(f"cannot use database {parsed.render_as_string(hide_password=True)}: {exc}") from None
     if is_sqlite:
-        _sqlite_setup(engine)
+        _sqlite_setup(engine, busy_timeout_s)
     try:
         _check_ours_and_migrate(engine, upgrade)
     except (OperationalError, DatabaseError) as exc:

@@ -1,7 +1,8 @@
 """The research record: model sets, generations, judgments, presets and sweeps.
 
-One ``Session`` per operation (``with Session(engine) as s, s.begin():``); what leaves this
-module are plain dicts and pandas DataFrames, never ORM rows.
+One ``Session`` per operation (``with self._session(write=True) as s:``); what leaves this
+module are plain dicts and pandas DataFrames, never ORM rows. A database that is unreachable,
+locked past its busy timeout, read-only or full raises ``StorageError`` with a readable message.
 """
 
 from __future__ import annotations
@@ -9,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import pandas as pd
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from .db import StorageError, open_engine
@@ -76,12 +78,26 @@ def setting_label(method: str, weights: dict[str, float], beta: float | None = N
 class Store:
     """Everything the dashboard writes and reads. Thread-safe: each call opens its own session."""
 
-    def __init__(self, url: str | None = None, engine: Engine | None = None):
-        self.engine = engine or open_engine(url)
+    def __init__(self, url: str | None = None, engine: Engine | None = None, busy_timeout_s: float = 30.0):
+        self.engine = engine or open_engine(url, busy_timeout_s=busy_timeout_s)
         self.url = self.engine.url.render_as_string(hide_password=True)
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @contextmanager
+    def _session(self, write: bool = False) -> Iterator[Session]:
+        """A session (in one transaction when ``write``); operational failures become ``StorageError``."""
+        try:
+            with Session(self.engine) as s:
+                if write:
+                    with s.begin():
+                        yield s
+                else:
+                    yield s
+        except (OperationalError, InterfaceError) as exc:
+            action = "write to" if write else "read from"
+            raise StorageError(f"could not {action} the database {self.url}: {exc.orig}") from None
 
     # ------------------------------------------------------------------ writes
 
@@ -89,7 +105,7 @@ class Store:
         """Get or create the row describing a loaded model set (keyed by a hash of its spec)."""
         spec = _clean_json(spec)
         fp = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
-        with Session(self.engine) as s, s.begin():
+        with self._session(write=True) as s:
             row = s.scalar(select(ModelSetRow).where(ModelSetRow.fingerprint == fp))
             if row is None:
                 row = ModelSetRow(name=name, fingerprint=fp, spec=spec)
@@ -112,7 +128,7 @@ class Store:
             data.setdefault("scores", {})
             data.setdefault("settings", {})
             rows.append(GenerationRow(**data))
-        with Session(self.engine) as s, s.begin():
+        with self._session(write=True) as s:
             s.add_all(rows)
             s.flush()
             return [r.id for r in rows]
@@ -136,7 +152,7 @@ class Store:
                 raise ValueError(f"verdict for {obj!r} must be one of {VERDICTS}, got {v!r}")
         if generation_a_id == generation_b_id:
             raise ValueError("a judgment compares two different generations")
-        with Session(self.engine) as s, s.begin():
+        with self._session(write=True) as s:
             a, b = s.get(GenerationRow, generation_a_id), s.get(GenerationRow, generation_b_id)
             if a is None or b is None:
                 raise ValueError(f"no generation with id {generation_a_id if a is None else generation_b_id}")
@@ -150,7 +166,7 @@ class Store:
             return row.id
 
     def create_sweep(self, name: str, config: dict[str, Any]) -> int:
-        with Session(self.engine) as s, s.begin():
+        with self._session(write=True) as s:
             row = SweepRow(name=name, config=_clean_json(config))
             s.add(row)
             s.flush()
@@ -160,7 +176,7 @@ class Store:
         name = name.strip()
         if not name:
             raise ValueError("a preset needs a name")
-        with Session(self.engine) as s, s.begin():
+        with self._session(write=True) as s:
             row = s.scalar(select(PresetRow).where(PresetRow.name == name))
             if row is None:
                 s.add(PresetRow(name=name, weights=dict(weights)))
@@ -168,7 +184,7 @@ class Store:
                 row.weights = dict(weights)
 
     def delete_preset(self, name: str) -> None:
-        with Session(self.engine) as s, s.begin():
+        with self._session(write=True) as s:
             row = s.scalar(select(PresetRow).where(PresetRow.name == name))
             if row is not None:
                 s.delete(row)
@@ -176,17 +192,17 @@ class Store:
     # ------------------------------------------------------------------ reads
 
     def presets(self) -> dict[str, dict[str, float]]:
-        with Session(self.engine) as s:
+        with self._session() as s:
             return {r.name: dict(r.weights) for r in s.scalars(select(PresetRow).order_by(PresetRow.name))}
 
     def generation(self, generation_id: int) -> dict[str, Any] | None:
-        with Session(self.engine) as s:
+        with self._session() as s:
             row = s.get(GenerationRow, generation_id)
             return None if row is None else _gen_dict(row)
 
     def generations_frame(self, sweep_id: int | None = None, include_trace: bool = False) -> pd.DataFrame:
         """Every generation (or a sweep's), one row each, weights and scores as ``w_<obj>``/``score_<obj>`` columns."""
-        with Session(self.engine) as s:
+        with self._session() as s:
             q = select(GenerationRow, ModelSetRow.name).outerjoin(ModelSetRow, GenerationRow.model_set_id == ModelSetRow.id)
             if sweep_id is not None:
                 q = q.where(GenerationRow.sweep_id == sweep_id)
@@ -205,7 +221,7 @@ class Store:
         """One row per judgment with both generations' text and settings and ``verdict_<objective>`` columns."""
         flt = flt or JudgmentFilter()
         GA, GB = aliased(GenerationRow), aliased(GenerationRow)
-        with Session(self.engine) as s:
+        with self._session() as s:
             q = (select(JudgmentRow, GA, GB, ModelSetRow.name)
                  .join(GA, JudgmentRow.generation_a_id == GA.id).join(GB, JudgmentRow.generation_b_id == GB.id)
                  .outerjoin(ModelSetRow, GA.model_set_id == ModelSetRow.id)
@@ -243,18 +259,18 @@ class Store:
     def counts(self) -> dict[str, int]:
         from sqlalchemy import func
 
-        with Session(self.engine) as s:
+        with self._session() as s:
             return {name: s.scalar(select(func.count()).select_from(model)) or 0
                     for name, model in (("model_sets", ModelSetRow), ("generations", GenerationRow),
                                         ("judgments", JudgmentRow), ("objective_verdicts", ObjectiveVerdictRow),
                                         ("presets", PresetRow), ("sweeps", SweepRow))}
 
     def objectives(self) -> list[str]:
-        with Session(self.engine) as s:
+        with self._session() as s:
             return sorted(set(s.scalars(select(ObjectiveVerdictRow.objective))))
 
     def annotators(self) -> list[str]:
-        with Session(self.engine) as s:
+        with self._session() as s:
             return sorted({a for a in s.scalars(select(JudgmentRow.annotator)) if a})
 
 

@@ -138,3 +138,31 @@ def test_switching_model_sets_only_among_configured_ones(ctx, tiny_set):
     with pytest.raises(ValueError):
         ctx.load("broken")
     assert ctx.models is before and ctx.current == "tiny"  # a failed switch keeps the loaded set
+
+
+def test_a_locked_database_loses_nothing(tiny_set, tmp_path):
+    """Another process holds SQLite's write lock past the busy timeout: the pair is shown, kept in
+    memory, and written with the next generation once the lock is gone; a vote meanwhile is refused."""
+    import sqlite3
+
+    db = tmp_path / "db.sqlite"
+    ctx = AppContext({"tiny": tiny_set}, Store(str(db), busy_timeout_s=0.2))
+    panels = [ctx.panel("GenARM", {"helpfulness": 1.0}), ctx.panel("Base only", {})]
+    first = run(ctx, "Hello", panels)[-1]
+    locker = sqlite3.connect(db, isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    try:
+        blocked = run(ctx, "Tell me a joke.", panels)[-1]
+        assert blocked.done and blocked.generation_ids is None and len(blocked.texts) == 2
+        assert "not stored" in blocked.warning and "database is locked" in blocked.warning and ctx.pending == 2
+        with pytest.raises(UserError, match="judgment was not stored"):
+            ctx.judge(first.generation_ids, "A")
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    after = run(ctx, "Hello", panels)[-1]
+    assert after.generation_ids and ctx.pending == 0
+    frame = ctx.store.generations_frame()
+    assert list(frame["prompt"]) == ["Hello", "Hello", "Tell me a joke.", "Tell me a joke.", "Hello", "Hello"]
+    assert list(frame["completion"][2:4]) == blocked.texts and list(frame["id"][4:]) == after.generation_ids
+    assert ctx.judge(first.generation_ids, "A") > 0

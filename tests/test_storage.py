@@ -314,3 +314,33 @@ def test_storage_never_imports_torch():
     code = "import sys, storage.store, storage.export, storage.cli; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.skipif(not os.environ.get(PG_ENV), reason=f"set {PG_ENV} to a PostgreSQL URL (.ci/run does)")
+def test_a_postgres_outage_is_a_clear_error_and_the_store_recovers():
+    """The server refuses connections for a while (as in a restart): writes and reads raise
+    StorageError naming the database, never a driver traceback, and work again afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url, drop = new_postgres_db()
+    name = make_url(url).database
+    admin = create_engine(os.environ[PG_ENV], isolation_level="AUTOCOMMIT")
+    store = Store(url)
+    try:
+        first = store.add_generation(**gen_record())
+        with admin.connect() as c:
+            c.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+            c.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+        with pytest.raises(StorageError, match=f"could not write to the database .*{name}"):
+            store.add_generation(**gen_record())
+        with pytest.raises(StorageError, match="could not read from the database"):
+            store.generations_frame()
+        with admin.connect() as c:
+            c.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        second = store.add_generation(**gen_record())
+        assert list(store.generations_frame()["id"]) == [first, second]
+    finally:
+        store.close()
+        admin.dispose()
+        drop()

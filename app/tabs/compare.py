@@ -7,6 +7,7 @@ from typing import Any
 
 import gradio as gr
 
+from storage.db import StorageError
 from storage.store import VERDICTS
 
 from ..render import COMBINED, token_html
@@ -127,16 +128,19 @@ def build(demo: gr.Blocks, ctx: AppContext, auth_enabled: bool) -> DecodingContr
                     yield out
                     continue
                 labels = [specs[r].label(cfg.beta) for r in order]
-                state = {"ids": [upd.generation_ids[r] for r in range(n_panels)], "order": order, "swapped": swapped,
+                stored = upd.generation_ids is not None
+                state = {"ids": upd.generation_ids, "order": order, "swapped": swapped,
                          "labels": labels, "traces": [upd.results[r].trace for r in order], "blind": bool(blind_v),
                          "voted": False, "prompt": prompt_text}
-                out = [out[0], state, *[gr.update(interactive=True) for _ in vote_btns],
-                       "Both finished: judge them below." if n_panels >= 2 else ""]
+                status = ("Both finished: judge them below." if stored else
+                          "Not stored, so this pair cannot be judged (see the warning above).") if n_panels >= 2 else ""
+                out = [out[0], state if stored else None, *[gr.update(interactive=stored) for _ in vote_btns], status]
                 for disp in range(n_panels):
                     r = upd.results[order[disp]]
-                    info = ("*settings hidden until you vote*" if blind_v else
+                    hidden = bool(blind_v) and stored  # nothing to vote on: nothing to hide
+                    info = ("*settings hidden until you vote*" if hidden else
                             f"`{labels[disp]}` · {r.n_tokens} tokens · {r.finish_reason}")
-                    out += [r.text, token_html(r.trace, colour_v), info, gr.update(visible=not blind_v)]
+                    out += [r.text, token_html(r.trace, colour_v), info, gr.update(visible=not hidden)]
                 yield out
         except UserError as exc:
             raise gr_error(exc) from None
@@ -205,15 +209,19 @@ def build(demo: gr.Blocks, ctx: AppContext, auth_enabled: bool) -> DecodingContr
         try:
             spec = read_panels(values)[PANEL_NAMES.index(panel_name)]
             ctx.store.save_preset(name, spec.weights)
-        except (UserError, ValueError) as exc:
+            choices = sorted(ctx.store.presets())
+        except (UserError, ValueError, StorageError) as exc:
             raise gr_error(exc) from None
         gr.Info(f"Saved preset {name!r}")
-        return gr.update(choices=sorted(ctx.store.presets()), value=name.strip())
+        return gr.update(choices=choices, value=name.strip())
 
     preset_save.click(save_preset, [preset_name, preset_from, *panel_inputs], [preset_pick], api_visibility="private")
 
     def apply_preset(name, panel_name):
-        weights = ctx.store.presets().get(name)
+        try:
+            weights = ctx.store.presets().get(name)
+        except StorageError as exc:
+            raise gr_error(exc) from None
         if weights is None:
             raise gr.Error("choose a saved preset first", print_exception=False)
         idx = PANEL_NAMES.index(panel_name)

@@ -10,6 +10,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from storage.db import StorageError
 from storage.export import export as export_judgments
 from storage.store import win_rates
 
@@ -42,10 +43,10 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
 
     def judgment_view(annot, obj, since):
         try:
-            flt = judgment_filter(annot, obj, since)
-        except UserError as exc:
+            df = ctx.store.judgments_frame(judgment_filter(annot, obj, since))
+            annotators = ctx.store.annotators()
+        except (UserError, StorageError) as exc:
             raise gr_error(exc) from None
-        df = ctx.store.judgments_frame(flt)
         objective = None if obj in (None, "", "overall") else obj
         rates = win_rates(df, objective)
         if df.empty:
@@ -53,7 +54,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         else:
             table = df[[c for c in JUDGMENT_COLUMNS if c in df] + [c for c in df if c.startswith("verdict_")]]
         return (table, win_rate_figure(rates, f"Win rate by setting ({objective or 'overall'} verdicts)"),
-                gr.update(choices=[""] + ctx.store.annotators()))
+                gr.update(choices=[""] + annotators))
 
     filters, view_outputs = [f_annot, f_obj, f_since], [judg_table, judg_plot, f_annot]
     refresh.click(judgment_view, filters, view_outputs, api_visibility="private")
@@ -62,17 +63,17 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     tab.select(judgment_view, filters, view_outputs, api_visibility="private")
 
     def do_export(fmt_label, annot, obj, since):
-        try:
-            fmt, suffix = EXPORT_CHOICES[fmt_label]
-            flt = judgment_filter(annot, obj, since)
-        except KeyError:
+        if fmt_label not in EXPORT_CHOICES:
             raise gr.Error(f"unknown export format {fmt_label!r}; choose one of {list(EXPORT_CHOICES)}",
-                           print_exception=False) from None
-        except UserError as exc:
-            raise gr_error(exc) from None
+                           print_exception=False)
+        fmt, suffix = EXPORT_CHOICES[fmt_label]
         folder = Path(tempfile.mkdtemp(prefix="genarm-export-"))
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-        summary = export_judgments(ctx.store, fmt, folder / f"genarm-{fmt}-{stamp}{suffix}", flt)
+        try:
+            summary = export_judgments(ctx.store, fmt, folder / f"genarm-{fmt}-{stamp}{suffix}",
+                                       judgment_filter(annot, obj, since))
+        except (UserError, StorageError) as exc:
+            raise gr_error(exc) from None
         return summary.files, f"```\n{str(summary).replace(str(folder) + os.sep, '')}\n```"
 
     exp_btn.click(do_export, [exp_fmt, *filters], [exp_files, exp_status], api_name="export")

@@ -7,6 +7,8 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from storage.db import StorageError
+
 from ..service import AppContext, UserError
 from .common import gr_error
 
@@ -32,7 +34,7 @@ def build(ctx: AppContext) -> None:
                 raise UserError(f"{name!r} has objectives {new_cfg.objective_names}, this page was built for {names}; "
                                 f"restart the app with --models pointing at it")
             ctx.load(name)
-        except (UserError, ValueError) as exc:
+        except (UserError, ValueError, StorageError) as exc:
             raise gr_error(exc) from None
         return pd.DataFrame(ctx.models.describe()), models_info(ctx)
 
