@@ -111,6 +111,22 @@ class AppContext:
     def objectives(self) -> list[str]:
         return self.config.objective_names
 
+    def objectives_of_all_sets(self) -> dict[str, Any]:
+        """Every objective of every model set this server offers (the loaded set's first), each with
+        the settings of the first set that names it: the page lays out one slider per objective and
+        shows those of the loaded set, so switching sets needs no new page."""
+        out: dict[str, Any] = {o.name: o for o in self.config.objectives}
+        for name, path in self.model_sets.items():
+            if name == self.current:
+                continue
+            try:
+                cfg = ModelSetConfig.from_file(path)
+            except ValueError:
+                continue  # a broken file is reported when someone tries to load it
+            for o in cfg.objectives:
+                out.setdefault(o.name, o)
+        return out
+
     # ------------------------------------------------------------------ validation
 
     def decoding(self, beta: Any, temperature: Any, top_k: Any, top_p: Any, max_new_tokens: Any, seed: Any,

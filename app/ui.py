@@ -31,22 +31,38 @@ def _theme() -> gr.themes.Base:
     return gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
 
 
+def _header(ctx: AppContext) -> str:
+    return (f"## GenARM: test-time alignment across objectives\nModel set **{ctx.config.name}** · "
+            f"objectives: {', '.join(ctx.objectives) or 'none'} · move a slider per objective, compare, judge.")
+
+
 def build_ui(ctx: AppContext, auth_enabled: bool = False) -> gr.Blocks:
-    """Lay out the dashboard for ``ctx``'s model set and wire every event."""
-    names = ctx.objectives
+    """Lay out the dashboard for the model sets ``ctx`` offers and wire every event."""
     with gr.Blocks(title="GenARM dashboard", analytics_enabled=False) as demo:
-        gr.Markdown(f"## GenARM: test-time alignment across objectives\nModel set **{ctx.config.name}** · "
-                    f"objectives: {', '.join(names) or 'none'} · move a slider per objective, compare, judge.")
+        header = gr.Markdown(_header(ctx), elem_id="header")
+        shown_set = gr.State(ctx.current)  # the model set this page was laid out for / last shown
         with gr.Tabs():
             with gr.Tab("Compare", id="compare"):
-                decoding = compare.build(demo, ctx, auth_enabled)
+                decoding, compare_view = compare.build(demo, ctx, auth_enabled, shown_set)
             with gr.Tab("Judgments", id="judgments") as judgments_tab:
                 judgments.build(ctx, judgments_tab)
             with gr.Tab("Sweep", id="sweep"):
-                sweep.build(ctx, decoding)
+                sweep_view = sweep.build(ctx, decoding)
             with gr.Tab("Models", id="models"):
-                models.build(ctx)
+                switch, models_view = models.build(ctx)
         api.register(ctx)
+
+        # Every tab shows the loaded model set: after a switch in the Models tab, and on page load
+        # when the server switched since the page was built (nothing changes otherwise).
+        outputs = [shown_set, header, *compare_view.outputs, *sweep_view.outputs, *models_view.outputs]
+
+        def show_loaded(shown: str) -> list:
+            if shown == ctx.current:
+                return [gr.skip()] * len(outputs)
+            return [ctx.current, _header(ctx), *compare_view.fn(), *sweep_view.fn(), *models_view.fn()]
+
+        demo.load(show_loaded, [shown_set], outputs, api_visibility="private")
+        switch.success(show_loaded, [shown_set], outputs, api_visibility="private")
     return demo
 
 

@@ -177,3 +177,51 @@ def test_login_page_then_judgments_carry_the_logged_in_user(browser, small_demo,
         page.wait_for_function("document.querySelector('#judge-status').innerText.includes('by alice')")
         assert ctx.store.judgments_frame().iloc[-1].annotator == "alice"
         page.close()
+
+
+def test_switching_to_a_model_set_with_other_objectives(browser, small_demo, tmp_path):
+    """The Models tab loads a set whose objectives differ: the sliders follow, generations carry the
+    new set's weights, and a page opened afterwards shows the new set too."""
+    import yaml
+
+    cfg = yaml.safe_load(small_demo.read_text())
+    folder = small_demo.parent
+    arm = cfg["objectives"]["helpfulness"]
+    other = {"name": "humour", "base": {**cfg["base"], "path": str(folder / "base")}, "defaults": cfg["defaults"],
+             "objectives": {"humour": {**arm, "path": str(folder / "helpfulness"), "default_weight": 2.0,
+                                       "max_weight": 3.0, "description": "a made-up objective"}}}
+    other_file = tmp_path / "humour.yaml"
+    other_file.write_text(yaml.safe_dump(other))
+    with running_app([small_demo, other_file], str(tmp_path / "switch.sqlite")) as (url, ctx):
+        page, stale = browser.new_page(), browser.new_page()
+        for p in (page, stale):
+            p.goto(url)
+            p.wait_for_selector("#w-A-harmlessness", state="visible")
+        assert page.locator("#w-A-humour").is_hidden()
+        page.get_by_role("tab", name="Models").click()
+        page.locator("#model-set-pick input").click()
+        page.get_by_role("option", name="humour").click()
+        page.click("#model-set-load")
+        page.wait_for_function("document.querySelector('#header').innerText.includes('humour')", timeout=60000)
+        page.get_by_role("tab", name="Compare").click()
+        page.wait_for_selector("#w-A-humour", state="visible")
+        assert page.locator("#w-A-harmlessness").is_hidden() and page.locator("#w-A-helpfulness").is_hidden()
+        assert page.locator("#w-A-humour input[type=number]").input_value() == "2"
+        page.fill("#prompt textarea", "How do I bake bread?")
+        page.click("#generate-btn")
+        page.wait_for_selector("#vote-A:not([disabled])", timeout=60000)
+        gens = ctx.store.generations_frame()
+        assert gens.iloc[-2]["weights"] == {"humour": 2.0} and gens.iloc[-1]["weights"] == {}
+        assert set(gens["model_set"]) == {"humour"}
+        # A page opened before the switch is told to reload instead of sending the old objectives.
+        stale.fill("#prompt textarea", "How do I bake bread?")
+        stale.click("#generate-btn")
+        stale.wait_for_selector("text=reload the page", timeout=30000)
+        assert len(ctx.store.generations_frame()) == len(gens)
+        stale.close()
+        fresh = browser.new_page()
+        fresh.goto(url)
+        fresh.wait_for_selector("#w-A-humour", state="visible", timeout=30000)
+        assert fresh.locator("#w-A-harmlessness").is_hidden()
+        fresh.close()
+        page.close()

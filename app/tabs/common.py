@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import gradio as gr
 
@@ -28,6 +28,15 @@ class DecodingControls:
     top_k: Any
     top_p: Any
     seed: Any
+
+
+@dataclass
+class View:
+    """How a tab shows the loaded model set: ``fn()`` returns updates for ``outputs``. Run on page
+    load and after a model-set switch (``app.ui`` wires both)."""
+
+    fn: Callable[[], list]
+    outputs: list
 
 
 def judgment_filter(annot: str | None, obj: str | None, since: str | None) -> JudgmentFilter:

@@ -12,7 +12,7 @@ from storage.store import VERDICTS
 
 from ..render import COMBINED, token_html
 from ..service import METHOD_LABELS, AppContext, UserError, parse_chat
-from .common import PANEL_NAMES, DecodingControls, gr_error
+from .common import PANEL_NAMES, DecodingControls, View, gr_error
 
 VERDICT_BUTTONS = {"A is better": "A", "B is better": "B", "Tie": "tie", "Both bad": "both_bad"}
 
@@ -21,10 +21,16 @@ def _swap(v: str, swapped: bool) -> str:
     return {"A": "B", "B": "A"}.get(v, v) if swapped else v
 
 
-def build(demo: gr.Blocks, ctx: AppContext, auth_enabled: bool) -> DecodingControls:
-    """Lay out the Compare tab inside the current ``gr.Tab`` and wire its events."""
-    objectives = list(ctx.config.objectives)
-    names = [o.name for o in objectives]
+def build(demo: gr.Blocks, ctx: AppContext, auth_enabled: bool, shown_set: gr.State) -> tuple[DecodingControls, View]:
+    """Lay out the Compare tab inside the current ``gr.Tab`` and wire its events.
+
+    There is one slider per objective of every model set the server offers; those of the loaded
+    set are shown (the returned ``View`` re-applies that after a switch or on page load). Weights
+    are read for the loaded set's objectives only; ``shown_set`` holds the set this page shows.
+    """
+    all_objectives = ctx.objectives_of_all_sets()
+    names = list(all_objectives)  # component order; ctx.objectives is what is loaded now
+    current = set(ctx.objectives)
     defaults = ctx.config.defaults
     n_panels = ctx.panels
     pair_state = gr.State(None)
@@ -47,7 +53,7 @@ def build(demo: gr.Blocks, ctx: AppContext, auth_enabled: bool) -> DecodingContr
             max_new = gr.Slider(1, ctx.config.max_new_tokens_cap, value=min(defaults.max_new_tokens, ctx.config.max_new_tokens_cap),
                                 step=1, label="max new tokens")
             seed = gr.Number(value=defaults.seed, label="seed", precision=0)
-        colour_by = gr.Radio([COMBINED, *names], value=COMBINED, label="Colour tokens by")
+        colour_by = gr.Radio([COMBINED, *ctx.objectives], value=COMBINED, label="Colour tokens by")
     notice = gr.Markdown(elem_id="notice")
 
     panels: list[dict[str, Any]] = []
@@ -63,7 +69,8 @@ def build(demo: gr.Blocks, ctx: AppContext, auth_enabled: bool) -> DecodingContr
                     method.change(lambda m: gr.update(visible=m == "Best-of-N"), method, n, api_visibility="private")
                     sliders = [gr.Slider(o.min_weight, o.max_weight, value=o.default_weight, step=0.1,
                                          label=f"{o.name} weight", info=o.description or None,
-                                         elem_id=f"w-{p}-{o.name}") for o in objectives]
+                                         elem_id=f"w-{p}-{o.name}", visible=o.name in current)
+                               for o in all_objectives.values()]
                 reveal = gr.Markdown(elem_id=f"reveal-{p}")
                 text = gr.Textbox(label=f"Completion {p}", lines=8, interactive=False, elem_id=f"out-{p}")
                 tokens = gr.HTML(elem_id=f"tokens-{p}")
@@ -74,7 +81,8 @@ def build(demo: gr.Blocks, ctx: AppContext, auth_enabled: bool) -> DecodingContr
     with gr.Row():
         vote_btns = [gr.Button(label, interactive=False, elem_id=f"vote-{v}") for label, v in VERDICT_BUTTONS.items()]
     with gr.Accordion("Per-objective verdicts (optional)", open=False):
-        obj_verdicts = [gr.Radio(list(VERDICTS), value=None, label=f"More {o}:", elem_id=f"verdict-{o}") for o in names]
+        obj_verdicts = [gr.Radio(list(VERDICTS), value=None, label=f"More {o}:", elem_id=f"verdict-{o}",
+                                 visible=o in current) for o in names]
     with gr.Row():
         annotator = gr.Textbox(label="Annotator", placeholder="your name (remembered in this browser)",
                                elem_id="annotator", interactive=not auth_enabled)
@@ -94,7 +102,7 @@ def build(demo: gr.Blocks, ctx: AppContext, auth_enabled: bool) -> DecodingContr
     panel_inputs = []
     for p in panels:
         panel_inputs += [p["method"], p["n"], *p["sliders"]]
-    shared = [prompt, beta, temperature, top_k, top_p, max_new, seed, blind, colour_by, chat]
+    shared = [shown_set, prompt, beta, temperature, top_k, top_p, max_new, seed, blind, colour_by, chat]
     stream_outputs = [notice, pair_state, *vote_btns, judge_status]
     for p in panels:
         stream_outputs += [p["text"], p["tokens"], p["reveal"], p["group"]]
@@ -102,14 +110,18 @@ def build(demo: gr.Blocks, ctx: AppContext, auth_enabled: bool) -> DecodingContr
     def read_panels(values: tuple) -> list:
         out, k = [], 0
         per = 2 + len(names)
+        loaded = set(ctx.objectives)
         for _ in range(n_panels):
             method, n, *ws = values[k:k + per]
-            out.append(ctx.panel(method, dict(zip(names, ws)), n))
+            out.append(ctx.panel(method, {o: w for o, w in zip(names, ws) if o in loaded}, n))
             k += per
         return out
 
-    def run_pair(prompt_text, beta_v, temp_v, topk_v, topp_v, maxnew_v, seed_v, blind_v, colour_v, chat_v, *values):
+    def run_pair(shown, prompt_text, beta_v, temp_v, topk_v, topp_v, maxnew_v, seed_v, blind_v, colour_v, chat_v, *values):
         try:
+            if shown != ctx.current:
+                raise UserError(f"the server now serves model set {ctx.current!r} (switched in the Models tab since "
+                                f"this page showed {shown!r}); reload the page")
             specs = read_panels(values)
             the_prompt = parse_chat(prompt_text or "") if chat_v else prompt_text
             cfg = ctx.decoding(beta_v, temp_v, topk_v, topp_v, maxnew_v, seed_v)
@@ -151,7 +163,7 @@ def build(demo: gr.Blocks, ctx: AppContext, auth_enabled: bool) -> DecodingContr
                                   concurrency_id="generate", concurrency_limit=1)
 
     def run_if_live(live_v, *args):
-        if not live_v or not str(args[0] or "").strip():
+        if not live_v or not str(args[1] or "").strip():
             yield [gr.skip()] * len(stream_outputs)
             return
         yield from run_pair(*args)
@@ -180,7 +192,7 @@ def build(demo: gr.Blocks, ctx: AppContext, auth_enabled: bool) -> DecodingContr
                     raise UserError("this pair is already judged; generate a new one")
                 who = (request.username if request is not None and getattr(request, "username", None) else annot) or ""
                 swapped = state["swapped"]
-                per_obj = {o: _swap(v, swapped) for o, v in zip(names, obj_vs) if v}
+                per_obj = {o: _swap(v, swapped) for o, v in zip(names, obj_vs) if v and o in ctx.objectives}
                 jid = ctx.judge(state["ids"], _swap(verdict_display, swapped), per_obj, annotator=who,
                                 comment=comm, blind=state["blind"], swapped=swapped)
             except UserError as exc:
@@ -236,4 +248,19 @@ def build(demo: gr.Blocks, ctx: AppContext, auth_enabled: bool) -> DecodingContr
     for p in panels:
         preset_outputs += [*p["sliders"], p["method"]]
     preset_apply.click(apply_preset, [preset_pick, preset_to], preset_outputs, api_visibility="private")
-    return DecodingControls(beta, temperature, top_k, top_p, seed)
+    # ------------------------------------------------------------------ the loaded set's view
+    def view() -> list:
+        loaded = {o.name: o for o in ctx.config.objectives}
+        out: list = [None, *[gr.update(interactive=False) for _ in vote_btns]]
+        for _ in panels:
+            for name in names:
+                o = loaded.get(name)
+                out.append(gr.update(visible=True, minimum=o.min_weight, maximum=o.max_weight, value=o.default_weight,
+                                     info=o.description or None) if o else gr.update(visible=False))
+        out += [gr.update(visible=name in loaded, value=None) for name in names]
+        out.append(gr.update(choices=[COMBINED, *loaded], value=COMBINED))
+        return out
+
+    view_outputs = [pair_state, *vote_btns, *[s for p in panels for s in p["sliders"]], *obj_verdicts,
+                    colour_by]
+    return DecodingControls(beta, temperature, top_k, top_p, seed), View(view, view_outputs)

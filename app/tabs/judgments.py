@@ -27,7 +27,7 @@ JUDGMENT_COLUMNS = ["judgment_id", "created_at", "annotator", "verdict", "settin
 
 def build(ctx: AppContext, tab: gr.Tab) -> None:
     """Lay out the Judgments tab inside ``tab`` (refreshed whenever it is selected)."""
-    names = ctx.objectives
+    names = list(ctx.objectives_of_all_sets())
     with gr.Row():
         f_annot = gr.Dropdown(choices=[""] + ctx.store.annotators(), value="", label="Annotator", allow_custom_value=True)
         f_obj = gr.Dropdown(choices=["overall"] + names, value="overall", label="Objective")

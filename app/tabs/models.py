@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 import pandas as pd
@@ -10,7 +11,7 @@ import pandas as pd
 from storage.db import StorageError
 
 from ..service import AppContext, UserError
-from .common import gr_error
+from .common import View, gr_error
 
 
 def models_info(ctx: AppContext) -> str:
@@ -19,24 +20,25 @@ def models_info(ctx: AppContext) -> str:
             f"context {m.max_context()} tokens · max new tokens on this server: {ctx.config.max_new_tokens_cap}")
 
 
-def build(ctx: AppContext) -> None:
-    names = ctx.objectives
+def build(ctx: AppContext) -> tuple[Any, View]:
+    """Lay out the Models tab; returns the switch event (``app.ui`` chains the other tabs' views to it)."""
     models_table = gr.Dataframe(value=pd.DataFrame(ctx.models.describe()), interactive=False, label="Loaded models")
-    info = gr.Markdown(models_info(ctx))
+    info = gr.Markdown(models_info(ctx), elem_id="models-info")
     with gr.Row():
-        set_pick = gr.Dropdown(choices=sorted(ctx.model_sets), value=ctx.current, label="Model sets on this server")
-        set_load = gr.Button("Load")
+        set_pick = gr.Dropdown(choices=sorted(ctx.model_sets), value=ctx.current, label="Model sets on this server",
+                               elem_id="model-set-pick")
+        set_load = gr.Button("Load", elem_id="model-set-load")
 
     def load_set(name):
         try:
-            new_cfg = type(ctx.config).from_file(ctx.model_sets[name])
-            if new_cfg.objective_names != names:
-                raise UserError(f"{name!r} has objectives {new_cfg.objective_names}, this page was built for {names}; "
-                                f"restart the app with --models pointing at it")
             ctx.load(name)
         except (UserError, ValueError, StorageError) as exc:
             raise gr_error(exc) from None
         return pd.DataFrame(ctx.models.describe()), models_info(ctx)
 
-    set_load.click(load_set, [set_pick], [models_table, info], api_visibility="private",
-                   concurrency_id="generate", concurrency_limit=1)
+    def view() -> list:
+        return [pd.DataFrame(ctx.models.describe()), models_info(ctx), gr.update(value=ctx.current)]
+
+    switch = set_load.click(load_set, [set_pick], [models_table, info], api_visibility="private",
+                            concurrency_id="generate", concurrency_limit=1)
+    return switch, View(view, [models_table, info, set_pick])

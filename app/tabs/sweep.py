@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..render import frontier_figure, weights_figure
 from ..service import AppContext, UserError, parse_grid, read_prompt_list
-from .common import DecodingControls, gr_error
+from .common import DecodingControls, View, gr_error
 
 SOURCES = ["Demo held-out prompts", "Pasted list", "Uploaded file"]
 
@@ -75,8 +75,11 @@ def sweep_prompts(ctx: AppContext, src: str, n_held: int, pasted: str, upload: s
     return read_prompt_list(text=pasted)
 
 
-def build(ctx: AppContext, decoding: DecodingControls) -> None:
-    names = ctx.objectives
+def default_grid(objectives: list[str]) -> str:
+    return "; ".join(f"{n}: 0, 1, 2" for n in objectives)
+
+
+def build(ctx: AppContext, decoding: DecodingControls) -> View:
     sweep_state = gr.State(None)
     has_heldout = (Path(ctx.model_sets[ctx.current]).parent / "heldout.json").exists()
     with gr.Row():
@@ -85,7 +88,7 @@ def build(ctx: AppContext, decoding: DecodingControls) -> None:
     pasted = gr.Textbox(label="Pasted prompts (one per line)", lines=4, elem_id="sweep-pasted")
     upload = gr.File(label="Prompt file: one per line (text, {\"prompt\": ...}, or a JSON list of chat messages)", type="filepath", file_types=[".jsonl", ".json", ".txt"])
     with gr.Row():
-        grid = gr.Textbox(value="; ".join(f"{n}: 0, 1, 2" for n in names), label="Weight grid (objective: values; …)",
+        grid = gr.Textbox(value=default_grid(ctx.objectives), label="Weight grid (objective: values; …)",
                           elem_id="sweep-grid")
         samples = gr.Slider(1, 8, value=1, step=1, label="samples per point")
         max_new = gr.Slider(1, ctx.config.max_new_tokens_cap, value=min(32, ctx.config.max_new_tokens_cap),
@@ -106,6 +109,7 @@ def build(ctx: AppContext, decoding: DecodingControls) -> None:
                   seed_v, progress=gr.Progress()):
         try:
             prompts = sweep_prompts(ctx, src_v, int(n_held), pasted_v, upload_v)
+            names = ctx.objectives
             g = parse_grid(grid_v, names)
             cfg = ctx.decoding(beta_v, temp_v, topk_v, topp_v, maxnew_v, seed_v, trace=False)
             result = None
@@ -134,3 +138,9 @@ def build(ctx: AppContext, decoding: DecodingControls) -> None:
     point.change(point_rows, [sweep_state, point], [point_table], api_visibility="private")
     clicked.change(lambda payload, df: clicked_setting(payload, df) or gr.skip(), [clicked, sweep_state], [point],
                    api_visibility="private")
+
+    def view() -> list:
+        has = (Path(ctx.model_sets[ctx.current]).parent / "heldout.json").exists()
+        return [default_grid(ctx.objectives), gr.update(value=SOURCES[0] if has else SOURCES[1])]
+
+    return View(view, [grid, src])
