@@ -102,3 +102,47 @@ def weights_figure(df: pd.DataFrame, objectives: Sequence[str]):
     fig.update_layout(title="Mean ARM score against the objective's own weight", xaxis_title="weight α",
                       yaxis_title="mean sequence reward", height=360)
     return fig
+
+
+def training_figure(logs: dict[str, dict[str, Any]]):
+    """Each ARM's training curves: loss and training reward accuracy against the step (from the
+    ``log_history.json`` that ``train-arm`` writes), one colour per objective."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss −log σ(β_r · margin)", "training reward accuracy"))
+    colours = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2"]
+    drawn = False
+    for i, (name, entry) in enumerate(logs.items()):
+        rows = [r for r in entry.get("history", []) if "loss" in r and "step" in r]
+        if not rows:
+            continue
+        drawn = True
+        colour = colours[i % len(colours)]
+        steps = [r["step"] for r in rows]
+        fig.add_scatter(x=steps, y=[r["loss"] for r in rows], mode="lines+markers", name=name,
+                        line=dict(color=colour), row=1, col=1)
+        if any("reward_accuracy" in r for r in rows):
+            fig.add_scatter(x=steps, y=[r.get("reward_accuracy") for r in rows], mode="lines+markers", name=name,
+                            line=dict(color=colour), showlegend=False, row=1, col=2)
+    title = "ARM training curves" if drawn else "ARM training curves: no training log beside these ARMs"
+    fig.update_layout(title=title, height=340, margin=dict(t=70))
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(range=[0, 1.05], row=1, col=2)
+    return fig
+
+
+def training_table(logs: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Held-out pairwise accuracy and margin before and after training, one row per ARM."""
+    rows = []
+    for name, entry in logs.items():
+        m = entry.get("metrics") or {}
+        before, after = m.get("before") or {}, m.get("after") or {}
+        rows.append({"objective": name, "kind": m.get("kind"), "train pairs": m.get("train_pairs"),
+                     "held-out pairs": after.get("pairs"), "accuracy before": before.get("pairwise_accuracy"),
+                     "accuracy after": after.get("pairwise_accuracy"), "margin before": before.get("mean_margin"),
+                     "margin after": after.get("mean_margin"), "train seconds": m.get("train_seconds")})
+    table = pd.DataFrame(rows, columns=["objective", "kind", "train pairs", "held-out pairs", "accuracy before",
+                                        "accuracy after", "margin before", "margin after", "train seconds"])
+    return table.round({"accuracy before": 3, "accuracy after": 3, "margin before": 2, "margin after": 2,
+                        "train seconds": 1})

@@ -111,6 +111,25 @@ class AppContext:
     def objectives(self) -> list[str]:
         return self.config.objective_names
 
+    def training_logs(self) -> dict[str, dict[str, Any]]:
+        """Per loaded ARM, what its training left beside it (``train-arm`` writes both files):
+        ``history`` (the Trainer's log entries) and ``metrics`` (held-out accuracy before/after).
+        ARMs from elsewhere (a hub id, another tool) simply have none."""
+        import json
+
+        out: dict[str, dict[str, Any]] = {}
+        for name, arm in self.models.arms.items():
+            folder = Path(arm.spec.adapter or arm.spec.path)
+            entry: dict[str, Any] = {}
+            for key, file in (("history", "log_history.json"), ("metrics", "metrics.json")):
+                try:
+                    entry[key] = json.loads((folder / file).read_text())
+                except (OSError, ValueError):
+                    continue
+            if entry:
+                out[name] = entry
+        return out
+
     def objectives_of_all_sets(self) -> dict[str, Any]:
         """Every objective of every model set this server offers (the loaded set's first), each with
         the settings of the first set that names it: the page lays out one slider per objective and

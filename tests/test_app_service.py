@@ -166,3 +166,17 @@ def test_a_locked_database_loses_nothing(tiny_set, tmp_path):
     assert list(frame["prompt"]) == ["Hello", "Hello", "Tell me a joke.", "Tell me a joke.", "Hello", "Hello"]
     assert list(frame["completion"][2:4]) == blocked.texts and list(frame["id"][4:]) == after.generation_ids
     assert ctx.judge(first.generation_ids, "A") > 0
+
+
+def test_models_tab_shows_how_each_arm_was_trained(small_demo, tmp_path):
+    from app.render import training_figure, training_table
+
+    ctx = AppContext({"demo": small_demo}, Store(str(tmp_path / "db.sqlite")))
+    logs = ctx.training_logs()
+    assert set(logs) == {"helpfulness", "harmlessness"}
+    table = training_table(logs)
+    assert list(table["objective"]) == ["helpfulness", "harmlessness"]
+    assert (table["accuracy after"] > table["accuracy before"]).all()
+    fig = training_figure(logs)
+    assert {t.name for t in fig.data} == {"helpfulness", "harmlessness"} and len(fig.data) == 4
+    assert "no training log" in training_figure({}).layout.title.text

@@ -78,12 +78,16 @@ def test_one_step_changes_parameters_and_lowers_the_loss(rule_base, tmp_path):
 
 def test_full_arm_learns_a_rule_and_steers_decoding(rule_base, tmp_path):
     cfg = ARMTrainingConfig(objective="goodness", base=str(rule_base), lora=False, beta_r=0.5, learning_rate=3e-3,
-                            epochs=3, batch_size=8, grad_accum=1, save_steps=10_000, logging_steps=1000)
+                            epochs=3, batch_size=8, grad_accum=1, save_steps=10_000, logging_steps=15)
     metrics = train_arm(cfg, rule_pairs(240, 2), tmp_path / "arm", eval_pairs=rule_pairs(60, 3), progress=False)
     assert metrics["after"]["pairwise_accuracy"] >= 0.9
     assert metrics["after"]["pairwise_accuracy"] > metrics["before"]["pairwise_accuracy"] + 0.2
     saved = json.loads((tmp_path / "arm" / "metrics.json").read_text())
     assert saved["after"] == metrics["after"]
+    # The training log (plotted in the dashboard) carries the loss and the batches' reward accuracy.
+    logged = [r for r in json.loads((tmp_path / "arm" / "log_history.json").read_text()) if "loss" in r]
+    assert len(logged) == metrics["steps"] // 15 and all(0 <= r["reward_accuracy"] <= 1 for r in logged)
+    assert logged[-1]["reward_accuracy"] > logged[0]["reward_accuracy"] and logged[-1]["loss"] < logged[0]["loss"]
     ms = load_model_set(write_model_set(tmp_path / "m.yaml", rule_base, {"goodness": tmp_path / "arm"}))
     assert_steers(ms, "goodness")
 

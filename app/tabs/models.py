@@ -10,6 +10,7 @@ import pandas as pd
 
 from storage.db import StorageError
 
+from ..render import training_figure, training_table
 from ..service import AppContext, UserError
 from .common import View, gr_error
 
@@ -28,6 +29,10 @@ def build(ctx: AppContext) -> tuple[Any, View]:
         set_pick = gr.Dropdown(choices=sorted(ctx.model_sets), value=ctx.current, label="Model sets on this server",
                                elem_id="model-set-pick")
         set_load = gr.Button("Load", elem_id="model-set-load")
+    logs = ctx.training_logs()
+    train_table = gr.Dataframe(value=training_table(logs), interactive=False, elem_id="arm-training-table",
+                               label="How each ARM was trained (held-out pairwise accuracy and margin)")
+    train_plot = gr.Plot(value=training_figure(logs), label="ARM training curves", elem_id="arm-training-plot")
 
     def load_set(name):
         try:
@@ -37,8 +42,10 @@ def build(ctx: AppContext) -> tuple[Any, View]:
         return pd.DataFrame(ctx.models.describe()), models_info(ctx)
 
     def view() -> list:
-        return [pd.DataFrame(ctx.models.describe()), models_info(ctx), gr.update(value=ctx.current)]
+        logs = ctx.training_logs()
+        return [pd.DataFrame(ctx.models.describe()), models_info(ctx), gr.update(value=ctx.current),
+                training_table(logs), training_figure(logs)]
 
     switch = set_load.click(load_set, [set_pick], [models_table, info], api_visibility="private",
                             concurrency_id="generate", concurrency_limit=1)
-    return switch, View(view, [models_table, info, set_pick])
+    return switch, View(view, [models_table, info, set_pick, train_table, train_plot])

@@ -141,7 +141,7 @@ def build(settings: DemoSettings, out: Path, progress: bool = True) -> dict[str,
         cfg = ARMTrainingConfig(objective=objective, base=str(out / "base"), beta_r=settings.beta_r[objective],
                                 learning_rate=settings.arm_lr, epochs=settings.arm_epochs, batch_size=settings.arm_batch,
                                 grad_accum=1, lora=False, template=world.TEMPLATE, eval_fraction=0.1,
-                                seed=settings.seed, save_steps=10**9, logging_steps=50)
+                                seed=settings.seed, save_steps=10**9, logging_steps=10)
         metrics[objective] = train_arm(cfg, pairs, out / objective, progress=progress,
                                        log=(lambda msg: tqdm.write(msg)) if progress else (lambda msg: None))
         shutil.rmtree(out / objective / "checkpoints", ignore_errors=True)

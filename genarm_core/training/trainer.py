@@ -116,13 +116,27 @@ class ARMTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.beta_r = beta_r
         self.length_normalize = length_normalize
+        self._since_log: dict[str, list[float]] = {"reward_accuracy": [], "reward_margin": []}
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         logps = response_logps(model, inputs["input_ids"], inputs["attention_mask"], inputs["response_mask"],
                                self.length_normalize)
         chosen, rejected = logps.chunk(2)
         loss = arm_loss(chosen, rejected, self.beta_r)
+        if model.training:
+            margin = (chosen - rejected).detach().float()
+            self._since_log["reward_accuracy"].append((margin > 0).float().mean().item())
+            self._since_log["reward_margin"].append(margin.mean().item())
         return (loss, {"chosen": chosen, "rejected": rejected}) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+        """Training logs also carry the mean reward accuracy and margin of the training batches since
+        the last log (as TRL's preference trainers do), so a curve shows the ARM learning."""
+        if "loss" in logs and self._since_log["reward_accuracy"]:
+            for key, values in self._since_log.items():
+                logs[key] = sum(values) / len(values)
+                values.clear()
+        super().log(logs, *args, **kwargs)
 
 
 @torch.no_grad()
@@ -166,7 +180,9 @@ def train_arm(
     """Train one ARM and save it to ``out_dir`` in a form a model-set file loads.
 
     ``out_dir`` receives the model (or LoRA adapter, whose config names its base), the tokenizer,
-    ``training_config.json``, ``metrics.json`` (accuracy and margin before and after) and
+    ``training_config.json``, ``metrics.json`` (accuracy and margin before and after),
+    ``log_history.json`` (the Trainer's logs: loss, learning rate, training reward accuracy and
+    margin per logging step; the dashboard's Models tab plots it) and
     ``model_set_entry.yaml`` (the lines to paste under ``objectives:``). Checkpoints go to
     ``out_dir/checkpoints`` and are resumed from with ``resume=True``.
 
@@ -238,6 +254,7 @@ def train_arm(
                "train_seconds": seconds, "steps": trainer.state.global_step, "kind": "lora" if cfg.lora else "full"}
     (out / "training_config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (out / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
     entry = (f"  {cfg.objective}:\n    path: {cfg.base}\n    adapter: {out}\n" if cfg.lora
              else f"  {cfg.objective}:\n    path: {out}\n")
     if cfg.template:
