@@ -112,7 +112,9 @@ def test_other_families_decode(tmp_path, tiny_tokenizer, arch):
     assert [len(r.token_ids) for r in res] == [6, 6]
 
 
-def test_failed_load_keeps_nothing_in_memory(tmp_path, tiny_set, monkeypatch):
+@pytest.fixture
+def loaded_refs(monkeypatch):
+    """Weak references to every model the loader creates (to check a failed load frees them)."""
     import genarm_core.loading as loading
 
     refs = []
@@ -124,11 +126,17 @@ def test_failed_load_keeps_nothing_in_memory(tmp_path, tiny_set, monkeypatch):
         return lm
 
     monkeypatch.setattr(loading, "_load_one", spy)
+    return refs
+
+
+def test_failed_load_keeps_nothing_in_memory(tmp_path, tiny_set, loaded_refs):
+    import genarm_core.loading as loading
+
     f = write(tmp_path, f"base: {{path: {tiny_set.parent / 'base'}}}\nobjectives:\n  h: {{path: {tmp_path / 'missing'}}}\n")
     with pytest.raises(ModelSetError):
         loading.load_model_set(f)
     gc.collect()
-    assert refs and all(r() is None for r in refs)
+    assert loaded_refs and all(r() is None for r in loaded_refs)
 
 
 def test_yaml_roundtrip_to_dict_is_json(tiny_models):
@@ -172,18 +180,9 @@ def test_lora_arms_share_one_base_and_match_merged_copies(tmp_path, tiny_set):
     assert s1["helpfulness"][0] == pytest.approx(s2["helpfulness"][0], abs=1e-3)
 
 
-def test_failed_shared_lora_load_keeps_nothing(tmp_path, tiny_set, monkeypatch):
+def test_failed_shared_lora_load_keeps_nothing(tmp_path, tiny_set, loaded_refs):
     import genarm_core.loading as loading
 
-    refs = []
-    real = loading._load_one
-
-    def spy(name, spec, where):
-        lm = real(name, spec, where)
-        refs.append(weakref.ref(lm.model))
-        return lm
-
-    monkeypatch.setattr(loading, "_load_one", spy)
     base = tiny_set.parent / "base"
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "adapter_config.json").write_text("{not json")
@@ -191,4 +190,4 @@ def test_failed_shared_lora_load_keeps_nothing(tmp_path, tiny_set, monkeypatch):
     with pytest.raises(ModelSetError, match="LoRA adapters"):
         loading.load_model_set(f)
     gc.collect()
-    assert refs and all(r() is None for r in refs)
+    assert loaded_refs and all(r() is None for r in loaded_refs)
