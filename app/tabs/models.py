@@ -34,18 +34,17 @@ def build(ctx: AppContext) -> tuple[Any, View]:
                                label="How each ARM was trained (held-out pairwise accuracy and margin)")
     train_plot = gr.Plot(value=training_figure(logs), label="ARM training curves", elem_id="arm-training-plot")
 
-    def load_set(name):
+    def load_set(name):  # the tables follow from View (app.ui chains it to this event's success)
         try:
             ctx.load(name)
         except (UserError, ValueError, StorageError) as exc:
             raise gr_error(exc) from None
-        return pd.DataFrame(ctx.models.describe()), models_info(ctx)
 
     def view() -> list:
         logs = ctx.training_logs()
         return [pd.DataFrame(ctx.models.describe()), models_info(ctx), gr.update(value=ctx.current),
                 training_table(logs), training_figure(logs)]
 
-    switch = set_load.click(load_set, [set_pick], [models_table, info], api_visibility="private",
+    switch = set_load.click(load_set, [set_pick], None, api_visibility="private",
                             concurrency_id="generate", concurrency_limit=1)
     return switch, View(view, [models_table, info, set_pick, train_table, train_plot])

@@ -60,14 +60,18 @@ def clicked_setting(payload: str | None, df: pd.DataFrame | None) -> str | None:
     return setting
 
 
+def has_held_out(ctx: AppContext) -> bool:
+    """Whether the loaded model set ships held-out prompts (the demo's ``heldout.json``)."""
+    return (Path(ctx.model_sets[ctx.current]).parent / "heldout.json").exists()
+
+
 def sweep_prompts(ctx: AppContext, src: str, n_held: int, pasted: str, upload: str | None) -> list[Any]:
     if src == SOURCES[0]:
-        path = Path(ctx.model_sets[ctx.current])
-        if not (path.parent / "heldout.json").exists():
+        if not has_held_out(ctx):
             raise UserError("this model set has no held-out prompts (only the demo does); paste or upload prompts")
         from genarm_core.demo.evaluate import sample_held_out
 
-        return [p.text for p in sample_held_out(path, max(1, n_held // 2))]
+        return [p.text for p in sample_held_out(Path(ctx.model_sets[ctx.current]), max(1, n_held // 2))]
     if src == SOURCES[2]:
         if not upload:
             raise UserError("upload a prompt file first")
@@ -81,9 +85,8 @@ def default_grid(objectives: list[str]) -> str:
 
 def build(ctx: AppContext, decoding: DecodingControls) -> View:
     sweep_state = gr.State(None)
-    has_heldout = (Path(ctx.model_sets[ctx.current]).parent / "heldout.json").exists()
     with gr.Row():
-        src = gr.Radio(SOURCES, value=SOURCES[0] if has_heldout else SOURCES[1], label="Prompts", elem_id="sweep-source")
+        src = gr.Radio(SOURCES, value=SOURCES[0] if has_held_out(ctx) else SOURCES[1], label="Prompts", elem_id="sweep-source")
         n_heldout = gr.Slider(2, 100, value=10, step=1, label="held-out prompts (half benign, half harmful)")
     pasted = gr.Textbox(label="Pasted prompts (one per line)", lines=4, elem_id="sweep-pasted")
     upload = gr.File(label="Prompt file: one per line (text, {\"prompt\": ...}, or a JSON list of chat messages)", type="filepath", file_types=[".jsonl", ".json", ".txt"])
@@ -140,7 +143,6 @@ def build(ctx: AppContext, decoding: DecodingControls) -> View:
                    api_visibility="private")
 
     def view() -> list:
-        has = (Path(ctx.model_sets[ctx.current]).parent / "heldout.json").exists()
-        return [default_grid(ctx.objectives), gr.update(value=SOURCES[0] if has else SOURCES[1])]
+        return [default_grid(ctx.objectives), gr.update(value=SOURCES[0] if has_held_out(ctx) else SOURCES[1])]
 
     return View(view, [grid, src])
