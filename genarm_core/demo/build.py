@@ -113,6 +113,10 @@ def build(settings: DemoSettings, out: Path, progress: bool = True) -> dict[str,
     from ..training.trainer import ARMTrainingConfig, train_arm
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
+    # Before any parallel work: flushing denormals is a per-thread CPU flag that torch's worker
+    # threads take from the thread that creates them, so train_arm's own call comes too late once
+    # the SFT has started the pool (the helpfulness ARM then trained 3x slower: 58 s instead of 20 s).
+    torch.set_flush_denormal(True)
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     train_prompts, held_out = world.split_prompts(settings.seed)

@@ -203,7 +203,9 @@ def train_arm(
 
     torch.manual_seed(cfg.seed)
     # Once the loss saturates, gradients underflow into denormal floats, which CPUs handle tens of
-    # times slower; flushing them to zero changes nothing measurable and keeps steps fast.
+    # times slower; flushing them to zero changes nothing measurable and keeps steps fast. The flag
+    # is per thread and torch's worker threads take it when they are created: a process that ran
+    # parallel torch work before this call must set it itself first (the demo build does).
     torch.set_flush_denormal(True)
     tokenizer = AutoTokenizer.from_pretrained(cfg.base)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
