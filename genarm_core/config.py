@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from .formats import FormatError, PromptFormat
+
 METHODS = ("genarm", "base", "best_of_n")
 
 
@@ -103,12 +105,70 @@ class RowSpec:
         _check(self.method == "best_of_n" or self.n == 1, "n > 1 is only for method 'best_of_n'")
 
 
+#: What each method is called on a page; the code's names are the keys.
+METHOD_LABELS = {"genarm": "GenARM", "base": "Base only", "best_of_n": "Best-of-N"}
+MAX_BEST_OF_N = 64
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One way of decoding a prompt: the method, one weight per objective, and N for Best-of-N.
+
+    The one notion of "a setting" everywhere: the dashboard's panels, the API, the CLI, sweeps,
+    the database (its own column) and win-rate tables all use it. Canonical on construction, so
+    that equal settings compare and hash equal: zero weights are dropped (a zero-weight ARM does
+    nothing), weights are sorted by objective, a base setting has no weights, and only Best-of-N
+    has an N. ``ModelSetConfig.setting`` builds one from raw input and checks it against a model
+    set's weight ranges.
+    """
+
+    method: str = "genarm"
+    weights: tuple[tuple[str, float], ...] = ()
+    n: int = 1
+
+    def __post_init__(self) -> None:
+        method = {label.lower(): key for key, label in METHOD_LABELS.items()}.get(str(self.method).lower(), self.method)
+        _check(method in METHODS, f"method must be one of {list(METHOD_LABELS.values())}, got {self.method!r}")
+        items = dict(self.weights).items() if not isinstance(self.weights, tuple) else self.weights
+        weights = tuple(sorted((str(k), _finite_number(v, f"weight of '{k}'")) for k, v in items))
+        _check(len({k for k, _ in weights}) == len(weights), "each objective may have one weight")
+        _check(isinstance(self.n, int) and not isinstance(self.n, bool), f"N must be an integer, got {self.n!r}")
+        if method == "best_of_n":
+            _check(1 <= self.n <= MAX_BEST_OF_N, f"N must be between 1 and {MAX_BEST_OF_N}, got {self.n}")
+        object.__setattr__(self, "method", method)
+        object.__setattr__(self, "weights", () if method == "base" else tuple((k, v) for k, v in weights if v != 0))
+        object.__setattr__(self, "n", self.n if method == "best_of_n" else 1)
+
+    @property
+    def weight_map(self) -> dict[str, float]:
+        return dict(self.weights)
+
+    @property
+    def label(self) -> str:
+        """A short name for people: ``GenARM helpfulness=1 harmlessness=0.5``, ``Base only``, ``Best-of-8 helpfulness=1``."""
+        if self.method == "base":
+            return METHOD_LABELS["base"]
+        name = f"Best-of-{self.n}" if self.method == "best_of_n" else METHOD_LABELS[self.method]
+        ws = " ".join(f"{k}={v:g}" for k, v in self.weights)
+        return f"{name} {ws}" if ws else f"{name} (all weights 0)"
+
+    def row(self, prompt: Any) -> "RowSpec":
+        return RowSpec(prompt, self.weight_map, method=self.method, n=self.n)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "weights": self.weight_map, "n": self.n}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Setting":
+        return cls(d.get("method", "genarm"), tuple((d.get("weights") or {}).items()), int(d.get("n", 1)))
+
+
 # ---------------------------------------------------------------------------------------------
 # Model-set file
 # ---------------------------------------------------------------------------------------------
 
 _MODEL_KEYS = {
-    "path", "adapter", "revision", "tokenizer", "template", "chat_template", "dtype", "device",
+    "path", "adapter", "revision", "tokenizer", "template", "chat_template", "system_prompt", "dtype", "device",
     "device_map", "trust_remote_code",
 }
 _OBJECTIVE_KEYS = _MODEL_KEYS | {"default_weight", "min_weight", "max_weight", "description"}
@@ -126,10 +186,15 @@ class ModelSpec:
     tokenizer: str | None = None
     template: str | None = None
     chat_template: bool = False
+    system_prompt: str | None = None
     dtype: str = "float32"
     device: str = "cpu"
     device_map: str | None = None
     trust_remote_code: bool = False
+
+    @property
+    def prompt_format(self) -> PromptFormat:
+        return PromptFormat(self.template, self.chat_template, self.system_prompt)
 
 
 @dataclass(frozen=True)
@@ -159,6 +224,40 @@ class ModelSetConfig:
     @property
     def objective_names(self) -> list[str]:
         return [o.name for o in self.objectives]
+
+    def setting(self, method: Any = "genarm", weights: Any = None, n: Any = 1) -> Setting:
+        """A ``Setting`` from raw input (numbers may be text), checked against this set.
+
+        Raises:
+            ConfigError: naming the field: an unknown method or objective, a weight that is not a
+            number or lies outside the objective's range, an N that is not a whole number in range.
+        """
+        weights = {} if weights is None else weights
+        if not isinstance(weights, dict):
+            raise ConfigError(f"weights must map objective names to numbers, got {type(weights).__name__}")
+        ranges = {o.name: o for o in self.objectives}
+        unknown = sorted(set(weights) - set(ranges))
+        if unknown:
+            raise ConfigError(f"unknown objective(s) {unknown}; this model set has {self.objective_names}")
+        clean: dict[str, float] = {}
+        for name, raw in weights.items():
+            try:
+                w = float(raw) if not isinstance(raw, bool) else math.nan
+            except (TypeError, ValueError):
+                w = math.nan
+            o = ranges[name]
+            if not math.isfinite(w):
+                raise ConfigError(f"weight of {name!r} must be a number, got {raw!r}")
+            if not o.min_weight <= w <= o.max_weight:
+                raise ConfigError(f"weight of {name!r} must be between {o.min_weight:g} and {o.max_weight:g}, got {raw!r}")
+            clean[name] = w
+        try:
+            n_int = int(n) if float(n) == int(float(n)) else None
+        except (TypeError, ValueError, OverflowError):
+            n_int = None
+        if n_int is None:
+            raise ConfigError(f"N must be a whole number, got {n!r}")
+        return Setting(method, tuple(clean.items()), n_int)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable description (stored with every generation)."""
@@ -208,15 +307,17 @@ class ModelSetConfig:
                 fail(f"unknown key(s) {sorted(bad)} in '{field_name}'; allowed: {sorted(allowed)}")
             if not d.get("path") and not d.get("adapter"):
                 fail(f"'{field_name}' has no 'path'")
-            for key in ("path", "adapter", "tokenizer", "template", "revision", "device", "device_map"):
+            for key in ("path", "adapter", "tokenizer", "template", "system_prompt", "revision", "device", "device_map"):
                 if d.get(key) is not None and not isinstance(d[key], str):
                     fail(f"'{field_name}.{key}' must be a string")
             dtype = d.get("dtype", "float32")
             if dtype not in _DTYPES:
                 fail(f"'{field_name}.dtype' must be one of {sorted(_DTYPES)}, got {dtype!r}")
             template = d.get("template")
-            if template is not None and "{prompt}" not in template:
-                fail(f"'{field_name}.template' must contain '{{prompt}}'")
+            try:
+                PromptFormat(template, bool(d.get("chat_template", False)), d.get("system_prompt"))
+            except FormatError as exc:
+                fail(f"'{field_name}': {exc}")
             if d.get("device_map") not in (None, "auto"):
                 fail(f"'{field_name}.device_map' may only be 'auto'")
 
@@ -234,6 +335,7 @@ class ModelSetConfig:
                 tokenizer=resolve(d.get("tokenizer")),
                 template=template,
                 chat_template=bool(d.get("chat_template", False)),
+                system_prompt=d.get("system_prompt"),
                 dtype=dtype,
                 device=d.get("device", "cpu"),
                 device_map=d.get("device_map"),

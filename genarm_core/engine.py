@@ -2,8 +2,10 @@
 
 Everything that generates (the dashboard, the CLI, sweeps, Best-of-N, benchmarks) calls
 ``GenARMEngine.stream`` or ``GenARMEngine.generate``. Per step: one KV-cached forward per
-model that is needed (feeding only the newest token), ``log_softmax`` per model, the combination
-of ``math.combine_logprobs``, then temperature / top-k / top-p and a per-row random draw.
+model group that is needed (``runner.ForwardGroup``, feeding only the newest token),
+``log_softmax`` per model, the base restricted to the tokens that may come next (no special token
+but EOS, no byte that breaks a character: ``tokens.TokenRules``), the combination of
+``math.combine_logprobs``, then temperature / top-k / top-p and a per-row random draw.
 
 Rows: each ``RowSpec`` is one prompt with its own weights. A Best-of-N row expands into N
 internal rows that sample the base alone while the ARMs score them; the best by Σ α_i · r_i
@@ -20,11 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
-from transformers import DynamicCache
 
 from .config import DecodingConfig, RowSpec
-from .loading import BASE, LoadedModel, ModelSet
-from .math import combine_logprobs, sample_from_logprobs, sampling_logprobs
+from .loading import BASE, ModelSet
+from .math import combine_logprobs, restrict_logprobs, sample_from_logprobs, sampling_logprobs
+from .runner import ForwardGroup, forward_groups
+from .tokens import TokenRules
 
 CancelSignal = threading.Event | Callable[[], bool] | None
 
@@ -87,65 +90,6 @@ class StreamEvent:
         return self.results is not None
 
 
-class _Runner:
-    """One forward group's KV cache over a batch of left-padded prompts.
-
-    A group is one model, or several members that share one PeftModel (LoRA ARMs of the base):
-    their rows are stacked into one batch and each row runs with its member's adapter, so the base
-    weights are read once per step for all of them.
-    """
-
-    def __init__(self, members: list[LoadedModel], prompt_ids: dict[str, list[list[int]]], vocab_size: int):
-        self.members = members
-        self.model = members[0].model
-        self.V = vocab_size
-        self.device = members[0].device
-        self.B = len(prompt_ids[members[0].name])
-        rows = [p for m in members for p in prompt_ids[m.name]]  # (M·B) rows, member-major
-        shared = members[0].adapter_name is not None
-        self.adapter_names = [m.adapter_name for m in members for _ in range(self.B)] if shared else None
-        tok = members[0].tokenizer
-        pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
-        L = max(len(p) for p in rows)
-        ids = torch.full((len(rows), L), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), L), dtype=torch.long)
-        for i, p in enumerate(rows):
-            ids[i, L - len(p):] = torch.as_tensor(p, dtype=torch.long)
-            mask[i, L - len(p):] = 1
-        self.ids = ids.to(self.device)
-        self.mask = mask.to(self.device)
-        self.next_pos = self.mask.sum(-1, keepdim=True)  # (M·B, 1) position of the next token
-        self.cache = DynamicCache(config=self.model.config)
-
-    def _forward(self, **kwargs: Any) -> dict[str, torch.Tensor]:
-        if self.adapter_names is not None:
-            kwargs["adapter_names"] = self.adapter_names
-        logits = self.model(cache=self.cache, use_cache=True, logits_to_keep=1, **kwargs).logits
-        lp = torch.log_softmax(logits[:, -1, : self.V].float(), dim=-1)  # (M·B, V)
-        return {m.name: lp[j * self.B:(j + 1) * self.B] for j, m in enumerate(self.members)}
-
-    def prefill(self) -> dict[str, torch.Tensor]:
-        pos = (self.mask.cumsum(-1) - 1).clamp_min(0)
-        return self._forward(input_ids=self.ids, attention_mask=self.mask, position_ids=pos)
-
-    def step(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
-        """tokens: (B,) the ids just chosen. Returns each member's (B, V) log-probs for the next position."""
-        tokens = tokens.to(self.device).repeat(len(self.members)).unsqueeze(-1)  # (M·B, 1)
-        self.mask = torch.cat([self.mask, torch.ones_like(tokens)], dim=-1)
-        out = self._forward(input_ids=tokens, attention_mask=self.mask, position_ids=self.next_pos)
-        self.next_pos = self.next_pos + 1
-        return out
-
-
-def _groups(members: list[LoadedModel]) -> list[list[LoadedModel]]:
-    """Members sharing one model object run as one group; the others alone."""
-    groups: dict[int, list[LoadedModel]] = {}
-    for m in members:
-        key = id(m.model) if m.adapter_name is not None else id(m)
-        groups.setdefault(key, []).append(m)
-    return list(groups.values())
-
-
 @dataclass
 class _Row:
     """An internal batch row (a Best-of-N spec owns several)."""
@@ -154,7 +98,8 @@ class _Row:
     alphas: list[float]  # one per active ARM
     seed: int
     tokens: list[int] = field(default_factory=list)
-    text: str = ""
+    text: str = ""  # always whole characters (an open character's bytes are held back)
+    utf8: int = 0  # continuation bytes the text still awaits (tokens.TokenRules)
     emitted: str = ""
     done: bool = False
     finish_reason: str = "length"
@@ -171,6 +116,7 @@ class GenARMEngine:
         self.models = model_set
         self.tokenizer = model_set.tokenizer
         self.eos_ids = self._eos_ids()
+        self.rules = TokenRules.for_tokenizer(self.tokenizer, model_set.vocab_size, self.eos_ids).to(model_set.base.device)
 
     def _eos_ids(self) -> set[int]:
         eos = self.tokenizer.eos_token_id
@@ -238,18 +184,21 @@ class GenARMEngine:
                 if len(p) + cfg.max_new_tokens > ctx:
                     raise PromptTooLong(f"prompt of {len(p)} tokens + max_new_tokens {cfg.max_new_tokens} exceeds the "
                                         f"context of {ctx} tokens (model '{name}')")
-        runners = [_Runner(g, {m.name: [prompt_ids[r.spec_index][m.name] for r in internal] for m in g},
-                           self.models.vocab_size) for g in _groups(members)]
+        runners = [ForwardGroup(g, {m.name: [prompt_ids[r.spec_index][m.name] for r in internal] for m in g},
+                                self.models.vocab_size) for g in forward_groups(members)]
         B = len(internal)
         base_device = self.models.base.device
         alphas = torch.tensor([r.alphas for r in internal], dtype=torch.float32, device=base_device).reshape(B, len(active))
         gens = [torch.Generator().manual_seed(r.seed) for r in internal]
+        utf8 = torch.zeros(B, dtype=torch.long, device=base_device)  # each row's UTF-8 state
         stop_check = self._stop_checker(cancel)
         t0 = time.perf_counter()
 
         lps = self._collect(r.prefill() for r in runners)
         for step in range(cfg.max_new_tokens):
-            base_lp = lps[BASE].to(base_device)
+            # "The base" is the base model over the tokens that may come next, renormalised; with
+            # all weights zero a row samples exactly from it.
+            base_lp = restrict_logprobs(lps[BASE].to(base_device), self.rules.mask(utf8))
             arm_lp = torch.stack([lps[n].to(base_device) for n in active]) if active else None
             combined = combine_logprobs(base_lp, arm_lp, alphas if active else None, cfg.beta)  # (B, V)
             if cfg.temperature == 0:
@@ -259,7 +208,8 @@ class GenARMEngine:
                 final = sampling_logprobs(combined, cfg.temperature, cfg.top_k, cfg.top_p)
                 uniforms = torch.stack([torch.rand((), generator=g) for g in gens]).to(base_device)
                 tokens = sample_from_logprobs(final, uniforms)
-            self._record(internal, tokens, combined, final, base_lp, arm_lp, active, cfg, t0)
+            utf8 = self.rules.advance(utf8, tokens)
+            self._record(internal, tokens, utf8, combined, final, base_lp, arm_lp, active, cfg, t0)
             cancelled = stop_check()
             if cancelled:
                 for r in internal:
@@ -301,8 +251,8 @@ class GenARMEngine:
             return cancel.is_set
         return cancel
 
-    def _record(self, internal, tokens, combined, final, base_lp, arm_lp, active, cfg, t0) -> None:
-        tok_list = tokens.tolist()
+    def _record(self, internal, tokens, utf8, combined, final, base_lp, arm_lp, active, cfg, t0) -> None:
+        tok_list, states = tokens.tolist(), utf8.tolist()
         idx = tokens.unsqueeze(-1)
         pick = lambda t: t.gather(-1, idx).squeeze(-1).tolist()  # noqa: E731 - (B, V) -> B floats
         base_picked = pick(base_lp)
@@ -316,18 +266,23 @@ class GenARMEngine:
                 continue
             tok = tok_list[b]
             row.tokens.append(tok)
+            row.utf8 = states[b]
             for k, name in enumerate(active):
                 row.arm_sums[name] = row.arm_sums.get(name, 0.0) + arm_picked[k][b]
+            before = row.text
+            text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
+            # An open character's bytes decode as U+FFFD: hold them back until it is complete.
+            row.text = text.rstrip("\ufffd") if row.utf8 else text
             if cfg.trace:
+                piece = row.text[len(before):] if row.text.startswith(before) else row.text
                 row.trace.append({
-                    "id": tok, "text": self.tokenizer.decode([tok]), "logprob": final_picked[b],
+                    "id": tok, "text": piece, "eos": tok in self.eos_ids, "logprob": final_picked[b],
                     "combined_logprob": comb_picked[b], "base_logprob": base_picked[b],
                     "arm_logprobs": {name: arm_picked[k][b] for k, name in enumerate(active)},
                 })
             if cfg.stop_at_eos and tok in self.eos_ids:
                 row.done, row.finish_reason, row.finished_at = True, "eos", now
                 continue
-            row.text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
             for s in cfg.stop:
                 cut = row.text.find(s)
                 if cut >= 0:
@@ -345,7 +300,7 @@ class GenARMEngine:
                 texts.append(text), deltas.append(text), done.append(finished)
                 continue
             r = mine[0]
-            shown = r.text if (r.done or not r.text.endswith("\ufffd")) else r.emitted  # hold back half a character
+            shown = r.text
             deltas.append(shown[len(r.emitted):] if shown.startswith(r.emitted) else shown)
             r.emitted = shown
             texts.append(shown)

@@ -24,47 +24,12 @@ log = logging.getLogger(__name__)
 
 BASE = "base"
 
-#: Prompt format used for chat messages when a model has neither a chat template nor a template.
-DEFAULT_TURN_FORMAT = {"user": "\n\nHuman: {content}", "assistant": "\n\nAssistant: {content}", "system": "{content}"}
-
 
 class ModelSetError(ValueError):
     """The model set cannot be loaded; the message names the model and the file."""
 
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "auto": "auto"}
-
-
-def render_messages(messages: Sequence[dict[str, str]]) -> str:
-    """Render chat messages as an HH-style transcript ending with an open assistant turn."""
-    parts = [DEFAULT_TURN_FORMAT.get(m["role"], "\n\n{role}: {content}").format(**m) for m in messages]
-    return "".join(parts) + "\n\nAssistant:"
-
-
-def _uses_chat_template(tokenizer: PreTrainedTokenizerBase, chat_template: bool) -> bool:
-    return chat_template and bool(getattr(tokenizer, "chat_template", None))
-
-
-def format_prompt(prompt: str | Sequence[dict[str, str]], tokenizer: PreTrainedTokenizerBase,
-                  template: str | None = None, chat_template: bool = False) -> str:
-    """Prompt text as a model sees it: its chat template when asked for and the tokenizer has one,
-    else the messages as an HH transcript, then ``template`` (with ``{prompt}``) if given.
-
-    Decoding (``LoadedModel``) and ARM training (``training.trainer``) both call this, so an ARM
-    is trained on exactly the prompt format it is later fed.
-    """
-    if _uses_chat_template(tokenizer, chat_template):
-        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    text = prompt if isinstance(prompt, str) else render_messages(prompt)
-    return template.format(prompt=text) if template else text
-
-
-def encode_prompt(prompt: str | Sequence[dict[str, str]], tokenizer: PreTrainedTokenizerBase,
-                  template: str | None = None, chat_template: bool = False) -> list[int]:
-    """Token ids of ``format_prompt``; a chat template already holds its special tokens."""
-    text = format_prompt(prompt, tokenizer, template, chat_template)
-    return list(tokenizer(text, add_special_tokens=not _uses_chat_template(tokenizer, chat_template))["input_ids"])
 
 
 @dataclass
@@ -90,18 +55,18 @@ class LoadedModel:
         return next(self.model.parameters()).device
 
     def prompt_text(self, prompt: str | Sequence[dict[str, str]]) -> str:
-        """The prompt as this model was trained to see it (its template or chat template)."""
-        return format_prompt(prompt, self.tokenizer, self.spec.template, self.spec.chat_template)
+        """The prompt as this model was trained to see it (its ``PromptFormat``)."""
+        return self.spec.prompt_format.render(prompt, self.tokenizer)
 
     def encode_prompt(self, prompt: str | Sequence[dict[str, str]]) -> list[int]:
-        return encode_prompt(prompt, self.tokenizer, self.spec.template, self.spec.chat_template)
+        return self.spec.prompt_format.encode(prompt, self.tokenizer)
 
     def describe(self) -> dict[str, Any]:
         n_params = sum(p.numel() for p in self.model.parameters())
         p = next(self.model.parameters())
         return {"name": self.name, "path": self.spec.path, "adapter": self.spec.adapter,
                 "architecture": type(self.model).__name__, "parameters": n_params, "dtype": str(p.dtype).replace("torch.", ""),
-                "device": str(p.device), "vocab": len(self.tokenizer), "template": self.spec.template}
+                "device": str(p.device), "vocab": len(self.tokenizer), "format": self.spec.prompt_format.to_dict()}
 
 
 @dataclass
@@ -116,6 +81,8 @@ class ModelSet:
     arms: dict[str, LoadedModel]
     vocab_size: int
     fingerprints: dict[str, str] = field(default_factory=dict)
+    #: Things a researcher should know about this set that do not stop it from loading.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def tokenizer(self) -> PreTrainedTokenizerBase:
@@ -258,6 +225,24 @@ def _load_shared(config: ModelSetConfig, where: str) -> list[LoadedModel]:
     return out
 
 
+def _check_formats(base: LoadedModel, arms: list[LoadedModel], where: str) -> list[str]:
+    """Refuse a chat-template format whose tokenizer has none; warn where an ARM expects its
+    responses to begin otherwise than the base writes them (a space after ``Assistant:``)."""
+    for m in [base, *arms]:
+        if m.spec.chat_template and not getattr(m.tokenizer, "chat_template", None):
+            raise ModelSetError(f"{where}: '{m.name}' asks for chat_template but its tokenizer has no chat template")
+    base_space = base.spec.prompt_format.response_starts_with_space
+    out = []
+    for arm in arms:
+        arm_space = arm.spec.prompt_format.response_starts_with_space
+        if None not in (arm_space, base_space) and arm_space != base_space:
+            out.append(f"ARM '{arm.name}' sees responses that begin {'with' if arm_space else 'without'} a space (its format "
+                       f"{arm.spec.prompt_format.to_dict() or 'plain text'}), but the base writes them "
+                       f"{'with' if base_space else 'without'} one: its score of the first token is off. Retrain it with "
+                       f"the base's format (train-arm --chat-template for a chat base).")
+    return out
+
+
 def load_model_set(config: ModelSetConfig | str | Path, share_lora_base: bool = True) -> ModelSet:
     """Load every model of a set and check that their vocabularies agree.
 
@@ -288,7 +273,11 @@ def load_model_set(config: ModelSetConfig | str | Path, share_lora_base: bool = 
             raise ModelSetError(f"{where}: {exc}") from None
         fingerprints = {m.name: fp for m in loaded if (fp := _file_fingerprint(m.spec.adapter or m.spec.path))}
         base, *arms = loaded
-        return ModelSet(config=config, base=base, arms={m.name: m for m in arms}, vocab_size=V, fingerprints=fingerprints)
+        warnings = _check_formats(base, arms, where)
+        for w in warnings:
+            log.warning(w)
+        return ModelSet(config=config, base=base, arms={m.name: m for m in arms}, vocab_size=V, fingerprints=fingerprints,
+                        warnings=warnings)
     except BaseException:
         loaded.clear()  # nothing half-loaded stays in memory
         _release()

@@ -50,6 +50,18 @@ def combine_logprobs(
     return torch.where(active, combined, base_logprobs)
 
 
+def restrict_logprobs(logprobs: torch.Tensor, excluded: torch.Tensor) -> torch.Tensor:
+    """A distribution with some tokens ruled out, renormalised over the rest.
+
+    Args:
+        logprobs: (B, V) log-probabilities. excluded: (B, V) bool, True for tokens that may not be
+            sampled (special tokens, bytes that would break a character).
+    Returns:
+        (B, V) log-probabilities, -inf where excluded.
+    """
+    return torch.log_softmax(logprobs.masked_fill(excluded, float("-inf")), dim=-1)
+
+
 def top_k_mask(logits: torch.Tensor, top_k: int) -> torch.Tensor:
     """Mask all but the ``top_k`` largest entries of each row with -inf.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 import torch
+from torch.utils.checkpoint import checkpoint
 from transformers import PreTrainedModel
 
 from .loading import ModelSet
@@ -26,6 +27,29 @@ def pad_right(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor,
     return ids, mask
 
 
+#: Bytes of float32 logits computed at once when scoring responses (one chunk of positions).
+LOGITS_CHUNK_BYTES = 64 * 2**20
+
+
+def _head_logps(head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor, vocab_size: int | None) -> torch.Tensor:
+    """log_softmax(head(hidden))[target] for one chunk: (N, H), (N,) -> (N,) float32."""
+    logits = head(hidden).float()
+    if vocab_size is not None:
+        logits = logits[:, :vocab_size]
+    return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+
+
+def _plain_head(model: Any) -> torch.nn.Module | None:
+    """The output layer, when logits are exactly ``head(last hidden state)`` (no soft-capping or
+    scaling after it); None otherwise."""
+    inner = model.model if hasattr(model, "adapter_name") else model  # a LoadedModel wraps the real one
+    cfg = getattr(inner, "config", None)
+    get = getattr(inner, "get_output_embeddings", None)
+    if cfg is None or get is None or getattr(cfg, "final_logit_softcapping", None) or getattr(cfg, "logit_scale", None):
+        return None
+    return get()
+
+
 def response_logps(
     model: PreTrainedModel | Callable[..., Any],
     input_ids: torch.Tensor,
@@ -36,6 +60,13 @@ def response_logps(
 ) -> torch.Tensor:
     """Sum (or mean) of log π(y_t | ·) over the response tokens of each row.
 
+    Memory: the full (B, T, V) log-softmax is never built. The model returns its last hidden
+    state; the output layer runs only at the positions that predict a response token, a chunk of
+    positions at a time (``LOGITS_CHUNK_BYTES``), and under autograd each chunk's logits are
+    recomputed in the backward pass instead of being kept (as TRL's selective log-softmax and
+    chunked cross-entropy do). Models whose logits are not a plain output layer (soft-capping)
+    take the full-logits path.
+
     Args:
         input_ids, attention_mask: (B, T) prompt + response, right-padded.
         response_mask: (B, T), 1 where the token is a response token (prompt and padding are 0).
@@ -43,12 +74,32 @@ def response_logps(
     Returns:
         (B,) float32.
     """
-    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, V')
-    if vocab_size is not None:
-        logits = logits[..., :vocab_size]
-    # The logits at position t predict token t+1.
-    token_logps = selective_log_softmax(logits[:, :-1], input_ids[:, 1:])  # (B, T-1)
-    return masked_sum(token_logps, response_mask[:, 1:], length_normalize)
+    mask = response_mask[:, 1:].bool()  # position t predicts token t+1
+    targets = input_ids[:, 1:][mask]  # (N,)
+    head = _plain_head(model)
+    if head is None:
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, V')
+        if vocab_size is not None:
+            logits = logits[..., :vocab_size]
+        token_logps = selective_log_softmax(logits[:, :-1], input_ids[:, 1:])  # (B, T-1)
+        return masked_sum(token_logps, response_mask[:, 1:], length_normalize)
+    out = model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True, logits_to_keep=1)
+    hidden = out.hidden_states[-1][:, :-1][mask]  # (N, H) the states that predict response tokens
+    V = vocab_size or head.weight.shape[0]
+    chunk = max(1, LOGITS_CHUNK_BYTES // (4 * V))
+    pieces = []
+    for start in range(0, hidden.shape[0], chunk):
+        h, t = hidden[start:start + chunk], targets[start:start + chunk]
+        if torch.is_grad_enabled() and h.requires_grad:
+            pieces.append(checkpoint(_head_logps, head, h, t, vocab_size, use_reentrant=False))
+        else:
+            pieces.append(_head_logps(head, h, t, vocab_size))
+    logps = torch.cat(pieces) if pieces else hidden.new_zeros(0, dtype=torch.float32)
+    rows = mask.nonzero()[:, 0]  # (N,) the row of each response token
+    sums = torch.zeros(input_ids.shape[0], dtype=torch.float32, device=logps.device).index_add(0, rows, logps)
+    if length_normalize:
+        sums = sums / mask.sum(-1).clamp_min(1).to(sums.dtype)
+    return sums
 
 
 @torch.inference_mode()

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from genarm_core.formats import HH_TEMPLATE, render_turns
 from genarm_core.training.data import DataError, load_pairs, pku_label_for, split_hh
 
 from .conftest import SHARED_DATA
@@ -34,7 +35,11 @@ def test_hh_rlhf_real_records(tmp_path):
     with gzip.open(HH, "rt") as fh:
         first = json.loads(fh.readline())
     prompt, reply = split_hh(first["chosen"])
-    assert pairs[0].prompt == prompt and prompt.endswith("\n\nAssistant:") and pairs[0].chosen == reply
+    # Prompts become chat messages that render back to the exact transcript in HH's own format.
+    assert render_turns(pairs[0].prompt, HH_TEMPLATE) == prompt and pairs[0].chosen == reply
+    assert [m["role"] for m in pairs[0].prompt] == ["user", "assistant"] * 2 + ["user"]
+    roundtrip = sum(render_turns(p.prompt, HH_TEMPLATE).startswith("\n\nHuman: ") for p in pairs)
+    assert roundtrip == len(pairs)
 
 
 def test_hh_malformed_rows(tmp_path):
@@ -44,7 +49,7 @@ def test_hh_malformed_rows(tmp_path):
         {"chosen": 3, "rejected": None},
     ], ["not json at all"])
     pairs, summary = load_pairs(f, "hh")
-    assert len(pairs) == 1 and pairs[0].prompt == "\n\nHuman: hi\n\nAssistant:" and pairs[0].rejected == " go away"
+    assert len(pairs) == 1 and pairs[0].prompt == ({"role": "user", "content": "hi"},) and pairs[0].rejected == " go away"
     assert summary.skipped == {"no Assistant turn": 1, "missing chosen/rejected": 1, "invalid JSON": 1}
 
 

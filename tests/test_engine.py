@@ -7,8 +7,9 @@ import torch
 
 from genarm_core.config import DecodingConfig, RowSpec
 from genarm_core.engine import GenARMEngine, PromptTooLong, row_seed
-from genarm_core.math import combine_logprobs, sample_from_logprobs, sampling_logprobs
+from genarm_core.math import combine_logprobs, restrict_logprobs, sample_from_logprobs, sampling_logprobs
 from genarm_core.scoring import score_sequences
+from genarm_core.tokens import TokenRules
 
 PROMPT = "Human: How do I bake bread? Assistant:"
 
@@ -25,14 +26,18 @@ def test_zero_weights_sample_exactly_like_the_base_alone(engine, tiny_models):
     zero = engine.generate([RowSpec(PROMPT, {"helpfulness": 0.0, "harmlessness": 0.0})], cfg)[0]
     base = engine.generate([RowSpec(PROMPT, method="base")], cfg)[0]
     assert zero.token_ids == base.token_ids
-    # Reference: the base model alone, recomputed from scratch, same sampler and random stream.
+    # Reference: the base model alone, recomputed from scratch, same sampler and random stream, over
+    # the tokens that may come next (no special token but EOS, no broken character).
     lm, V = tiny_models.base, tiny_models.vocab_size
+    rules = TokenRules.for_tokenizer(lm.tokenizer, V, engine.eos_ids)
     ids = lm.encode_prompt(PROMPT)
     g = torch.Generator().manual_seed(row_seed(7, PROMPT))
-    ref = []
+    ref, state = [], torch.zeros(1, dtype=torch.long)
     for _ in range(20):
-        final = sampling_logprobs(full_logprobs(lm, ids + ref, V).unsqueeze(0), 0.9, 50, 0.95)
-        ref.append(sample_from_logprobs(final, torch.rand((), generator=g).reshape(1)).item())
+        allowed = restrict_logprobs(full_logprobs(lm, ids + ref, V).unsqueeze(0), rules.mask(state))
+        token = sample_from_logprobs(sampling_logprobs(allowed, 0.9, 50, 0.95), torch.rand((), generator=g).reshape(1))
+        ref.append(token.item())
+        state = rules.advance(state, token)
     assert base.token_ids == ref
 
 
@@ -44,9 +49,12 @@ def test_kv_cached_trace_matches_full_recomputation(engine, tiny_models):
     V = tiny_models.vocab_size
     names = tiny_models.objectives
     prompt_ids = {m.name: m.encode_prompt(PROMPT) for m in tiny_models.members()}
+    rules = TokenRules.for_tokenizer(tiny_models.tokenizer, V, engine.eos_ids)
+    state = torch.zeros(1, dtype=torch.long)
     for t, step in enumerate(res.trace):
         prefix = res.token_ids[:t]
-        base = full_logprobs(tiny_models.base, prompt_ids["base"] + prefix, V)
+        base = restrict_logprobs(full_logprobs(tiny_models.base, prompt_ids["base"] + prefix, V).unsqueeze(0), rules.mask(state))[0]
+        state = rules.advance(state, torch.tensor([step["id"]]))
         arms = torch.stack([full_logprobs(tiny_models.arms[n], prompt_ids[n] + prefix, V) for n in names])
         tok = step["id"]
         assert step["base_logprob"] == pytest.approx(base[tok].item(), abs=1e-4)

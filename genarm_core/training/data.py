@@ -12,6 +12,7 @@ import csv
 import gzip
 import itertools
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,6 +146,21 @@ def load_trl(path: Path, summary: LoadSummary, **_: Any) -> list[PreferencePair]
     return out
 
 
+_HH_TURN = re.compile(r"\n\n(Human|Assistant):")
+
+
+def hh_messages(prompt: str) -> list[dict[str, str]] | None:
+    """An HH transcript prompt (ending with ``"\n\nAssistant:"``) as chat messages, or None if it
+    is not one. Rendering the messages with ``formats.HH_TEMPLATE`` gives the transcript back."""
+    parts = _HH_TURN.split(prompt)
+    if parts[0].strip() or len(parts) < 3 or parts[-2] != "Assistant" or parts[-1].strip():
+        return None
+    messages = []
+    for role, text in zip(parts[1:-2:2], parts[2:-2:2]):
+        messages.append({"role": "user" if role == "Human" else "assistant", "content": text[1:] if text.startswith(" ") else text})
+    return messages if messages and messages[-1]["role"] == "user" else None
+
+
 def split_hh(transcript: str) -> tuple[str, str] | None:
     """Split an HH-RLHF transcript into (prompt up to and including the last "\\n\\nAssistant:", reply)."""
     cut = transcript.rfind(HH_SPLIT)
@@ -155,7 +171,8 @@ def split_hh(transcript: str) -> tuple[str, str] | None:
 
 
 def load_hh(path: Path, summary: LoadSummary, **_: Any) -> list[PreferencePair]:
-    """Anthropic HH-RLHF: ``{"chosen": transcript, "rejected": transcript}`` per line."""
+    """Anthropic HH-RLHF: ``{"chosen": transcript, "rejected": transcript}`` per line. Prompts
+    become chat messages (``hh_messages``); replies keep their leading space."""
     out: list[PreferencePair] = []
     for row in _json_rows(path, summary):
         summary.rows += 1
@@ -167,8 +184,10 @@ def load_hh(path: Path, summary: LoadSummary, **_: Any) -> list[PreferencePair]:
             summary.skip("no Assistant turn")
         elif c[0] != r[0]:
             summary.skip("transcripts differ before the last reply")
+        elif (messages := hh_messages(c[0])) is None:
+            summary.skip("malformed transcript")
         else:
-            _add(out, summary, c[0], _text(c[1]), _text(r[1]))
+            _add(out, summary, messages, _text(c[1]), _text(r[1]))
     return out
 
 

@@ -2,93 +2,66 @@
 
 The Trainer brings checkpointing and resuming, gradient accumulation, mixed precision, logging
 and multi-GPU runs through ``accelerate``; this module adds only what is GenARM's own: the data
-encoding (prompt masked, EOS appended, token budgets) and the loss of ``genarm_core.math``.
+encoding (one prompt format for the whole run, prompt masked, EOS appended, token budgets), the
+loss of ``genarm_core.math`` and the files that let decoding feed the ARM what it learned on.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import random
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
+import yaml
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-from ..loading import encode_prompt
+from ..formats import HH_TEMPLATE
 from ..math import arm_loss
+from ..progress import Report, TrainerProgress, console_report
 from ..scoring import pad_right, response_logps
+from .config import ARMTrainingConfig
 from .data import PreferencePair
+
+logger = logging.getLogger(__name__)
 
 #: Attention projection names across the common families (Llama/Qwen2/Mistral, GPT-2, GPT-NeoX).
 ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "c_attn", "query_key_value")
-
-
-@dataclass
-class ARMTrainingConfig:
-    """Hyperparameters of one ARM's training run (saved beside the model)."""
-
-    objective: str = field(metadata={"help": "Objective name, e.g. helpfulness."})
-    base: str = field(metadata={"help": "Base / SFT model the ARM is initialised from (folder or hub id)."})
-    beta_r: float = field(default=0.05, metadata={"help": "β_r of the ARM loss (paper: 0.05 on HH-RLHF)."})
-    learning_rate: float = field(default=5e-4, metadata={"help": "Peak learning rate (paper: 5e-4 LoRA, 5e-7 full)."})
-    epochs: float = field(default=1.0, metadata={"help": "Passes over the training pairs."})
-    batch_size: int = field(default=8, metadata={"help": "Pairs per device step."})
-    grad_accum: int = field(default=4, metadata={"help": "Gradient accumulation steps (effective batch = batch_size × grad_accum × devices)."})
-    lora: bool = field(default=True, metadata={"help": "Train a LoRA adapter (r, alpha, dropout below) instead of every weight."})
-    lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha."})
-    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
-    length_normalize: bool = field(default=False, metadata={"help": "Mean instead of sum of response log-probs (off in the paper)."})
-    max_prompt_tokens: int = field(default=384, metadata={"help": "Prompt budget in tokens; longer prompts keep their end."})
-    max_response_tokens: int = field(default=256, metadata={"help": "Response budget in tokens; longer responses keep their end."})
-    template: str | None = field(default=None, metadata={"help": "Prompt template with {prompt}, as in the model-set file."})
-    eval_fraction: float = field(default=0.1, metadata={"help": "Share of pairs held out for evaluation when no eval file is given."})
-    warmup_ratio: float = field(default=0.03, metadata={"help": "Share of steps spent warming up the cosine schedule."})
-    seed: int = field(default=0, metadata={"help": "Seed for the split, initialisation and data order."})
-    bf16: bool = field(default=False, metadata={"help": "bfloat16 mixed precision (GPU)."})
-    save_steps: int = field(default=200, metadata={"help": "Checkpoint every N optimiser steps (resumable)."})
-    logging_steps: int = field(default=10, metadata={"help": "Log every N optimiser steps."})
-    max_pairs: int | None = field(default=None, metadata={"help": "Use at most this many training pairs."})
-
-    def __post_init__(self) -> None:
-        checks = [
-            (self.beta_r > 0, "beta_r must be > 0"), (self.learning_rate > 0, "learning_rate must be > 0"),
-            (self.epochs > 0, "epochs must be > 0"), (self.batch_size >= 1, "batch_size must be >= 1"),
-            (self.grad_accum >= 1, "grad_accum must be >= 1"), (self.lora_r >= 1, "lora_r must be >= 1"),
-            (0 <= self.lora_dropout < 1, "lora_dropout must be in [0, 1)"),
-            (self.max_prompt_tokens >= 1 and self.max_response_tokens >= 1, "token budgets must be >= 1"),
-            (0 <= self.eval_fraction < 1, "eval_fraction must be in [0, 1)"),
-            (self.template is None or "{prompt}" in self.template, "template must contain {prompt}"),
-            (bool(self.objective.strip()), "objective must be named"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise ValueError(msg)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+MLP_PROJECTIONS = ("gate_proj", "up_proj", "down_proj")
 
 
 # ------------------------------------------------------------------------------------- encoding
 
+def resolve_format(cfg: ARMTrainingConfig, pairs: Sequence[PreferencePair]) -> ARMTrainingConfig:
+    """The run's one prompt format, made explicit: with none given, data that holds chats (HH
+    transcripts, OASST, conversational TRL) is in HH's transcript format, so the ARM records
+    ``HH_TEMPLATE`` and decoding wraps every prompt in it too."""
+    if cfg.template is None and not cfg.chat_template and any(not isinstance(p.prompt, str) for p in pairs):
+        return dataclasses.replace(cfg, template=HH_TEMPLATE)
+    return cfg
+
+
 def encode_pair(pair: PreferencePair, tokenizer: PreTrainedTokenizerBase, cfg: ARMTrainingConfig) -> dict[str, list[int]]:
-    """Token ids of prompt, chosen and rejected. Responses end with EOS (the ARM learns when to stop).
+    """Token ids of prompt, chosen and rejected, in the run's prompt format (``cfg.prompt_format``,
+    the same ``PromptFormat.encode`` that decoding calls). Responses start as that format expects
+    (``normalise_response``) and end with EOS unless ``response_eos`` is off.
 
     Budgets are counted in tokens: the prompt keeps its last ``max_prompt_tokens`` (the part next to
     the answer) and a response keeps its last ``max_response_tokens`` (its end and EOS).
     """
-    # Chat messages go through the tokenizer's chat template when it has one; text prompts through ``template``.
-    p = encode_prompt(pair.prompt, tokenizer, cfg.template, chat_template=not isinstance(pair.prompt, str))
-    p = p[-cfg.max_prompt_tokens:]
-    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    fmt = cfg.prompt_format
+    p = fmt.encode(pair.prompt, tokenizer)[-cfg.max_prompt_tokens:]
+    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None and cfg.response_eos else []
 
     def resp(text: str) -> list[int]:
-        return (tokenizer(text, add_special_tokens=False)["input_ids"] + eos)[-cfg.max_response_tokens:]
+        ids = tokenizer(fmt.normalise_response(text), add_special_tokens=False)["input_ids"]
+        return (ids + eos)[-cfg.max_response_tokens:]
 
     return {"prompt_ids": p, "chosen_ids": resp(pair.chosen), "rejected_ids": resp(pair.rejected)}
 
@@ -112,9 +85,10 @@ def collate_pairs(features: list[dict[str, list[int]]], pad_id: int) -> dict[str
 class ARMTrainer(Trainer):
     """``transformers.Trainer`` with the GenARM loss; batches are [chosen rows; rejected rows]."""
 
-    def __init__(self, *args: Any, beta_r: float, length_normalize: bool = False, **kwargs: Any):
+    def __init__(self, *args: Any, beta_r: float, length_normalize: bool = False, sft_weight: float = 0.0, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.beta_r = beta_r
+        self.sft_weight = sft_weight
         self.length_normalize = length_normalize
         self._since_log: dict[str, list[float]] = {"reward_accuracy": [], "reward_margin": []}
 
@@ -123,6 +97,9 @@ class ARMTrainer(Trainer):
                                self.length_normalize)
         chosen, rejected = logps.chunk(2)
         loss = arm_loss(chosen, rejected, self.beta_r)
+        if self.sft_weight:
+            n_chosen = inputs["response_mask"][:, 1:].sum(-1).chunk(2)[0].clamp_min(1)
+            loss = loss + self.sft_weight * (-chosen / n_chosen).mean()
         if model.training:
             margin = (chosen - rejected).detach().float()
             self._since_log["reward_accuracy"].append((margin > 0).float().mean().item())
@@ -139,22 +116,45 @@ class ARMTrainer(Trainer):
         super().log(logs, *args, **kwargs)
 
 
+def _length_batches(encoded: list[dict[str, list[int]]], max_tokens: int) -> list[list[int]]:
+    """Indices of pairs grouped into batches of at most ``max_tokens`` padded tokens (2 rows a pair),
+    after sorting by length, so that little is padding and no batch outgrows the budget."""
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]["prompt_ids"]) + max(
+        len(encoded[i]["chosen_ids"]), len(encoded[i]["rejected_ids"])))
+    batches: list[list[int]] = []
+    longest = 0
+    for i in order:
+        e = encoded[i]
+        n = len(e["prompt_ids"]) + max(len(e["chosen_ids"]), len(e["rejected_ids"]))
+        if batches and 2 * (len(batches[-1]) + 1) * max(longest, n) <= max_tokens:
+            batches[-1].append(i)
+            longest = max(longest, n)
+        else:
+            batches.append([i])
+            longest = n
+    return batches
+
+
 @torch.no_grad()
-def evaluate_pairs(model: PreTrainedModel, encoded: list[dict[str, list[int]]], pad_id: int, batch_size: int = 16,
-                   length_normalize: bool = False) -> dict[str, float]:
-    """Pairwise accuracy (share with r(chosen) > r(rejected)) and mean margin r(chosen) − r(rejected)."""
+def evaluate_pairs(model: PreTrainedModel, encoded: list[dict[str, list[int]]], pad_id: int, max_tokens: int = 8192,
+                   length_normalize: bool = False) -> dict[str, Any]:
+    """Pairwise accuracy (share with r(chosen) > r(rejected)) and mean margin r(chosen) − r(rejected).
+
+    With no pairs the accuracy and margin are ``None`` (JSON ``null``), never NaN.
+    """
     if not encoded:
-        return {"pairwise_accuracy": float("nan"), "mean_margin": float("nan"), "pairs": 0}
+        return {"pairwise_accuracy": None, "mean_margin": None, "pairs": 0}
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    margins: list[float] = []
-    for start in range(0, len(encoded), batch_size):
-        batch = collate_pairs(encoded[start:start + batch_size], pad_id)
+    margins = [0.0] * len(encoded)
+    for idx in _length_batches(encoded, max_tokens):
+        batch = collate_pairs([encoded[i] for i in idx], pad_id)
         batch = {k: v.to(device) for k, v in batch.items()}
         logps = response_logps(model, batch["input_ids"], batch["attention_mask"], batch["response_mask"], length_normalize)
         chosen, rejected = logps.float().chunk(2)
-        margins.extend((chosen - rejected).cpu().tolist())
+        for i, m in zip(idx, (chosen - rejected).cpu().tolist()):
+            margins[i] = m
     model.train(was_training)
     return {"pairwise_accuracy": sum(m > 0 for m in margins) / len(margins), "mean_margin": sum(margins) / len(margins),
             "pairs": len(margins)}
@@ -168,23 +168,69 @@ def _attention_targets(model: PreTrainedModel) -> list[str]:
     return found
 
 
+def _with_lora(model: PreTrainedModel, cfg: ARMTrainingConfig) -> PreTrainedModel:
+    from peft import LoraConfig, get_peft_model
+
+    names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+    targets = _attention_targets(model) + [t for t in MLP_PROJECTIONS if cfg.lora_mlp and t in names]
+    n_layers = getattr(model.config, "num_hidden_layers", None)
+    layers = None
+    if cfg.lora_top_layers and n_layers:
+        layers = list(range(max(0, n_layers - cfg.lora_top_layers), n_layers))
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=targets,
+                      layers_to_transform=layers, task_type="CAUSAL_LM")
+    return get_peft_model(model, lora)
+
+
+def _describe(result: dict[str, Any]) -> str:
+    if not result["pairs"]:
+        return "no held-out pairs"
+    return f"accuracy {result['pairwise_accuracy']:.3f}, margin {result['mean_margin']:.3f} on {result['pairs']} held-out pairs"
+
+
+def _advice(before: dict[str, Any], after: dict[str, Any]) -> str | None:
+    """What to tell a researcher whose ARM did not learn, or None."""
+    if not after["pairs"]:
+        return ("no held-out pairs, so nothing says whether the ARM learned: pass --eval-data or keep "
+                "--eval-fraction above 0")
+    if after["pairwise_accuracy"] <= before["pairwise_accuracy"]:
+        return (f"held-out accuracy did not improve ({before['pairwise_accuracy']:.3f} -> {after['pairwise_accuracy']:.3f}): "
+                "try more steps (--epochs, or a smaller --grad-accum), a higher --learning-rate, or check that the "
+                "chosen and rejected responses really differ in the way the objective means")
+    return None
+
+
+def write_entry(out: Path, cfg: ARMTrainingConfig) -> str:
+    """``model_set_entry.yaml``: the lines to paste under ``objectives:``, with the prompt format."""
+    spec: dict[str, Any] = {"path": cfg.base, "adapter": str(out)} if cfg.lora else {"path": str(out)}
+    spec.update(cfg.prompt_format.to_dict())
+    text = yaml.safe_dump({"objectives": {cfg.objective: spec}}, sort_keys=False, allow_unicode=True)
+    (out / "model_set_entry.yaml").write_text(text)
+    return text
+
+
 def train_arm(
     cfg: ARMTrainingConfig,
     train_pairs: Sequence[PreferencePair],
     out_dir: str | Path,
     eval_pairs: Sequence[PreferencePair] | None = None,
     resume: bool = False,
-    progress: bool = True,
-    log: Any = print,
+    progress: bool | Report = True,
+    log: Callable[[str], Any] = print,
 ) -> dict[str, Any]:
     """Train one ARM and save it to ``out_dir`` in a form a model-set file loads.
 
     ``out_dir`` receives the model (or LoRA adapter, whose config names its base), the tokenizer,
-    ``training_config.json``, ``metrics.json`` (accuracy and margin before and after),
-    ``log_history.json`` (the Trainer's logs: loss, learning rate, training reward accuracy and
-    margin per logging step; the dashboard's Models tab plots it) and
-    ``model_set_entry.yaml`` (the lines to paste under ``objectives:``). Checkpoints go to
-    ``out_dir/checkpoints`` and are resumed from with ``resume=True``.
+    ``training_config.json`` (the settings and the prompt format), ``metrics.json`` (held-out
+    accuracy and margin before and after; ``null`` without held-out pairs), ``log_history.json``
+    (the Trainer's logs: loss, learning rate, training reward accuracy and margin per logging
+    step; the dashboard's Models tab plots it) and ``model_set_entry.yaml`` (the lines to paste
+    under ``objectives:``, format included). Checkpoints go to ``out_dir/checkpoints`` and are
+    resumed from with ``resume=True``.
+
+    Args:
+        progress: True for a bar of its own, False for none, or a ``Report`` (fraction, status)
+            of a larger build's bar.
 
     Returns:
         The metrics dict.
@@ -200,6 +246,7 @@ def train_arm(
         train_pairs = train_pairs[: cfg.max_pairs]
     if not train_pairs:
         raise ValueError("no training pairs left after holding out the evaluation share")
+    cfg = resolve_format(cfg, [*train_pairs, *eval_pairs])
 
     torch.manual_seed(cfg.seed)
     # Once the loss saturates, gradients underflow into denormal floats, which CPUs handle tens of
@@ -211,55 +258,66 @@ def train_arm(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     if pad_id is None:
         raise ValueError("the base tokenizer has neither a pad nor an EOS token")
+    if cfg.chat_template and not getattr(tokenizer, "chat_template", None):
+        raise ValueError(f"--chat-template: the tokenizer of {cfg.base} has no chat template")
     model = AutoModelForCausalLM.from_pretrained(cfg.base, dtype=torch.float32)
     if cfg.lora:
-        from peft import LoraConfig, get_peft_model
-
-        lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                          target_modules=_attention_targets(model), task_type="CAUSAL_LM")
-        model = get_peft_model(model, lora)
+        model = _with_lora(model, cfg)
 
     train_enc = [encode_pair(p, tokenizer, cfg) for p in train_pairs]
     eval_enc = [encode_pair(p, tokenizer, cfg) for p in eval_pairs]
-    before = evaluate_pairs(model, eval_enc, pad_id, length_normalize=cfg.length_normalize)
-    log(f"[{cfg.objective}] before training: accuracy {before['pairwise_accuracy']:.3f}, "
-        f"margin {before['mean_margin']:.3f} on {before['pairs']} held-out pairs")
+    if not eval_enc:
+        logger.warning("[%s] no held-out pairs: the ARM's accuracy cannot be measured", cfg.objective)
+    before = evaluate_pairs(model, eval_enc, pad_id, cfg.eval_tokens, cfg.length_normalize)
+    log(f"[{cfg.objective}] before training: {_describe(before)}")
 
     steps_per_epoch = math.ceil(len(train_enc) / (cfg.batch_size * cfg.grad_accum))
     total_steps = max(1, math.ceil(steps_per_epoch * cfg.epochs))
+    logging_steps = cfg.logging_steps or max(1, total_steps // 20)
     args = TrainingArguments(
         output_dir=str(out / "checkpoints"), per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate, num_train_epochs=cfg.epochs,
         lr_scheduler_type="cosine", warmup_steps=int(round(cfg.warmup_ratio * total_steps)), seed=cfg.seed,
-        save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2, logging_steps=cfg.logging_steps,
-        report_to=[], remove_unused_columns=False, disable_tqdm=not progress, bf16=cfg.bf16,
+        save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2, logging_steps=logging_steps,
+        report_to=[], remove_unused_columns=False, disable_tqdm=True, bf16=cfg.bf16,
         use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0, label_names=[],
     )
     trainer = ARMTrainer(model=model, args=args, train_dataset=train_enc,
                          data_collator=lambda feats: collate_pairs(feats, pad_id),
-                         beta_r=cfg.beta_r, length_normalize=cfg.length_normalize)
-    checkpoint = None
-    if resume and any((out / "checkpoints").glob("checkpoint-*")):
-        checkpoint = True
+                         beta_r=cfg.beta_r, length_normalize=cfg.length_normalize, sft_weight=cfg.sft_weight)
+    # The Trainer's own printing (raw {'loss': ...} dicts) gives way to one bar with a readable postfix.
+    for cb in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(cb)
+    close = None
+    if progress is True:
+        report, close = console_report(f"training the {cfg.objective} ARM")
+    elif callable(progress):
+        report = progress
+    if progress:
+        trainer.add_callback(TrainerProgress(report))
+    checkpoint = True if resume and any((out / "checkpoints").glob("checkpoint-*")) else None
     t0 = time.perf_counter()
-    trainer.train(resume_from_checkpoint=checkpoint)
+    try:
+        trainer.train(resume_from_checkpoint=checkpoint)
+    finally:
+        if close is not None:
+            close()
     seconds = time.perf_counter() - t0
 
-    after = evaluate_pairs(model, eval_enc, pad_id, length_normalize=cfg.length_normalize)
-    log(f"[{cfg.objective}] after training:  accuracy {after['pairwise_accuracy']:.3f}, "
-        f"margin {after['mean_margin']:.3f} ({seconds:.1f} s)")
+    after = evaluate_pairs(model, eval_enc, pad_id, cfg.eval_tokens, cfg.length_normalize)
+    log(f"[{cfg.objective}] after training:  {_describe(after)} ({seconds:.1f} s)")
+    advice = _advice(before, after)
+    if advice:
+        log(f"[{cfg.objective}] note: {advice}")
 
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)  # a PEFT adapter (its config names the base) or a full model
     tokenizer.save_pretrained(out)
     metrics = {"objective": cfg.objective, "before": before, "after": after, "train_pairs": len(train_enc),
-               "train_seconds": seconds, "steps": trainer.state.global_step, "kind": "lora" if cfg.lora else "full"}
+               "train_seconds": seconds, "seconds_per_pair": seconds / (len(train_enc) * cfg.epochs),
+               "steps": trainer.state.global_step, "kind": "lora" if cfg.lora else "full", "advice": advice}
     (out / "training_config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (out / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
-    entry = (f"  {cfg.objective}:\n    path: {cfg.base}\n    adapter: {out}\n" if cfg.lora
-             else f"  {cfg.objective}:\n    path: {out}\n")
-    if cfg.template:
-        entry += f"    template: {json.dumps(cfg.template)}\n"
-    (out / "model_set_entry.yaml").write_text("objectives:\n" + entry)
+    write_entry(out, cfg)
     return metrics

@@ -1,0 +1,91 @@
+"""Forward groups: the models of a batch, each with its KV cache, one forward per step.
+
+A group is one model, or several members that share one PeftModel (LoRA ARMs of the base):
+their rows are stacked into one batch and each row runs with its member's adapter, so the base
+weights are read once per step for all of them. The engine runs one group per distinct model;
+the benchmarks time the same groups.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+from transformers import DynamicCache
+
+from .loading import LoadedModel
+
+
+class ForwardGroup:
+    """One group's KV cache over a batch of left-padded prompts.
+
+    ``prefill()`` runs the prompts and ``step(tokens)`` feeds one new token per row; both return
+    each member's (B, V) log-probs of the next token, sliced to the shared vocabulary ``V``.
+    """
+
+    def __init__(self, members: list[LoadedModel], prompt_ids: dict[str, list[list[int]]], vocab_size: int):
+        self.members = members
+        self.model = members[0].model
+        self.V = vocab_size
+        self.device = members[0].device
+        self.B = len(prompt_ids[members[0].name])
+        rows = [p for m in members for p in prompt_ids[m.name]]  # (M·B) rows, member-major
+        shared = members[0].adapter_name is not None
+        self.adapter_names = [m.adapter_name for m in members for _ in range(self.B)] if shared else None
+        tok = members[0].tokenizer
+        pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+        L = max(len(p) for p in rows)
+        ids = torch.full((len(rows), L), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), L), dtype=torch.long)
+        for i, p in enumerate(rows):
+            ids[i, L - len(p):] = torch.as_tensor(p, dtype=torch.long)
+            mask[i, L - len(p):] = 1
+        self.ids = ids.to(self.device)
+        self.mask = mask.to(self.device)
+        self.next_pos = self.mask.sum(-1, keepdim=True)  # (M·B, 1) position of the next token
+        self.cache = DynamicCache(config=self.model.config)
+        self.cache_kwarg = cache_kwarg(self.model)
+
+    def forward(self, **kwargs: Any) -> torch.Tensor:
+        """One forward through the group's model with its cache: (M·B, V) log-probs of the last position."""
+        if self.adapter_names is not None:
+            kwargs["adapter_names"] = self.adapter_names
+        kwargs[self.cache_kwarg] = self.cache
+        logits = self.model(use_cache=True, logits_to_keep=1, **kwargs).logits
+        return torch.log_softmax(logits[:, -1, : self.V].float(), dim=-1)
+
+    def _split(self, lp: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {m.name: lp[j * self.B:(j + 1) * self.B] for j, m in enumerate(self.members)}
+
+    def prefill(self) -> dict[str, torch.Tensor]:
+        pos = (self.mask.cumsum(-1) - 1).clamp_min(0)
+        return self._split(self.forward(input_ids=self.ids, attention_mask=self.mask, position_ids=pos))
+
+    def advance_inputs(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The inputs of one decode step for (B,) new tokens; grows the mask and position."""
+        tokens = tokens.to(self.device).repeat(len(self.members)).unsqueeze(-1)  # (M·B, 1)
+        self.mask = torch.cat([self.mask, torch.ones_like(tokens)], dim=-1)
+        inputs = {"input_ids": tokens, "attention_mask": self.mask, "position_ids": self.next_pos}
+        self.next_pos = self.next_pos + 1
+        return inputs
+
+    def step(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+        """tokens: (B,) the ids just chosen. Returns each member's (B, V) log-probs for the next position."""
+        return self._split(self.forward(**self.advance_inputs(tokens)))
+
+
+def cache_kwarg(model: Any) -> str:
+    """The name a model's forward takes its KV cache by: ``cache`` in newer transformers,
+    ``past_key_values`` before (the lent GPUs run an older release than this machine)."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(inner.forward).parameters else "past_key_values"
+
+
+def forward_groups(members: list[LoadedModel]) -> list[list[LoadedModel]]:
+    """Members sharing one model object run as one group; the others alone."""
+    groups: dict[int, list[LoadedModel]] = {}
+    for m in members:
+        key = id(m.model) if m.adapter_name is not None else id(m)
+        groups.setdefault(key, []).append(m)
+    return list(groups.values())
