@@ -29,16 +29,19 @@ def parse_auth(auth: str | None, auth_file: str | None) -> list[tuple[str, str]]
     return pairs or None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python app.py", description="GenARM dashboard: live multi-objective alignment.")
-    p.add_argument("--models", action="append", help="model-set YAML (repeat to offer several; default: the built-in demo)")
+def build_parser(prog: str = "python app.py") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="GenARM dashboard: live multi-objective alignment.")
+    p.add_argument("--models", action="append",
+                   help="model-set YAML file or built-in name (smollm2: a real model; demo: the toy world); repeat to "
+                        "offer several to switch between (default: smollm2, built on first use)")
     p.add_argument("--db", help="SQLAlchemy URL or SQLite file (default: $GENARM_DB or the user data folder)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=int(os.environ.get("GENARM_PORT", 7860)))
     p.add_argument("--auth", help="USER:PASS required to open the dashboard")
     p.add_argument("--auth-file", help="file of USER:PASS lines")
     p.add_argument("--panels", type=int, default=2, choices=[2, 3, 4], help="panels side by side")
-    p.add_argument("--demo-cache", help="where the demo model set is cached (default: the user cache folder)")
+    p.add_argument("--cache-dir", "--demo-cache", dest="cache_dir",
+                   help="where built-in model sets are cached (default: $GENARM_CACHE_DIR or the user cache folder)")
     p.add_argument("--concurrency", type=int, default=1, help="generations at once (one per accelerator)")
     return p
 
@@ -61,22 +64,23 @@ def create_app(model_files: Sequence[str | Path], db: str | None = None, panels:
     return build_ui(ctx, auth_enabled=auth_enabled), ctx
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "python app.py") -> int:
+    args = build_parser(prog).parse_args(argv)
     auth = parse_auth(args.auth, args.auth_file)
     from genarm_core.config import ConfigError
     from genarm_core.loading import ModelSetError
     from storage.db import StorageError
 
     try:
-        files = args.models
-        if not files:
-            from genarm_core.demo.build import ensure_demo
+        from genarm_core.builtin import BUILTIN, DEFAULT, is_builtin, resolve_model_set
 
-            print("Using the built-in demo model set (built on first use, then cached).", flush=True)
-            files = [str(ensure_demo(cache_dir=args.demo_cache))]
+        names = args.models or [DEFAULT]
+        for name in names:
+            if is_builtin(name):
+                print(f"Model set '{name}': {BUILTIN[name]}; built on first use, then cached.", flush=True)
+        files = [resolve_model_set(name, cache_dir=args.cache_dir) for name in names]
         demo, ctx = create_app(files, args.db, panels=args.panels, auth_enabled=auth is not None)
-    except (ConfigError, ModelSetError, StorageError) as exc:
+    except (ConfigError, ModelSetError, StorageError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     from .ui import launch_kwargs

@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 
 from genarm_core.config import DecodingConfig, RowSpec
-from genarm_core.engine import GenARMEngine, _Runner
+from genarm_core.engine import GenARMEngine
+from genarm_core.runner import ForwardGroup
 from genarm_core.loading import load_model_set
 from genarm_core.math import combine_logprobs, sample_from_logprobs, sampling_logprobs
 
@@ -32,21 +33,19 @@ def _forward_step_time(members, prompt: str, steps: int) -> float:
     """Σ over ``members`` of each one's own KV-cached single-token forward, mean per step over the
     positions the engine decodes (the cache grows, so later steps cost more). With several members
     they take turns as in the engine; with one, it is that model alone (the floor's building block)."""
-    runners = [_Runner([m], {m.name: [m.encode_prompt(prompt)]}, vocab_size=10**9) for m in members]
-    for r in runners:
-        r.prefill()
-    tok = torch.tensor([[5]])
+    groups = [ForwardGroup([m], {m.name: [m.encode_prompt(prompt)]}, vocab_size=10**9) for m in members]
+    for g in groups:
+        g.prefill()
+    tok = torch.tensor([5])
     total = 0.0
     for _ in range(steps):
-        for m, r in zip(members, runners):
-            r.mask = torch.cat([r.mask, torch.ones_like(r.mask[:, :1])], dim=-1)
+        for g in groups:
+            inputs = g.advance_inputs(tok)  # the step's mask and position, outside the timing
             sync()
             t0 = time.perf_counter()
-            m.model(input_ids=tok.to(r.device), attention_mask=r.mask, position_ids=r.next_pos, cache=r.cache,
-                    use_cache=True, logits_to_keep=1)
+            g.model(use_cache=True, logits_to_keep=1, **{g.cache_kwarg: g.cache}, **inputs)
             sync()
             total += time.perf_counter() - t0
-            r.next_pos = r.next_pos + 1
     return total / steps
 
 

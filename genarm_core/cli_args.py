@@ -13,7 +13,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows every option's default, except where there is none to show."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default in (None, argparse.SUPPRESS) or action.default == [] or "%(default)" in (action.help or ""):
+        if action.default in (None, "", argparse.SUPPRESS) or action.default == [] or "(default:" in (action.help or ""):
             return action.help or ""
         return super()._get_help_string(action)
 

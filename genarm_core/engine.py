@@ -25,11 +25,14 @@ import torch
 
 from .config import DecodingConfig, RowSpec
 from .loading import BASE, ModelSet
-from .math import combine_logprobs, restrict_logprobs, sample_from_logprobs, sampling_logprobs
-from .runner import ForwardGroup, forward_groups
+from .runner import ForwardGroup, StaticForwardGroup, forward_groups
+from .step import DecodeStep, StepMath
 from .tokens import TokenRules
 
 CancelSignal = threading.Event | Callable[[], bool] | None
+#: "dynamic": transformers' growing cache; "static": a preallocated cache with fixed-shape steps;
+#: "graph": static, each step replayed as a CUDA graph; "auto": graph on CUDA, dynamic elsewhere.
+DECODE_MODES = ("auto", "dynamic", "static", "graph")
 
 
 def row_seed(seed: int, prompt: Any, candidate: int = 0) -> int:
@@ -112,11 +115,23 @@ class GenARMEngine:
     """Decodes with a ``ModelSet``. Holds no per-request state: safe to share between requests
     that run one after another (the app serialises them through its queue)."""
 
-    def __init__(self, model_set: ModelSet):
+    def __init__(self, model_set: ModelSet, decode: str = "auto"):
+        if decode not in DECODE_MODES:
+            raise ValueError(f"decode must be one of {DECODE_MODES}, got {decode!r}")
         self.models = model_set
+        self.decode = decode
         self.tokenizer = model_set.tokenizer
         self.eos_ids = self._eos_ids()
         self.rules = TokenRules.for_tokenizer(self.tokenizer, model_set.vocab_size, self.eos_ids).to(model_set.base.device)
+        self.last_decode: dict[str, Any] = {}
+
+    def _decode_mode(self, groups: list) -> str:
+        """``auto``: CUDA graphs when every model is on a CUDA device, else the dynamic cache."""
+        if self.decode != "auto":
+            if self.decode == "graph" and not all(g[0].device.type == "cuda" for g in groups):
+                raise ValueError("decode='graph' needs every model on a CUDA device")
+            return self.decode
+        return "graph" if all(g[0].device.type == "cuda" for g in groups) else "dynamic"
 
     def _eos_ids(self) -> set[int]:
         eos = self.tokenizer.eos_token_id
@@ -184,32 +199,28 @@ class GenARMEngine:
                 if len(p) + cfg.max_new_tokens > ctx:
                     raise PromptTooLong(f"prompt of {len(p)} tokens + max_new_tokens {cfg.max_new_tokens} exceeds the "
                                         f"context of {ctx} tokens (model '{name}')")
-        runners = [ForwardGroup(g, {m.name: [prompt_ids[r.spec_index][m.name] for r in internal] for m in g},
-                                self.models.vocab_size) for g in forward_groups(members)]
         B = len(internal)
         base_device = self.models.base.device
+        groups = forward_groups(members)
+        mode = self._decode_mode(groups)
+        feeds = [{m.name: [prompt_ids[r.spec_index][m.name] for r in internal] for m in g} for g in groups]
+        if mode == "dynamic":
+            runners = [ForwardGroup(g, f, self.models.vocab_size) for g, f in zip(groups, feeds)]
+        else:
+            runners = [StaticForwardGroup(g, f, self.models.vocab_size, cfg.max_new_tokens) for g, f in zip(groups, feeds)]
         alphas = torch.tensor([r.alphas for r in internal], dtype=torch.float32, device=base_device).reshape(B, len(active))
+        math = StepMath(self.rules, active, alphas, cfg)
         gens = [torch.Generator().manual_seed(r.seed) for r in internal]
-        utf8 = torch.zeros(B, dtype=torch.long, device=base_device)  # each row's UTF-8 state
+        uniforms = (lambda: torch.stack([torch.rand((), generator=g) for g in gens])) if cfg.temperature > 0 else (
+            lambda: torch.zeros(B))
+        decode = DecodeStep(runners, math, graph=mode == "graph")
         stop_check = self._stop_checker(cancel)
         t0 = time.perf_counter()
 
         lps = self._collect(r.prefill() for r in runners)
+        tokens, utf8, packed = math(lps, torch.zeros(B, dtype=torch.long, device=base_device), uniforms().to(base_device))
         for step in range(cfg.max_new_tokens):
-            # "The base" is the base model over the tokens that may come next, renormalised; with
-            # all weights zero a row samples exactly from it.
-            base_lp = restrict_logprobs(lps[BASE].to(base_device), self.rules.mask(utf8))
-            arm_lp = torch.stack([lps[n].to(base_device) for n in active]) if active else None
-            combined = combine_logprobs(base_lp, arm_lp, alphas if active else None, cfg.beta)  # (B, V)
-            if cfg.temperature == 0:
-                tokens = combined.argmax(-1)
-                final = None
-            else:
-                final = sampling_logprobs(combined, cfg.temperature, cfg.top_k, cfg.top_p)
-                uniforms = torch.stack([torch.rand((), generator=g) for g in gens]).to(base_device)
-                tokens = sample_from_logprobs(final, uniforms)
-            utf8 = self.rules.advance(utf8, tokens)
-            self._record(internal, tokens, utf8, combined, final, base_lp, arm_lp, active, cfg, t0)
+            self._record(internal, packed.cpu().tolist(), active, cfg, t0)  # the one read-back per step
             cancelled = stop_check()
             if cancelled:
                 for r in internal:
@@ -222,8 +233,9 @@ class GenARMEngine:
                         r.done, r.finish_reason, r.finished_at = True, "length", time.perf_counter() - t0
                 break
             yield self._event(step, rows, internal)
-            lps = self._collect(run.step(tokens) for run in runners)
+            tokens, utf8, packed = decode(tokens, utf8, uniforms())
         results = self._results(rows, internal, active, prompt_ids)
+        self.last_decode = {"mode": mode, "capture_seconds": decode.capture_seconds}
         yield self._event(step, rows, internal, results)
 
     def generate(self, rows: Sequence[RowSpec], config: DecodingConfig, cancel: CancelSignal = None) -> list[RowResult]:
@@ -251,22 +263,19 @@ class GenARMEngine:
             return cancel.is_set
         return cancel
 
-    def _record(self, internal, tokens, utf8, combined, final, base_lp, arm_lp, active, cfg, t0) -> None:
-        tok_list, states = tokens.tolist(), utf8.tolist()
-        idx = tokens.unsqueeze(-1)
-        pick = lambda t: t.gather(-1, idx).squeeze(-1).tolist()  # noqa: E731 - (B, V) -> B floats
-        base_picked = pick(base_lp)
-        arm_picked = [pick(arm_lp[k]) for k in range(len(active))] if active else []
-        if cfg.trace:
-            comb_picked = pick(combined)
-            final_picked = pick(final) if final is not None else [0.0] * len(tok_list)
+    def _record(self, internal: list[_Row], values: list[list[float]], active: list[str], cfg: DecodingConfig,
+                t0: float) -> None:
+        """Book one step: ``values`` is ``StepMath``'s packed (P, B) read-back as lists."""
+        tok_list, states, base_picked = values[0], values[1], values[2]
+        arm_picked = values[3:3 + len(active)]
+        comb_picked, final_picked = values[3 + len(active)], values[4 + len(active)]
         now = time.perf_counter() - t0
         for b, row in enumerate(internal):
             if row.done:
                 continue
-            tok = tok_list[b]
+            tok = int(tok_list[b])
             row.tokens.append(tok)
-            row.utf8 = states[b]
+            row.utf8 = int(states[b])
             for k, name in enumerate(active):
                 row.arm_sums[name] = row.arm_sums.get(name, 0.0) + arm_picked[k][b]
             before = row.text

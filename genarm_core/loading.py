@@ -10,9 +10,11 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
@@ -113,6 +115,14 @@ class ModelSet:
         _release()
 
 
+@contextmanager
+def quiet_peft() -> Iterator[None]:
+    """peft asks transformers a deprecated question on every load; nothing for a user to act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+        yield
+
+
 def _release() -> None:
     gc.collect()
     if torch.cuda.is_available():
@@ -180,7 +190,8 @@ def _load_one(name: str, spec: ModelSpec, where: str) -> LoadedModel:
         try:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, spec.adapter)
+            with quiet_peft():
+                model = PeftModel.from_pretrained(model, spec.adapter)
             model = model.merge_and_unload()  # one plain model: same speed as a full ARM
         except Exception as exc:  # noqa: BLE001
             del model
@@ -209,7 +220,8 @@ def _load_shared(config: ModelSetConfig, where: str) -> list[LoadedModel]:
     try:
         for obj in config.objectives:
             if peft_model is None:
-                peft_model = PeftModel.from_pretrained(base.model, obj.model.adapter, adapter_name=obj.name)
+                with quiet_peft():
+                    peft_model = PeftModel.from_pretrained(base.model, obj.model.adapter, adapter_name=obj.name)
             else:
                 peft_model.load_adapter(obj.model.adapter, adapter_name=obj.name)
         out.append(LoadedModel(BASE, peft_model, base.tokenizer, config.base, adapter_name="__base__"))

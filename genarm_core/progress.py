@@ -32,7 +32,8 @@ class BuildProgress:
         self._fraction = 0.0
 
     def _completed(self) -> float:
-        return sum(self.estimates[s] for s in self.done)
+        """Estimated seconds of the finished stages other than the current one."""
+        return sum(self.estimates[s] for s in self.done if s != self._stage)
 
     def stage(self, name: str) -> Report:
         """Start stage ``name`` and return its reporter."""
@@ -51,8 +52,8 @@ class BuildProgress:
         self.bar.set_postfix_str(status, refresh=True)
 
     def finish_stage(self) -> None:
-        self.done.add(self._stage)
         self._move(1.0, "")
+        self.done.add(self._stage)
 
     def close(self) -> None:
         self.bar.close()

@@ -27,8 +27,11 @@ def pad_right(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor,
     return ids, mask
 
 
-#: Bytes of float32 logits computed at once when scoring responses (one chunk of positions).
+#: Bytes of float32 logits computed at once when scoring responses (one chunk of positions);
+#: under autograd, logits beyond ``LOGITS_KEEP_BYTES`` in all are recomputed in the backward pass
+#: instead of kept (below it, keeping them is cheaper than computing the output layer twice).
 LOGITS_CHUNK_BYTES = 64 * 2**20
+LOGITS_KEEP_BYTES = 256 * 2**20
 
 
 def _head_logps(head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor, vocab_size: int | None) -> torch.Tensor:
@@ -62,9 +65,9 @@ def response_logps(
 
     Memory: the full (B, T, V) log-softmax is never built. The model returns its last hidden
     state; the output layer runs only at the positions that predict a response token, a chunk of
-    positions at a time (``LOGITS_CHUNK_BYTES``), and under autograd each chunk's logits are
-    recomputed in the backward pass instead of being kept (as TRL's selective log-softmax and
-    chunked cross-entropy do). Models whose logits are not a plain output layer (soft-capping)
+    positions at a time (``LOGITS_CHUNK_BYTES``), and under autograd, when they would be large,
+    each chunk's logits are recomputed in the backward pass instead of being kept (as TRL's
+    selective log-softmax and chunked cross-entropy do). Models whose logits are not a plain output layer (soft-capping)
     take the full-logits path.
 
     Args:
@@ -87,10 +90,11 @@ def response_logps(
     hidden = out.hidden_states[-1][:, :-1][mask]  # (N, H) the states that predict response tokens
     V = vocab_size or head.weight.shape[0]
     chunk = max(1, LOGITS_CHUNK_BYTES // (4 * V))
+    recompute = torch.is_grad_enabled() and hidden.requires_grad and hidden.shape[0] * V * 4 > LOGITS_KEEP_BYTES
     pieces = []
     for start in range(0, hidden.shape[0], chunk):
         h, t = hidden[start:start + chunk], targets[start:start + chunk]
-        if torch.is_grad_enabled() and h.requires_grad:
+        if recompute:
             pieces.append(checkpoint(_head_logps, head, h, t, vocab_size, use_reentrant=False))
         else:
             pieces.append(_head_logps(head, h, t, vocab_size))

@@ -134,11 +134,9 @@ class TokenRules:
     def mask(self, states: torch.Tensor) -> torch.Tensor:
         """(B,) states -> (B, V) bool, True where a token is not allowed. A row left with nothing
         allowed (a tokenizer without continuation bytes) falls back to excluding special tokens only."""
-        allowed = self.allowed[states]
-        stuck = ~allowed.any(-1)
-        if stuck.any():
-            allowed[stuck] = self.allowed[0]
-        return ~allowed
+        allowed = self.allowed[states]  # (B, V)
+        stuck = ~allowed.any(-1, keepdim=True)  # no host read: a graph-safe fallback
+        return ~torch.where(stuck, self.allowed[0], allowed)
 
     def advance(self, states: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """(B,) states and the (B,) tokens just chosen -> the (B,) new states."""

@@ -19,8 +19,8 @@ def _date(text: str) -> datetime:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m storage", description="Export and summarise the dashboard's database.")
+def build_parser(prog: str = "python -m storage") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Export and summarise the dashboard's database.")
     sub = p.add_subparsers(dest="command", required=True)
     e = sub.add_parser("export", help="export judgments")
     e.add_argument("--db", help="SQLAlchemy URL or SQLite file (default: $GENARM_DB or the user data folder)")
@@ -37,8 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "python -m storage") -> int:
+    args = build_parser(prog).parse_args(argv)
     try:
         store = Store(args.db)
         if args.command == "export":

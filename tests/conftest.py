@@ -15,6 +15,22 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+SLOW_ENV = "GENARM_SLOW_TESTS"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long end-to-end tests (the real SmolLM2 set, full builds); run when "
+                                       f"${SLOW_ENV}=1, as CI does")
+
+
+def pytest_collection_modifyitems(config, items):
+    """``python -m pytest`` runs the quick tests; with GENARM_SLOW_TESTS=1 (CI) the slow ones too."""
+    if os.environ.get(SLOW_ENV, "") not in ("", "0"):
+        return
+    skip = pytest.mark.skip(reason=f"a slow end-to-end test: set {SLOW_ENV}=1 to run it (CI does)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 CORPUS = [
     "Human: How do I bake bread? Assistant: Mix flour, water and yeast, knead, let it rise, then bake.",

@@ -207,3 +207,51 @@ def test_templates_give_each_model_its_own_prompt_ids(tmp_path, tiny_set, tiny_t
     res = eng.generate([RowSpec("bake bread?", {"helpfulness": 1.0})], DecodingConfig(max_new_tokens=3))[0]
     assert res.prompt_ids["base"] == tiny_tokenizer("bake bread?").input_ids
     assert res.prompt_ids["helpfulness"] == tiny_tokenizer("Human: bake bread? Assistant:").input_ids
+
+
+@pytest.fixture(scope="module")
+def lora_set(tmp_path_factory, tiny_set):
+    """Two LoRA ARMs on the tiny base's own weights: loaded once, run as rows of one forward."""
+    import yaml
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    root = tmp_path_factory.mktemp("lora_set")
+    base = tiny_set.parent / "base"
+    objectives = {}
+    for i, name in enumerate(["helpfulness", "harmlessness"]):
+        torch.manual_seed(i)
+        peft = get_peft_model(AutoModelForCausalLM.from_pretrained(base),
+                              LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+        peft.save_pretrained(root / name)
+        objectives[name] = {"path": str(base), "adapter": str(root / name)}
+    f = root / "lora.yaml"
+    f.write_text(yaml.safe_dump({"base": {"path": str(base)}, "objectives": objectives}))
+    return f
+
+
+@pytest.mark.parametrize("which", ["separate models", "shared LoRA base"])
+def test_static_cache_decoding_equals_dynamic(which, tiny_models, lora_set):
+    """The preallocated cache with fixed-shape in-place steps (what CUDA graphs replay) gives the
+    same tokens and per-token log-probs as the growing cache, batched and one row at a time."""
+    from genarm_core.loading import load_model_set
+
+    models = tiny_models if which == "separate models" else load_model_set(lora_set)
+    if which == "shared LoRA base":
+        assert models.arms["helpfulness"].adapter_name is not None  # one group, per-row adapters
+    dynamic, static = GenARMEngine(models, decode="dynamic"), GenARMEngine(models, decode="static")
+    rows = [RowSpec(PROMPT, {"helpfulness": 1.5, "harmlessness": -0.5}), RowSpec("Hi", method="base"),
+            RowSpec("Tell me a joke about a very lazy dog, please.", {"harmlessness": 2.0})]
+    cfg = DecodingConfig(temperature=0.9, top_k=40, top_p=0.95, max_new_tokens=14, seed=4, trace=True, stop_at_eos=False)
+    for batch in (rows, rows[:1], rows[2:]):
+        a, b = dynamic.generate(batch, cfg), static.generate(batch, cfg)
+        assert static.last_decode["mode"] == "static"
+        for ra, rb in zip(a, b):
+            assert ra.token_ids == rb.token_ids and ra.text == rb.text
+            for sa, sb in zip(ra.trace, rb.trace):
+                for key in ("logprob", "combined_logprob", "base_logprob"):
+                    assert sa[key] == pytest.approx(sb[key], abs=1e-4)
+                for name, lp in sa["arm_logprobs"].items():
+                    assert lp == pytest.approx(sb["arm_logprobs"][name], abs=1e-4)
+    with pytest.raises(ValueError, match="CUDA"):
+        GenARMEngine(models, decode="graph").generate(rows[:1], cfg)

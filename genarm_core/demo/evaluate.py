@@ -1,8 +1,9 @@
 """Measure what the demo's sliders do: a grid of (α_help, α_harm) on held-out prompts.
 
-Each completion is classified with the generator's own labels (``world.classify``); the table
-gives, per grid point, the refusal and harmful-compliance rates on harmful prompts and the
-detailed-answer rate on benign prompts.
+Each completion is classified with the generator's own labels (``world.classify`` with the prompt,
+so that a detailed, terse or rude answer counts as its style only when it is about the prompt's
+subject; otherwise it is "off-topic"); the table gives, per grid point, the refusal and
+harmful-compliance rates on harmful prompts and the style rates on benign prompts.
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ def grid_rates(engine, prompts: Sequence[world.Prompt], grid: Sequence[tuple[flo
                max_new_tokens: int = 40, base_row: bool = True, progress: bool = False) -> pd.DataFrame:
     """Style rates for every (α_help, α_harm) in ``grid`` (plus the base model alone when ``base_row``).
 
-    Returns one row per setting: ``refusal``, ``harmful_compliance`` (detailed or terse answer to a
-    harmful prompt), ``harmful_rude`` on harmful prompts; ``detailed``, ``terse``, ``rude``,
-    ``evasive``, ``refusal_benign`` on benign prompts.
+    Returns one row per setting: ``harmful_refusal``, ``harmful_compliance`` (an on-topic detailed or
+    terse answer to a harmful prompt), ``harmful_rude``, ``harmful_off_topic`` on harmful prompts;
+    ``benign_detailed``, ``benign_terse``, ``benign_rude``, ``benign_off_topic``, ``benign_evasive``,
+    ``benign_refusal`` on benign prompts; ``benign_on_topic`` (detailed, terse or rude about the
+    right subject) and ``other`` (no style's markers) over both.
     """
     from tqdm.auto import tqdm
 
@@ -51,7 +54,7 @@ def grid_rates(engine, prompts: Sequence[world.Prompt], grid: Sequence[tuple[flo
         for seed in range(samples):
             cfg = DecodingConfig(temperature=1.0, max_new_tokens=max_new_tokens, seed=seed, stop=("\n\nHuman:",))
             for p, r in zip(prompts, engine.generate(rows, cfg)):
-                styles[p.kind].append(world.classify(r.text))
+                styles[p.kind].append(world.classify(r.text, p))
         harm, ben = styles["harmful"], styles["benign"]
 
         def rate(xs: list[str], *names: str) -> float:
@@ -60,8 +63,11 @@ def grid_rates(engine, prompts: Sequence[world.Prompt], grid: Sequence[tuple[flo
         records.append({
             "setting": label, "alpha_help": weights.get("helpfulness", 0.0), "alpha_harm": weights.get("harmlessness", 0.0),
             "harmful_refusal": rate(harm, "refusal"), "harmful_compliance": rate(harm, "detailed", "terse"),
-            "harmful_rude": rate(harm, "rude"), "benign_detailed": rate(ben, "detailed"), "benign_terse": rate(ben, "terse"),
-            "benign_rude": rate(ben, "rude"), "benign_evasive": rate(ben, "evasive"), "benign_refusal": rate(ben, "refusal"),
+            "harmful_rude": rate(harm, "rude"), "harmful_off_topic": rate(harm, world.OFF_TOPIC),
+            "benign_detailed": rate(ben, "detailed"), "benign_terse": rate(ben, "terse"),
+            "benign_rude": rate(ben, "rude"), "benign_off_topic": rate(ben, world.OFF_TOPIC),
+            "benign_evasive": rate(ben, "evasive"), "benign_refusal": rate(ben, "refusal"),
+            "benign_on_topic": rate(ben, "detailed", "terse", "rude"),
             "other": rate(harm + ben, "other"), "n_harmful": len(harm), "n_benign": len(ben),
         })
     return pd.DataFrame(records)
@@ -93,8 +99,8 @@ def run_grid(models_yaml: str | Path, grid: Sequence[float] = (0, 1, 2), n_promp
     engine = GenARMEngine(load_model_set(models_yaml))
     prompts = sample_held_out(models_yaml, n_prompts)
     df = grid_rates(engine, prompts, list(itertools.product(grid, grid)), samples=samples, progress=True)
-    cols = ["setting", "harmful_refusal", "harmful_compliance", "harmful_rude", "benign_detailed", "benign_terse",
-            "benign_rude", "other"]
+    cols = ["setting", "harmful_refusal", "harmful_compliance", "harmful_rude", "harmful_off_topic", "benign_detailed",
+            "benign_terse", "benign_rude", "benign_off_topic", "benign_evasive", "benign_refusal", "other"]
     print(f"{len(prompts)} held-out prompts ({n_prompts} benign, {n_prompts} harmful) x {samples} samples per setting")
     print(df[cols].to_markdown(index=False, floatfmt=".2f") if _has_tabulate() else df[cols].to_string(index=False))
     if html:

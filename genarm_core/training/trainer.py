@@ -23,6 +23,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from ..formats import HH_TEMPLATE
+from ..loading import quiet_peft
 from ..math import arm_loss
 from ..progress import Report, TrainerProgress, console_report
 from ..scoring import pad_right, response_logps
@@ -179,7 +180,8 @@ def _with_lora(model: PreTrainedModel, cfg: ARMTrainingConfig) -> PreTrainedMode
         layers = list(range(max(0, n_layers - cfg.lora_top_layers), n_layers))
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=targets,
                       layers_to_transform=layers, task_type="CAUSAL_LM")
-    return get_peft_model(model, lora)
+    with quiet_peft():
+        return get_peft_model(model, lora)
 
 
 def _describe(result: dict[str, Any]) -> str:

@@ -1,0 +1,49 @@
+"""The ``genarm`` command (``pip install -e .``): one entry for every part of the project.
+
+    genarm serve ...       the dashboard (the same as ``python app.py ...``)
+    genarm export|stats    the database (``python -m storage ...``)
+    genarm generate|train-arm|demo|smollm2 ...   the engine and training (``python -m genarm_core ...``)
+
+It lives in ``app`` because only this layer may import all the others.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+USAGE = """usage: genarm COMMAND [options]
+
+commands:
+  serve       start the dashboard (genarm serve --help)
+  generate    generate with a model set
+  train-arm   train an ARM for one objective from preference data
+  smollm2     build or evaluate the built-in real model set
+  demo        build or evaluate the built-in toy world
+  export      export judgments for trainers (TRL, CSV, battles)
+  stats       counts and win rates of a database
+
+Run 'genarm COMMAND --help' for a command's options."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if args else 2
+    command, rest = args[0], args[1:]
+    if command == "serve":
+        from .server import main as serve
+
+        return serve(rest, prog="genarm serve")
+    if command in ("export", "stats"):
+        from storage.cli import main as storage_main
+
+        return storage_main([command, *rest], prog="genarm")
+    from genarm_core.cli import main as core_main
+
+    return core_main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

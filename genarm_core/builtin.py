@@ -1,0 +1,55 @@
+"""Built-in model sets, named beside model-set files: ``--models smollm2``, ``--models demo``.
+
+- ``smollm2``: SmolLM2-135M-Instruct, a real pretrained chat model (Apache-2.0), with a
+  helpfulness and a harmlessness LoRA ARM trained on its own answers (``genarm_core.smollm2``).
+- ``demo``: the toy world, a 1M-parameter model and two ARMs built from generated dialogues
+  (``genarm_core.demo``): seconds to load, no network at all.
+
+Each is built on first use and cached in the user cache folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import ConfigError
+
+BUILTIN = {
+    "smollm2": "SmolLM2-135M-Instruct with helpfulness and harmlessness ARMs (a real model; about 5 min to build once)",
+    "demo": "the toy world: a tiny model and two ARMs trained on generated dialogues (about 1.5 min to build once)",
+}
+#: What ``python app.py`` and ``genarm generate`` use without ``--models``.
+DEFAULT = "smollm2"
+
+
+def is_builtin(name: str) -> bool:
+    return name in BUILTIN
+
+
+def builtin_path(name: str, cache_dir: str | Path | None = None, progress: bool = True) -> Path:
+    """The model-set file of a built-in set, built first if it is not cached."""
+    if name == "smollm2":
+        from .smollm2.build import ensure_smollm2
+
+        return ensure_smollm2(cache_dir=cache_dir, progress=progress)
+    if name == "demo":
+        from .demo.build import ensure_demo
+
+        return ensure_demo(cache_dir=cache_dir, progress=progress)
+    raise ConfigError(f"no built-in model set {name!r}; built-in: {', '.join(BUILTIN)}")
+
+
+def resolve_model_set(name_or_path: str | Path, cache_dir: str | Path | None = None, progress: bool = True) -> Path:
+    """A model-set file from a built-in name or a path.
+
+    Raises:
+        ConfigError: neither a built-in name nor an existing file (the message lists the names).
+    """
+    text = str(name_or_path)
+    if is_builtin(text):
+        return builtin_path(text, cache_dir, progress)
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"model set not found: {text!r} is neither a model-set file nor a built-in name "
+                          f"({', '.join(BUILTIN)})")
+    return path

@@ -1,0 +1,53 @@
+"""The user cache: where built-in model sets are built once and found again.
+
+``$GENARM_CACHE_DIR`` overrides the platform's user cache folder. A build runs in a temporary
+folder beside its final place and is renamed into place only when complete (a ``COMPLETE``
+marker inside), so an interrupted build never leaves a half-built set where a later run would
+take it for a finished one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+CACHE_ENV = "GENARM_CACHE_DIR"
+
+
+def cache_root(cache_dir: str | Path | None = None) -> Path:
+    if cache_dir:
+        return Path(cache_dir).expanduser()
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("genarm", appauthor=False))
+
+
+def is_complete(folder: Path) -> bool:
+    return (folder / "COMPLETE").exists()
+
+
+def build_atomically(final: Path, build: Callable[[Path], object], force: bool = False) -> Path:
+    """Run ``build(tmp)`` into a temporary sibling of ``final`` and rename it into place.
+
+    Returns ``final`` at once when it is complete already (unless ``force``).
+    """
+    if is_complete(final) and not force:
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f"{final.name}.building-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        build(tmp)
+        (tmp / "COMPLETE").write_text(time.strftime("%Y-%m-%dT%H:%M:%S"))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)  # atomic: a half-built folder is never at the final path
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final

