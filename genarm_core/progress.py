@@ -28,6 +28,7 @@ class BuildProgress:
         self.done: set[str] = set()
         self.bar = tqdm(total=round(sum(self.estimates.values()), 1), desc=desc, unit="est-s", disable=not enabled,
                         bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} elapsed, about {remaining} left{postfix}")
+        self.desc = desc
         self._stage = ""
         self._fraction = 0.0
 
@@ -38,7 +39,7 @@ class BuildProgress:
     def stage(self, name: str) -> Report:
         """Start stage ``name`` and return its reporter."""
         self._stage, self._fraction = name, 0.0
-        self.bar.set_description_str(self.bar.desc.split(" [")[0] + f" [{name}]", refresh=False)
+        self.bar.set_description_str(f"{self.desc} [{name}]", refresh=False)
         self._move(0.0, "")
         return self._report
 

@@ -41,8 +41,10 @@ def make_model(
     max_positions: int = 512,
     vocab_rows: int | None = None,
     seed: int = 0,
+    tie_embeddings: bool = False,
 ) -> PreTrainedModel:
-    """A randomly initialised causal LM. ``vocab_rows`` > len(tokenizer) adds padding rows."""
+    """A randomly initialised causal LM. ``vocab_rows`` > len(tokenizer) adds padding rows;
+    ``tie_embeddings`` shares the input and output embeddings (Llama and Qwen2 only)."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
@@ -53,7 +55,7 @@ def make_model(
     if arch == "llama":
         cfg = LlamaConfig(hidden_size=hidden, intermediate_size=intermediate or 4 * hidden, num_hidden_layers=layers,
                           num_attention_heads=heads, num_key_value_heads=kv_heads or heads,
-                          max_position_embeddings=max_positions, tie_word_embeddings=False, **common)
+                          max_position_embeddings=max_positions, tie_word_embeddings=tie_embeddings, **common)
         model = LlamaForCausalLM(cfg)
     elif arch == "qwen2":
         cfg = Qwen2Config(hidden_size=hidden, intermediate_size=intermediate or 4 * hidden, num_hidden_layers=layers,

@@ -1,8 +1,10 @@
-"""``python -m genarm_core generate``: one JSON object per prompt, errors on stderr."""
+"""``genarm generate``: one JSON object per prompt, the model set's defaults, errors on stderr."""
 
 import json
 import subprocess
 import sys
+
+import yaml
 
 
 def run(*args):
@@ -14,7 +16,7 @@ def test_generate_json(tiny_set, tmp_path):
     prompts.write_text('{"prompt": "Tell me a joke."}\nplain text prompt\n')
     out = run("generate", "--models", str(tiny_set), "--prompt", "How do I bake bread?", "--prompt-file", str(prompts),
               "--weights", "helpfulness=1.0,harmlessness=0.5", "--beta", "1", "--temperature", "1", "--top-k", "0",
-              "--top-p", "1", "--max-new-tokens", "6", "--seed", "0", "--json")
+              "--top-p", "1", "--max-new-tokens", "6", "--seed", "0", "--json", "--trace")
     assert out.returncode == 0, out.stderr
     lines = [json.loads(l) for l in out.stdout.splitlines()]
     assert [l["prompt"] for l in lines] == ["How do I bake bread?", "Tell me a joke.", "plain text prompt"]
@@ -25,13 +27,56 @@ def test_generate_json(tiny_set, tmp_path):
     assert set(first["trace"][0]) >= {"id", "text", "logprob", "base_logprob", "arm_logprobs"}
     again = run("generate", "--models", str(tiny_set), "--prompt", "How do I bake bread?", "--weights",
                 "helpfulness=1.0,harmlessness=0.5", "--max-new-tokens", "6", "--json")
-    assert json.loads(again.stdout.splitlines()[0])["completion"] == first["completion"]  # same seed, same text
+    plain = json.loads(again.stdout.splitlines()[0])
+    assert plain["completion"] == first["completion"]  # same seed, same text
+    assert plain["trace"] is None  # --json alone records no trace
+
+
+def test_the_model_sets_defaults_apply_and_flags_override(tiny_set, tmp_path):
+    data = yaml.safe_load(tiny_set.read_text())
+    root = tiny_set.parent
+    data["base"]["path"] = str(root / "base")
+    for name, spec in data["objectives"].items():
+        spec["path"] = str(root / spec["path"].lstrip("./"))
+        spec["max_weight"] = 1.0
+    data["defaults"] = {"temperature": 0.5, "top_p": 0.8, "max_new_tokens": 5, "stop": ["zzz"]}
+    f = tmp_path / "with_defaults.yaml"
+    f.write_text(yaml.safe_dump(data))
+    out = json.loads(run("generate", "--models", str(f), "--prompt", "Hi", "--json").stdout)
+    assert out["settings"]["temperature"] == 0.5 and out["settings"]["top_p"] == 0.8 and out["settings"]["stop"] == ["zzz"]
+    assert out["n_tokens"] <= 5
+    out = json.loads(run("generate", "--models", str(f), "--prompt", "Hi", "--json", "--temperature", "0.9",
+                         "--max-new-tokens", "3").stdout)
+    assert out["settings"]["temperature"] == 0.9 and out["settings"]["top_p"] == 0.8 and out["n_tokens"] <= 3
+    # Best-of-N takes N = 8 unless told; weights outside the set's range are refused, as in the dashboard.
+    bon = json.loads(run("generate", "--models", str(f), "--prompt", "Hi", "--method", "best_of_n", "--json").stdout)
+    assert len(bon["candidates"]) == 8 and bon["setting"]["n"] == 8
+    bad = run("generate", "--models", str(f), "--prompt", "Hi", "--weights", "helpfulness=2")
+    assert bad.returncode == 2 and "between -2 and 1" in bad.stderr and not bad.stdout
 
 
 def test_errors_go_to_stderr(tiny_set, tmp_path):
     bad = run("generate", "--models", str(tiny_set), "--prompt", "x", "--weights", "helpfulness=lots")
     assert bad.returncode == 2 and "needs a number" in bad.stderr and not bad.stdout
     missing = run("generate", "--models", str(tmp_path / "none.yaml"), "--prompt", "x")
-    assert missing.returncode == 2 and "not found" in missing.stderr and "Traceback" not in missing.stderr
+    assert missing.returncode == 2 and "neither a model-set file nor a built-in name" in missing.stderr
+    assert "Traceback" not in missing.stderr
     unknown = run("generate", "--models", str(tiny_set), "--prompt", "x", "--weights", "kindness=1")
     assert unknown.returncode == 2 and "unknown objective" in unknown.stderr
+    empty = run("generate", "--models", str(tiny_set), "--prompt", "   ")
+    assert empty.returncode == 2 and "prompt 1 is empty" in empty.stderr
+
+
+def test_every_option_has_help_and_shows_its_default():
+    out = run("generate", "--help").stdout + run("train-arm", "--help").stdout
+    for flag in ("--temperature", "--top-p", "--max-new-tokens", "--beta-r", "--sft-weight", "--chat-template"):
+        assert flag in out
+    assert "(default: the model set's, else 1.0)" in out and "(default: 0.05)" in out
+
+
+def test_genarm_command_dispatches(tiny_set):
+    from app.cli import main
+
+    assert main([]) == 2 and main(["--help"]) == 0
+    assert subprocess.run([sys.executable, "-m", "app.cli", "stats", "--help"], capture_output=True,
+                          text=True).stdout.startswith("usage: genarm stats")

@@ -40,14 +40,19 @@ class DemoSettings:
     hidden: int = 128
     layers: int = 4
     heads: int = 4
+    tie_embeddings: bool = False
     sft_epochs: float = 2.0
     sft_lr: float = 3e-3
+    sft_batch: int = 32
     arm_epochs: float = 1.0
     arm_lr: float = 1e-3
     arm_batch: int = 16
     # As in the paper's PKU-SafeRLHF setting (0.5 vs 0.01): a smaller β_r lets the harmlessness ARM
     # learn larger margins, so that with both weights up it wins on harmful prompts.
     beta_r: dict[str, float] = field(default_factory=lambda: {"helpfulness": 1.0, "harmlessness": 0.01})
+    # The paper's loss. An SFT term (sft_weight 1, as the smollm2 ARMs use) was measured here too:
+    # with β_r = 0.01 it swamps the harmlessness margin (refusal at α_harm = 2 fell to 0.23).
+    sft_weight: float = 0.0
 
     @classmethod
     def small(cls) -> "DemoSettings":
@@ -60,7 +65,7 @@ class DemoSettings:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-_BUILD_VERSION = "demo-build-1"
+_BUILD_VERSION = "demo-build-2"
 
 
 def demo_path(settings: DemoSettings | None = None, cache_dir: str | Path | None = None) -> Path:
@@ -78,19 +83,21 @@ def ensure_demo(settings: DemoSettings | None = None, cache_dir: str | Path | No
     return target
 
 
+#: Estimated seconds per stage on 2 CPU cores (the progress bar scales them by how fast it goes).
+STAGES = [("tokenizer", 3.0), ("base model", 50.0), ("helpfulness ARM", 20.0), ("harmlessness ARM", 20.0)]
+
+
 def build(settings: DemoSettings, out: Path, progress: bool = True) -> dict[str, Any]:
     """Build everything into ``out`` (paths inside the model-set file are relative to it)."""
     import torch
-    from tqdm.auto import tqdm
 
+    from ..progress import BuildProgress
+    from ..threads import apply_threads
     from ..tiny import make_model, save, train_bpe_tokenizer, write_model_set
     from ..training.data import PreferencePair
     from ..training.sft import train_causal_lm
     from ..training.trainer import ARMTrainingConfig, train_arm
 
-    from ..threads import apply_threads
-
-    apply_threads()
     # Before any parallel work: flushing denormals is a per-thread CPU flag that torch's worker
     # threads take from the thread that creates them, so train_arm's own call comes too late once
     # the SFT has started the pool (the helpfulness ARM then trained 3x slower: 58 s instead of 20 s).
@@ -98,39 +105,51 @@ def build(settings: DemoSettings, out: Path, progress: bool = True) -> dict[str,
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     train_prompts, held_out = world.split_prompts(settings.seed)
-    stages = tqdm(total=2 + len(OBJECTIVES), desc="building the demo model set", disable=not progress, unit="stage")
+    bar = BuildProgress(STAGES, "building the demo model set", enabled=progress)
+    info: dict[str, Any] = {"threads": {}, "stage_seconds": {}}
 
+    def stage(name: str):
+        info["threads"][name] = apply_threads()  # measured per stage: the machine's load changes
+        info["stage_seconds"][name] = time.perf_counter()
+        return bar.stage(name)
+
+    def done(name: str) -> None:
+        bar.finish_stage()
+        info["stage_seconds"][name] = round(time.perf_counter() - info["stage_seconds"][name], 1)
+
+    stage("tokenizer")
     corpus = world.sft_texts(train_prompts[: settings.sft_prompts], settings.sft_styles_per_prompt, settings.seed)
     tokenizer = train_bpe_tokenizer(corpus, vocab_size=settings.vocab_size)
     model = make_model(tokenizer, hidden=settings.hidden, layers=settings.layers, heads=settings.heads,
-                       max_positions=256, seed=settings.seed)
-    stages.update(1)
-    stages.set_postfix_str("base model")
-    sft_loss = train_causal_lm(model, tokenizer, corpus, out / "_sft", epochs=settings.sft_epochs,
-                               learning_rate=settings.sft_lr, batch_size=32, seed=settings.seed, progress=progress)
+                       max_positions=256, seed=settings.seed, tie_embeddings=settings.tie_embeddings)
+    done("tokenizer")
+    report = stage("base model")
+    info["sft_loss"] = train_causal_lm(model, tokenizer, corpus, out / "_sft", epochs=settings.sft_epochs,
+                                       learning_rate=settings.sft_lr, batch_size=settings.sft_batch, seed=settings.seed,
+                                       progress=report)
     save(model, tokenizer, out / "base")
     shutil.rmtree(out / "_sft", ignore_errors=True)
-    stages.update(1)
+    done("base model")
 
-    metrics: dict[str, Any] = {"sft_loss": sft_loss}
-    pair_prompts = train_prompts[settings.sft_prompts: settings.sft_prompts + settings.pair_prompts]
+    # Copy tasks teach the base to carry a subject over; the ARMs learn the real tasks' trade-off.
+    real = [p for p in train_prompts if p.family != "copy"]
+    pair_prompts = real[settings.sft_prompts: settings.sft_prompts + settings.pair_prompts]
     if len(pair_prompts) < settings.pair_prompts:  # small worlds: reuse prompts with new responses
-        pair_prompts = train_prompts[: settings.pair_prompts]
+        pair_prompts = real[: settings.pair_prompts]
     for i, objective in enumerate(OBJECTIVES):
-        stages.set_postfix_str(f"{objective} ARM")
+        report = stage(f"{objective} ARM")
         rows = world.preference_pairs(objective, pair_prompts, settings.pairs_per_prompt, settings.seed + 1 + i)
         pairs = [PreferencePair(r["prompt"], r["chosen"], r["rejected"]) for r in rows]
         cfg = ARMTrainingConfig(objective=objective, base=str(out / "base"), beta_r=settings.beta_r[objective],
                                 learning_rate=settings.arm_lr, epochs=settings.arm_epochs, batch_size=settings.arm_batch,
                                 grad_accum=1, lora=False, template=world.TEMPLATE, eval_fraction=0.1,
-                                seed=settings.seed, save_steps=10**9, logging_steps=10)
-        metrics[objective] = train_arm(cfg, pairs, out / objective, progress=progress,
-                                       log=(lambda msg: tqdm.write(msg)) if progress else (lambda msg: None))
+                                sft_weight=settings.sft_weight, seed=settings.seed, save_steps=10**9)
+        info[objective] = train_arm(cfg, pairs, out / objective, progress=report, log=lambda msg: None)
         shutil.rmtree(out / objective / "checkpoints", ignore_errors=True)
-        stages.update(1)
-    stages.close()
+        done(f"{objective} ARM")
+    bar.close()
 
-    objectives = {o: {"path": f"./{o}", "template": world.TEMPLATE, "default_weight": 1.0 if o == "helpfulness" else 0.0,
+    objectives = {o: {"path": f"./{o}", "template": world.TEMPLATE, "default_weight": 1.0,
                       "min_weight": -2.0, "max_weight": 4.0,
                       "description": "prefers detailed, on-topic answers" if o == "helpfulness"
                       else "prefers refusing harmful requests and polite wording"} for o in OBJECTIVES}
@@ -141,10 +160,10 @@ def build(settings: DemoSettings, out: Path, progress: bool = True) -> dict[str,
     data["base"]["template"] = world.TEMPLATE
     (out / "models.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     (out / "heldout.json").write_text(json.dumps([dataclasses.asdict(p) for p in held_out], indent=0))
-    metrics["build_seconds"] = time.perf_counter() - t0
-    metrics["settings"] = dataclasses.asdict(settings)
-    (out / "build_info.json").write_text(json.dumps(metrics, indent=2, default=str))
-    return metrics
+    info["build_seconds"] = round(time.perf_counter() - t0, 1)
+    info["settings"] = dataclasses.asdict(settings)
+    (out / "build_info.json").write_text(json.dumps(info, indent=2, default=str))
+    return info
 
 
 def held_out_prompts(models_yaml: str | Path) -> list[world.Prompt]:
