@@ -36,13 +36,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .server import main as serve
 
         return serve(rest, prog="genarm serve")
-    if command in ("export", "stats"):
+    if command == "stats":
+        return stats(rest)
+    if command == "export":
         from storage.cli import main as storage_main
 
         return storage_main([command, *rest], prog="genarm")
     from genarm_core.cli import main as core_main
 
     return core_main(args)
+
+
+def stats(argv: Sequence[str]) -> int:
+    """``genarm stats``: what a database holds, and win rates by setting (overall and per objective)."""
+    import argparse
+
+    from storage.cli import print_counts
+    from storage.db import StorageError
+    from storage.store import JudgmentFilter, Store
+
+    from .service.records import Records
+
+    p = argparse.ArgumentParser(prog="genarm stats", description=stats.__doc__)
+    p.add_argument("--db", help="SQLAlchemy URL or SQLite file of an existing database (default: $GENARM_DB or the user data folder)")
+    p.add_argument("--objective", help="win rates on this objective's verdicts only")
+    args = p.parse_args(argv)
+    try:
+        store = Store(args.db, create=False)
+        print_counts(store)
+        records = Records(store)
+        for obj in [None, *([args.objective] if args.objective else store.objectives())]:
+            rates = records.win_rates(JudgmentFilter(), obj)
+            if not rates.empty:
+                print(f"\nwin rates ({obj or 'overall'} verdicts):")
+                print(rates.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+        records.close()
+    except (StorageError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
-"""Pure presentation helpers: the token-level reward view (HTML) and plot builders (plotly).
+"""Pure presentation: the token-level reward view (HTML) and plot builders (plotly).
 
-Everything user-supplied is HTML-escaped here; plot builders are plain functions from a
-DataFrame to a Figure.
+Everything user-supplied is HTML-escaped here; plot builders are plain functions from data to a
+Figure, and a plot with nothing to show says so in words (no empty axes).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from typing import Any, Sequence
 import pandas as pd
 
 COMBINED = "combined shift"
+COLOURS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#db2777", "#65a30d"]
+AXIS_NOTE = "mean over completions of Σ_t log π_r(y_t): the objective's ARM score (higher: more preferred)"
 
 
 def _colour(value: float, scale: float) -> str:
@@ -21,86 +23,140 @@ def _colour(value: float, scale: float) -> str:
     return f"rgba({rgb},{a:.2f})"
 
 
-def token_html(trace: Sequence[dict[str, Any]] | None, colour_by: str = COMBINED, scale: float = 3.0) -> str:
+def _tip(lines: list[str]) -> str:
+    rows = "".join(f"<span class='genarm-tip-row'>{html.escape(line)}</span>" for line in lines)
+    return f"<span class='genarm-tip' role='tooltip'>{rows}</span>"
+
+
+def token_html(trace: Sequence[dict[str, Any]] | None, colour_by: str = COMBINED, scale: float = 3.0,
+               neutral: bool = False) -> str:
     """Each generated token as a span coloured by how much the objectives changed its probability.
 
     ``colour_by`` = "combined shift": log π̃(y_t) − log π_base(y_t); or an objective name:
-    log π_r(y_t) − log π_base(y_t) (what that objective alone thinks of the token, relative to
-    the base). Hovering a token shows every number.
+    log π_r(y_t) − log π_base(y_t). Hovering a token shows every number in a styled tooltip.
+    ``neutral`` (blind mode before the vote): the same grey tokens for every panel and no numbers,
+    so nothing tells an aligned panel from the base. Tokens with no text (EOS) are a small end mark.
     """
     if not trace:
-        return "<div class='genarm-tokens genarm-empty'>No token trace yet.</div>"
+        return "<div class='genarm-tokens genarm-empty'>The token view appears here after a generation.</div>"
     spans = []
     for step in trace:
-        base = step["base_logprob"]
-        if colour_by == COMBINED:
-            value = step.get("combined_logprob", base) - base
-        else:
-            value = step["arm_logprobs"].get(colour_by, base) - base
-        tip = [f"token {step['id']}: {step['text']!r}", f"shift (combined − base): {step.get('combined_logprob', base) - base:+.3f}",
-               f"base log-prob: {base:.3f}", f"sampled with log-prob: {step['logprob']:.3f}"]
-        tip += [f"{name} ARM log-prob: {lp:.3f} (vs base {lp - base:+.3f})" for name, lp in step["arm_logprobs"].items()]
         text = html.escape(step["text"]).replace("\n", "↵<br>")
-        spans.append(f"<span class='genarm-tok' style='background:{_colour(value, scale)}' "
-                     f"title='{html.escape(chr(10).join(tip), quote=True)}'>{text}</span>")
-    legend = (f"<div class='genarm-legend'>colour: {html.escape(colour_by)} "
-              f"(<span style='background:{_colour(scale, scale)}'>pushed up</span> "
-              f"<span style='background:{_colour(-scale, scale)}'>pushed down</span>); hover a token for numbers</div>")
+        if not step["text"]:
+            if step.get("eos"):
+                spans.append("<span class='genarm-end' title='end of the answer'>∎</span>")
+            continue
+        if neutral:
+            spans.append(f"<span class='genarm-tok genarm-neutral'>{text}</span>")
+            continue
+        base = step["base_logprob"]
+        shift = step.get("combined_logprob", base) - base
+        value = shift if colour_by == COMBINED else step["arm_logprobs"].get(colour_by, base) - base
+        lines = [f"shift (combined − base): {shift:+.2f}", f"base log-prob: {base:.2f}",
+                 f"sampled with log-prob: {step['logprob']:.2f}"]
+        lines += [f"{name} ARM: {lp:.2f} ({lp - base:+.2f} vs base)" for name, lp in step["arm_logprobs"].items()]
+        spans.append(f"<span class='genarm-tok' style='background:{_colour(value, scale)}' tabindex='0'>{text}"
+                     f"{_tip(lines)}</span>")
+    if neutral:
+        legend = "<div class='genarm-legend'>token colours are hidden until you vote (blind mode)</div>"
+    else:
+        legend = (f"<div class='genarm-legend'>colour: {html.escape(colour_by)} "
+                  f"(<span style='background:{_colour(scale, scale)}'>pushed up</span> "
+                  f"<span style='background:{_colour(-scale, scale)}'>pushed down</span>); hover a token for numbers</div>")
     return f"<div class='genarm-tokens'>{''.join(spans)}</div>{legend}"
 
 
-def win_rate_figure(rates: pd.DataFrame, title: str):
-    """Bar chart of win rates by setting (from ``storage.store.win_rates``)."""
+def _empty(title: str, message: str, height: int = 300):
+    """A figure with no axes and a sentence saying what to do instead."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    if rates.empty:
-        fig.update_layout(title=f"{title}: no judgments yet", height=320)
-        return fig
-    fig.add_bar(x=rates["setting"], y=rates["win_rate"], name="win / (win+tie+lose)",
-                text=[f"n={n}" for n in rates["n"]], textposition="outside")
-    fig.add_bar(x=rates["setting"], y=rates["win_rate_half_ties"], name="(win + ½ tie) / n")
-    fig.update_layout(title=title, yaxis=dict(range=[0, 1.1], title="win rate"), barmode="group", height=360,
-                      margin=dict(t=50, b=80))
+    fig.update_layout(title=title, height=height, xaxis=dict(visible=False), yaxis=dict(visible=False),
+                      annotations=[dict(text=message, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5,
+                                        font=dict(size=14, color="#6b7280"))],
+                      plot_bgcolor="rgba(0,0,0,0)", margin=dict(t=60, b=20, l=20, r=20))
     return fig
 
 
-def frontier_figure(df: pd.DataFrame, objectives: Sequence[str]):
+def win_rate_figure(rates: pd.DataFrame, title: str):
+    """Bar chart of win rates by setting (from ``app.service.win_rates``)."""
+    import plotly.graph_objects as go
+
+    if rates.empty:
+        return _empty(title, "No judgments yet: generate a pair in the Compare tab and vote.")
+    fig = go.Figure()
+    fig.add_bar(x=rates["setting"], y=rates["win_rate"], name="win / (win + tie + lose)",
+                text=[f"n={n}" for n in rates["n"]], textposition="outside", marker_color=COLOURS[0])
+    fig.add_bar(x=rates["setting"], y=rates["win_rate_half_ties"], name="(win + ½ tie) / n", marker_color=COLOURS[2])
+    fig.update_layout(title=title, yaxis=dict(range=[0, 1.15], title="win rate"), barmode="group", height=380,
+                      margin=dict(t=60, b=90), legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
+    return fig
+
+
+def frontier_figure(df: pd.DataFrame, objectives: Sequence[str], current: Sequence[dict[str, float]] = ()):
     """Mean ARM score of one objective against another per weight setting: the trade-off frontier.
 
-    Each point carries its setting label as ``customdata`` (the dashboard reads it on click).
+    Each setting is one trace (its legend entry and hover label name it) and carries its label as
+    ``customdata`` (the page reads it on click). ``current``: weight settings of the Compare
+    panels, marked with a ring when the sweep has them.
     """
-    import plotly.express as px
+    import plotly.graph_objects as go
 
     score_cols = [f"score_{o}" for o in objectives if f"score_{o}" in df]
     if df.empty or not score_cols:
-        import plotly.graph_objects as go
-
-        return go.Figure().update_layout(title="no sweep results yet", height=360)
-    means = df.groupby("setting", as_index=False)[score_cols].mean()
+        return _empty("Trade-off frontier", "No sweep yet: choose prompts and a weight grid above, then Run sweep.", 420)
+    means = df.groupby("label", as_index=False, sort=False)[score_cols].mean()
+    fig = go.Figure()
     if len(score_cols) >= 2:
         x, y = score_cols[0], score_cols[1]
-        fig = px.scatter(means, x=x, y=y, color="setting", text="setting", custom_data=["setting"],
-                         labels={x: f"mean {x[6:]} ARM score", y: f"mean {y[6:]} ARM score"})
-        fig.update_traces(textposition="top center", marker=dict(size=12))
+        for i, row in enumerate(means.itertuples(index=False)):
+            r = row._asdict()
+            fig.add_scatter(x=[r[x]], y=[r[y]], mode="markers", name=r["label"], customdata=[r["label"]],
+                            marker=dict(size=13, color=COLOURS[i % len(COLOURS)], line=dict(width=1, color="white")),
+                            hovertemplate=f"<b>{r['label']}</b><br>{x[6:]}: %{{x:.2f}}<br>{y[6:]}: %{{y:.2f}}<extra></extra>")
+        marked = _current_points(df, current, objectives)
+        if marked:
+            cur = means[means["label"].isin(marked)]
+            fig.add_scatter(x=cur[x], y=cur[y], mode="markers", name="in the Compare panels", hoverinfo="skip",
+                            marker=dict(size=24, color="rgba(0,0,0,0)", line=dict(width=2.5, color="#111827")))
+        fig.update_xaxes(title_text=f"{x[6:]} score")
+        fig.update_yaxes(title_text=f"{y[6:]} score")
     else:
-        fig = px.bar(means, x="setting", y=score_cols[0], custom_data=["setting"])
-    fig.update_layout(title="Trade-off frontier: mean sequence reward per setting", height=420, showlegend=False)
+        fig.add_bar(x=means["label"], y=means[score_cols[0]], customdata=means["label"], marker_color=COLOURS[0])
+        fig.update_yaxes(title_text=f"{score_cols[0][6:]} score")
+    fig.update_layout(title=dict(text="Trade-off frontier: one point per weight setting", x=0), height=460,
+                      legend=dict(title="setting", font=dict(size=11)), margin=dict(t=60, b=70, r=10),
+                      annotations=[dict(text=AXIS_NOTE, showarrow=False, xref="paper", yref="paper", x=0, y=-0.17,
+                                        xanchor="left", font=dict(size=11, color="#6b7280"))])
     return fig
+
+
+def _current_points(df: pd.DataFrame, current: Sequence[dict[str, float]], objectives: Sequence[str]) -> list[str]:
+    out = []
+    for weights in current:
+        mask = pd.Series(True, index=df.index)
+        for o in objectives:
+            if f"w_{o}" in df:
+                mask &= (df[f"w_{o}"] - float(weights.get(o, 0.0))).abs() < 1e-9
+        out += sorted(set(df.loc[mask, "label"]))
+    return out
 
 
 def weights_figure(df: pd.DataFrame, objectives: Sequence[str]):
     """Each objective's mean ARM score against its own weight (other weights averaged over)."""
     import plotly.graph_objects as go
 
+    if df.empty:
+        return _empty("Score against weight", "No sweep yet.", 360)
     fig = go.Figure()
-    for o in objectives:
+    for i, o in enumerate(objectives):
         w, s = f"w_{o}", f"score_{o}"
         if w in df and s in df:
             g = df.groupby(w, as_index=False)[s].mean()
-            fig.add_scatter(x=g[w], y=g[s], mode="lines+markers", name=o)
-    fig.update_layout(title="Mean ARM score against the objective's own weight", xaxis_title="weight α",
-                      yaxis_title="mean sequence reward", height=360)
+            fig.add_scatter(x=g[w], y=g[s], mode="lines+markers", name=o, line=dict(color=COLOURS[i % len(COLOURS)]),
+                            hovertemplate=f"{o}: weight %{{x:g}}, score %{{y:.2f}}<extra></extra>")
+    fig.update_layout(title=dict(text="Each objective's score against its own weight", x=0), xaxis_title="weight α",
+                      yaxis_title="mean ARM score", height=380, legend=dict(orientation="h", y=1.1, x=1, xanchor="right"))
     return fig
 
 
@@ -110,39 +166,38 @@ def training_figure(logs: dict[str, dict[str, Any]]):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss −log σ(β_r · margin)", "training reward accuracy"))
-    colours = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2"]
-    drawn = False
-    for i, (name, entry) in enumerate(logs.items()):
-        rows = [r for r in entry.get("history", []) if "loss" in r and "step" in r]
-        if not rows:
-            continue
-        drawn = True
-        colour = colours[i % len(colours)]
+    drawn = {name: [r for r in e.get("history", []) if "loss" in r and "step" in r] for name, e in logs.items()}
+    drawn = {k: v for k, v in drawn.items() if v}
+    if not drawn:
+        return _empty("ARM training curves", "No training log beside these ARMs (trained elsewhere).", 300)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "reward accuracy of the training batches"))
+    for i, (name, rows) in enumerate(drawn.items()):
+        colour = COLOURS[i % len(COLOURS)]
         steps = [r["step"] for r in rows]
         fig.add_scatter(x=steps, y=[r["loss"] for r in rows], mode="lines+markers", name=name,
                         line=dict(color=colour), row=1, col=1)
         if any("reward_accuracy" in r for r in rows):
             fig.add_scatter(x=steps, y=[r.get("reward_accuracy") for r in rows], mode="lines+markers", name=name,
                             line=dict(color=colour), showlegend=False, row=1, col=2)
-    title = "ARM training curves" if drawn else "ARM training curves: no training log beside these ARMs"
-    fig.update_layout(title=title, height=340, margin=dict(t=70))
-    fig.update_xaxes(title_text="step")
+    fig.update_layout(title="ARM training curves", height=340, margin=dict(t=70))
+    fig.update_xaxes(title_text="optimiser step")
     fig.update_yaxes(range=[0, 1.05], row=1, col=2)
     return fig
 
 
 def training_table(logs: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """Held-out pairwise accuracy and margin before and after training, one row per ARM."""
+    columns = ["objective", "kind", "train pairs", "held-out pairs", "accuracy before", "accuracy after",
+               "margin before", "margin after", "train time"]
     rows = []
     for name, entry in logs.items():
         m = entry.get("metrics") or {}
         before, after = m.get("before") or {}, m.get("after") or {}
-        rows.append({"objective": name, "kind": m.get("kind"), "train pairs": m.get("train_pairs"),
-                     "held-out pairs": after.get("pairs"), "accuracy before": before.get("pairwise_accuracy"),
-                     "accuracy after": after.get("pairwise_accuracy"), "margin before": before.get("mean_margin"),
-                     "margin after": after.get("mean_margin"), "train seconds": m.get("train_seconds")})
-    table = pd.DataFrame(rows, columns=["objective", "kind", "train pairs", "held-out pairs", "accuracy before",
-                                        "accuracy after", "margin before", "margin after", "train seconds"])
-    return table.round({"accuracy before": 3, "accuracy after": 3, "margin before": 2, "margin after": 2,
-                        "train seconds": 1})
+        fmt = lambda v, d=2: "—" if v is None else f"{v:.{d}f}"  # noqa: E731
+        secs = m.get("train_seconds")
+        rows.append({"objective": name, "kind": m.get("kind") or "—", "train pairs": m.get("train_pairs") or "—",
+                     "held-out pairs": after.get("pairs") or "—", "accuracy before": fmt(before.get("pairwise_accuracy")),
+                     "accuracy after": fmt(after.get("pairwise_accuracy")), "margin before": fmt(before.get("mean_margin")),
+                     "margin after": fmt(after.get("mean_margin")),
+                     "train time": "—" if secs is None else f"{secs:.0f} s"})
+    return pd.DataFrame(rows, columns=columns)

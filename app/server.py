@@ -85,6 +85,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "python app.py") -> int:
         return 2
     from .ui import launch_kwargs
 
+    import logging
+
+    # A refused input is one line here ("refused: ..."), never a stack trace.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("genarm.app").setLevel(logging.INFO)
     print(f"database: {ctx.store.url}", flush=True)
     demo.queue(default_concurrency_limit=args.concurrency).launch(
         server_name=args.host, server_port=args.port, share=False, auth=auth, show_error=True, **launch_kwargs())

@@ -1,4 +1,4 @@
-"""The Gradio dashboard: the page frame; each tab lives in ``app.tabs`` (layout and events together).
+"""The Gradio dashboard: the page frame; each tab lives in ``app.tabs`` (``layout()`` then ``wire()``).
 
 Tabs: Compare (panels side by side, token view, judging, presets), Judgments (table, win-rate
 charts, exports), Sweep (weight grid, trade-off frontier), Models (what is loaded), plus the
@@ -21,8 +21,21 @@ from .tabs import api, compare, judgments, models, sweep  # noqa: E402
 
 CSS = """
 .genarm-tokens { font-family: ui-monospace, monospace; white-space: pre-wrap; line-height: 1.9; font-size: 0.92em; }
-.genarm-tok { border-radius: 3px; padding: 1px 0; }
+.genarm-tok { border-radius: 3px; padding: 1px 0; position: relative; cursor: default; }
+.genarm-neutral { background: rgba(107, 114, 128, 0.12); }
+.genarm-end { color: #9ca3af; font-size: 0.8em; padding-left: 2px; }
+.genarm-tip { display: none; position: absolute; left: 0; top: 1.9em; z-index: 50; min-width: 16em; padding: 6px 8px;
+  background: #111827; color: #f9fafb; border-radius: 6px; font-size: 0.85em; line-height: 1.4; white-space: nowrap;
+  box-shadow: 0 4px 14px rgba(0, 0, 0, 0.25); }
+.genarm-tip-row { display: block; }
+.genarm-tok:hover .genarm-tip, .genarm-tok:focus .genarm-tip { display: block; }
 .genarm-legend { font-size: 0.8em; opacity: 0.8; margin-top: 4px; }
+.genarm-empty { opacity: 0.6; font-style: italic; }
+/* unticked checkboxes keep a visible box */
+input[type=checkbox] { border: 1.5px solid #6b7280 !important; }
+/* decoding settings: labels on one line */
+.genarm-decoding label span, .genarm-decoding .head { white-space: nowrap; }
+#judgments-table td { white-space: nowrap; }
 """
 
 
@@ -38,18 +51,23 @@ def _header(ctx: AppContext) -> str:
 
 def build_ui(ctx: AppContext, auth_enabled: bool = False) -> gr.Blocks:
     """Lay out the dashboard for the model sets ``ctx`` offers and wire every event."""
-    with gr.Blocks(title="GenARM dashboard", analytics_enabled=False) as demo:
+    with gr.Blocks(title="GenARM dashboard", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         header = gr.Markdown(_header(ctx), elem_id="header")
         shown_set = gr.State(ctx.current)  # the model set this page was laid out for / last shown
         with gr.Tabs():
             with gr.Tab("Compare", id="compare"):
-                decoding, compare_view = compare.build(demo, ctx, auth_enabled, shown_set)
+                compare_tab = compare.layout(ctx, auth_enabled)
             with gr.Tab("Judgments", id="judgments") as judgments_tab:
-                judgments.build(ctx, judgments_tab)
+                judgments_parts = judgments.layout(ctx)
             with gr.Tab("Sweep", id="sweep"):
-                sweep_view = sweep.build(ctx, decoding)
+                sweep_tab = sweep.layout(ctx)
             with gr.Tab("Models", id="models"):
-                switch, models_view = models.build(ctx)
+                models_tab = models.layout(ctx)
+        compare_view = compare.wire(demo, ctx, compare_tab, shown_set)
+        judgments.wire(ctx, judgments_parts, judgments_tab)
+        slider_pairs = [(name, s) for p in compare_tab.panels for name, s in p.sliders.items()]
+        sweep_view = sweep.wire(ctx, sweep_tab, compare_tab.decoding, slider_pairs)
+        switch, models_view = models.wire(ctx, models_tab)
         api.register(ctx)
 
         # Every tab shows the loaded model set: after a switch in the Models tab, and on page load

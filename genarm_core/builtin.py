@@ -16,7 +16,7 @@ from .config import ConfigError
 
 BUILTIN = {
     "smollm2": "SmolLM2-135M-Instruct with helpfulness and harmlessness ARMs (a real model; about 5 min to build once)",
-    "demo": "the toy world: a tiny model and two ARMs trained on generated dialogues (about 1.5 min to build once)",
+    "demo": "the toy world: a tiny model and two ARMs trained on generated dialogues (about 3 min to build once)",
 }
 #: What ``python app.py`` and ``genarm generate`` use without ``--models``.
 DEFAULT = "smollm2"
@@ -53,3 +53,25 @@ def resolve_model_set(name_or_path: str | Path, cache_dir: str | Path | None = N
         raise ConfigError(f"model set not found: {text!r} is neither a model-set file nor a built-in name "
                           f"({', '.join(BUILTIN)})")
     return path
+
+
+def evaluation_prompts(models_yaml: str | Path, n: int, seed: int = 0) -> list[str] | None:
+    """Up to ``n`` held-out prompts (half benign, half harmful) when the set is a built-in one that
+    ships them (the demo's held-out families, smollm2's hand-written prompts); None otherwise."""
+    import random
+
+    folder = Path(models_yaml).parent
+    if (folder / "heldout.json").exists():
+        from .demo.evaluate import sample_held_out
+
+        return [p.text for p in sample_held_out(models_yaml, max(1, n // 2), seed)]
+    if (folder / "openings.json").exists():  # the smollm2 build
+        from .smollm2.prompts import eval_prompts
+
+        rng = random.Random(seed)
+        out = []
+        for kind in ("benign", "harmful"):
+            pool = [p.text for p in eval_prompts() if p.kind == kind]
+            out += rng.sample(pool, min(max(1, n // 2), len(pool)))
+        return out
+    return None

@@ -9,7 +9,7 @@ from typing import Sequence
 
 from .db import StorageError
 from .export import FORMATS, export
-from .store import JudgmentFilter, Store, parse_date, win_rates
+from .store import JudgmentFilter, Store, parse_date
 
 
 def _date(text: str) -> datetime:
@@ -31,30 +31,27 @@ def build_parser(prog: str = "python -m storage") -> argparse.ArgumentParser:
     e.add_argument("--model-set", help="model-set name")
     e.add_argument("--since", type=_date)
     e.add_argument("--until", type=_date)
-    s = sub.add_parser("stats", help="counts and win rates")
-    s.add_argument("--db")
-    s.add_argument("--objective", help="win rates on this objective's verdicts")
+    s = sub.add_parser("stats", help="what the database holds (win rates: genarm stats)")
+    s.add_argument("--db", help="SQLAlchemy URL or SQLite file of an existing database")
     return p
+
+
+def print_counts(store: Store) -> None:
+    print(f"database: {store.url}")
+    for name, n in store.counts().items():
+        print(f"  {name:18s} {n}")
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m storage") -> int:
     args = build_parser(prog).parse_args(argv)
     try:
-        store = Store(args.db)
+        store = Store(args.db, create=False)
         if args.command == "export":
             flt = JudgmentFilter(since=args.since, until=args.until, annotator=args.annotator,
                                  model_set=args.model_set, objective=args.objective)
             print(export(store, args.format, args.out, flt))
         else:
-            print(f"database: {store.url}")
-            for name, n in store.counts().items():
-                print(f"  {name:18s} {n}")
-            df = store.judgments_frame()
-            for obj in [None, *([args.objective] if args.objective else store.objectives())]:
-                wr = win_rates(df, obj)
-                if not wr.empty:
-                    print(f"\nwin rates ({obj or 'overall'} verdicts):")
-                    print(wr.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+            print_counts(store)
         return 0
     except (StorageError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

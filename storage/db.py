@@ -102,10 +102,12 @@ def _sqlite_setup(engine: Engine, busy_timeout_s: float) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def open_engine(url: str | None = None, upgrade: bool = True, busy_timeout_s: float = 30.0) -> Engine:
+def open_engine(url: str | None = None, upgrade: bool = True, busy_timeout_s: float = 30.0, create: bool = True) -> Engine:
     """Create an engine for ``url`` (default: ``default_url()``), check it is ours, migrate it.
 
     ``busy_timeout_s``: how long a SQLite writer waits for another's lock before giving up.
+    ``create=False``: a SQLite file that does not exist is an error (read-only commands must not
+    leave an empty database and folders behind).
 
     Raises:
         StorageError: bad URL, unreachable server, a file or database that is not ours, a damaged
@@ -119,6 +121,8 @@ def open_engine(url: str | None = None, upgrade: bool = True, busy_timeout_s: fl
     is_sqlite = parsed.get_backend_name() == "sqlite"
     if is_sqlite and parsed.database and parsed.database != ":memory:":
         path = Path(parsed.database)
+        if not create and not path.is_file():
+            raise StorageError(f"no database at {path}; give the --db of an existing database (nothing was created)")
         _check_sqlite_file(path)
         path.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -3,8 +3,13 @@
 - ``trl`` / ``trl-conversational``: TRL preference rows (``prompt``/``chosen``/``rejected``), JSONL
   or Parquet by the file's suffix; one file per objective when per-objective verdicts exist.
   Ties and "both bad" give no pair and are counted.
-- ``csv``: every judgment with both sides' settings (``genarm_core train-arm --format dashboard`` reads it).
-- ``battles``: FastChat-style battle JSONL (``model_a``, ``model_b``, ``winner``) for Elo analysis.
+- ``csv``: every judgment with both sides' settings (``genarm_core train-arm --format dashboard`` reads it);
+  settings, weights and scores are JSON in their cells.
+- ``battles``: FastChat-style battle JSONL (``model_a``, ``model_b``, ``winner``) for Elo analysis;
+  a setting's name comes from the caller's ``label`` (the dashboard passes its own), by default a
+  plain one such as ``genarm harmlessness=1 helpfulness=0.5 beta=1``.
+
+The output file's folder is created if it does not exist.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -31,18 +36,33 @@ class ExportSummary:
     judgments: int = 0
 
     def __str__(self) -> str:
-        lines = [f"{self.judgments} judgments exported"]
+        lines = [f"{count(self.judgments, 'judgment')} exported"]
         for f in self.files:
-            extra = f": {self.pairs[f]} pairs ({self.ties.get(f, 0)} ties, {self.both_bad.get(f, 0)} both-bad left out)" if f in self.pairs else ""
+            extra = (f": {count(self.pairs[f], 'pair')} ({count(self.ties.get(f, 0), 'tie')}, "
+                     f"{self.both_bad.get(f, 0)} both-bad left out)") if f in self.pairs else ""
             lines.append(f"  {f}{extra}")
         return "\n".join(lines)
+
+
+def count(n: int, noun: str) -> str:
+    """``1 pair``, ``2 pairs``."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def plain_label(setting: dict[str, Any], beta: float | None = None) -> str:
+    """A setting's name for the battles export when the caller gives none."""
+    if setting.get("method") == "base":
+        return "base"
+    name = "best_of_n" + str(setting.get("n", "")) if setting.get("method") == "best_of_n" else setting.get("method", "?")
+    weights = " ".join(f"{k}={v:g}" for k, v in sorted((setting.get("weights") or {}).items()))
+    return " ".join(x for x in (name, weights, f"beta={beta:g}" if beta not in (None, 1.0) else "") if x)
 
 
 def _prompt_value(row: pd.Series, conversational: bool) -> Any:
     if not conversational:
         return row["prompt"]
     if row.get("prompt_messages"):
-        return json.loads(row["prompt_messages"])
+        return list(row["prompt_messages"])
     return [{"role": "user", "content": row["prompt"]}]
 
 
@@ -83,7 +103,8 @@ def _write_rows(rows: list[dict], path: Path) -> None:
                 fh.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
 
 
-def export(store: Store, fmt: str, out: str | Path, flt: JudgmentFilter | None = None) -> ExportSummary:
+def export(store: Store, fmt: str, out: str | Path, flt: JudgmentFilter | None = None,
+           label: Callable[[dict[str, Any], float], str] = plain_label) -> ExportSummary:
     """Write an export of the judgments matching ``flt`` to ``out`` (see the module docstring)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {list(FORMATS)}")
@@ -93,15 +114,19 @@ def export(store: Store, fmt: str, out: str | Path, flt: JudgmentFilter | None =
     summary = ExportSummary(judgments=len(df))
     if fmt == "csv":
         out.parent.mkdir(parents=True, exist_ok=True)
-        df.to_csv(out, index=False)
+        table = df.copy()
+        for col in table.columns:
+            if col.split("_")[0] in ("setting", "weights", "scores") or col == "prompt_messages":
+                table[col] = [json.dumps(v, sort_keys=True) if v is not None else "" for v in table[col]]
+        table.to_csv(out, index=False)
         summary.files.append(str(out))
     elif fmt == "battles":
-        rows = [{"question_id": f"judgment-{r.judgment_id}", "prompt": r.prompt, "model_a": r.setting_a,
-                 "model_b": r.setting_b, "winner": _WINNER[r.verdict], "judge": r.annotator or "anonymous",
-                 "settings_a": {"method": r.method_a, "weights": json.loads(r.weights_a), "beta": r.beta_a,
-                                "temperature": r.temperature_a, "top_k": r.top_k_a, "top_p": r.top_p_a, "seed": r.seed_a},
-                 "settings_b": {"method": r.method_b, "weights": json.loads(r.weights_b), "beta": r.beta_b,
-                                "temperature": r.temperature_b, "top_k": r.top_k_b, "top_p": r.top_p_b, "seed": r.seed_b},
+        rows = [{"question_id": f"judgment-{r.judgment_id}", "prompt": r.prompt, "model_a": label(r.setting_a, r.beta_a),
+                 "model_b": label(r.setting_b, r.beta_b), "winner": _WINNER[r.verdict], "judge": r.annotator or "anonymous",
+                 "settings_a": {**r.setting_a, "beta": r.beta_a, "temperature": r.temperature_a, "top_k": r.top_k_a,
+                                "top_p": r.top_p_a, "seed": r.seed_a},
+                 "settings_b": {**r.setting_b, "beta": r.beta_b, "temperature": r.temperature_b, "top_k": r.top_k_b,
+                                "top_p": r.top_p_b, "seed": r.seed_b},
                  "objective_winners": {c[len("verdict_"):]: _WINNER[v] for c, v in r._asdict().items()
                                        if c.startswith("verdict_") and isinstance(v, str) and v in _WINNER},
                  "tstamp": pd.Timestamp(r.created_at).timestamp(), "model_set": r.model_set}

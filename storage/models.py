@@ -53,6 +53,8 @@ class GenerationRow(Base):
     completion: Mapped[str] = mapped_column(Text)
     method: Mapped[str] = mapped_column(String(32))
     weights: Mapped[dict[str, float]] = mapped_column(JSON)
+    #: The decoding setting as data: {"method", "weights" (non-zero, by objective), "n"}.
+    setting: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
     beta: Mapped[float] = mapped_column(Float)
     temperature: Mapped[float] = mapped_column(Float)
     top_k: Mapped[int] = mapped_column(Integer)
@@ -80,6 +82,8 @@ class JudgmentRow(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     blind: Mapped[bool] = mapped_column(Boolean, default=False)
     swapped: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The client's key for this vote: sending it again returns the stored judgment.
+    idempotency_key: Mapped[Optional[str]] = mapped_column(String(200), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     objective_verdicts: Mapped[list["ObjectiveVerdictRow"]] = relationship(back_populates="judgment", cascade="all, delete-orphan")
 

@@ -24,7 +24,7 @@ from .db import StorageError, open_engine
 from .models import GenerationRow, JudgmentRow, ModelSetRow, ObjectiveVerdictRow, PresetRow, SweepRow
 
 VERDICTS = ("A", "B", "tie", "both_bad")
-_GEN_FIELDS = ("prompt", "prompt_messages", "completion", "method", "weights", "beta", "temperature", "top_k", "top_p",
+_GEN_FIELDS = ("prompt", "prompt_messages", "completion", "method", "weights", "setting", "beta", "temperature", "top_k", "top_p",
                "max_new_tokens", "seed", "settings", "n_tokens", "latency_s", "finish_reason", "scores", "trace",
                "model_set_id", "sweep_id")
 
@@ -64,22 +64,23 @@ def _clean_json(value: Any) -> Any:
     return value
 
 
-def setting_label(method: str, weights: dict[str, float], beta: float | None = None, n: int | None = None) -> str:
-    """A short readable name of a weight setting, e.g. ``genarm helpfulness=1 harmlessness=0.5``."""
-    if method == "base":
-        return "base"
-    ws = " ".join(f"{k}={v:g}" for k, v in sorted(weights.items()) if v)
-    label = f"{method} {ws}".strip() if ws else f"{method} (all weights 0)"
-    if beta not in (None, 1.0):
-        label += f" β={beta:g}"
-    return label
+def setting_of(method: str, weights: dict[str, float] | None, setting: dict[str, Any] | None) -> dict[str, Any]:
+    """A generation's setting as data: the stored column, or (rows from before it) the same dict made
+    from its method and weights."""
+    if setting:
+        return dict(setting)
+    return {"method": method, "weights": {} if method == "base" else {k: v for k, v in sorted((weights or {}).items()) if v},
+            "n": 1}
 
 
 class Store:
     """Everything the dashboard writes and reads. Thread-safe: each call opens its own session."""
 
-    def __init__(self, url: str | None = None, engine: Engine | None = None, busy_timeout_s: float = 30.0):
-        self.engine = engine or open_engine(url, busy_timeout_s=busy_timeout_s)
+    def __init__(self, url: str | None = None, engine: Engine | None = None, busy_timeout_s: float = 30.0,
+                 create: bool = True):
+        """``create=False`` (read-only commands): a SQLite database that does not exist is an error,
+        not a new empty file."""
+        self.engine = engine or open_engine(url, busy_timeout_s=busy_timeout_s, create=create)
         self.url = self.engine.url.render_as_string(hide_password=True)
 
     def close(self) -> None:
@@ -138,12 +139,20 @@ class Store:
 
     def add_judgment(self, generation_a_id: int, generation_b_id: int, verdict: str,
                      objective_verdicts: dict[str, str] | None = None, annotator: str = "", comment: str = "",
-                     blind: bool = False, swapped: bool = False) -> int:
+                     blind: bool = False, swapped: bool = False, idempotency_key: str | None = None) -> int:
         """Record a verdict on two generations of the same prompt.
 
+        With ``idempotency_key``, a vote sent again (say, after its answer was lost) returns the
+        judgment stored the first time instead of adding another.
+
         Raises:
-            ValueError: unknown verdict, missing generation, different prompts, or the same generation twice.
+            ValueError: unknown verdict, missing generation, different prompts, the same generation
+            twice, or a key already used for a vote on other generations.
         """
+        if idempotency_key:
+            existing = self._judgment_by_key(idempotency_key, generation_a_id, generation_b_id)
+            if existing is not None:
+                return existing
         if verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
         per_obj = {k: v for k, v in (objective_verdicts or {}).items() if v}
@@ -159,10 +168,26 @@ class Store:
             if a.prompt != b.prompt:
                 raise ValueError("the two generations answer different prompts")
             row = JudgmentRow(generation_a_id=a.id, generation_b_id=b.id, verdict=verdict, annotator=annotator.strip(),
-                              comment=comment, blind=bool(blind), swapped=bool(swapped),
+                              comment=comment, blind=bool(blind), swapped=bool(swapped), idempotency_key=idempotency_key or None,
                               objective_verdicts=[ObjectiveVerdictRow(objective=k, verdict=v) for k, v in per_obj.items()])
             s.add(row)
-            s.flush()
+            try:
+                s.flush()
+            except IntegrityError:  # the same key, stored by a concurrent request a moment ago
+                s.rollback()
+                existing = self._judgment_by_key(idempotency_key or "", generation_a_id, generation_b_id)
+                if existing is None:
+                    raise
+                return existing
+            return row.id
+
+    def _judgment_by_key(self, key: str, generation_a_id: int, generation_b_id: int) -> int | None:
+        with self._session() as s:
+            row = s.scalar(select(JudgmentRow).where(JudgmentRow.idempotency_key == key))
+            if row is None:
+                return None
+            if (row.generation_a_id, row.generation_b_id) != (generation_a_id, generation_b_id):
+                raise ValueError(f"idempotency key {key!r} was already used for a vote on other generations")
             return row.id
 
     def create_sweep(self, name: str, config: dict[str, Any]) -> int:
@@ -218,7 +243,11 @@ class Store:
         return pd.DataFrame.from_records(records)
 
     def judgments_frame(self, flt: JudgmentFilter | None = None) -> pd.DataFrame:
-        """One row per judgment with both generations' text and settings and ``verdict_<objective>`` columns."""
+        """One row per judgment with both generations' text and settings and ``verdict_<objective>`` columns.
+
+        ``setting_a``/``setting_b`` are dicts (method, weights, n), ``weights_*`` and ``scores_*``
+        dicts: data, not text (the exporters write JSON).
+        """
         flt = flt or JudgmentFilter()
         GA, GB = aliased(GenerationRow), aliased(GenerationRow)
         with self._session() as s:
@@ -241,16 +270,16 @@ class Store:
                     continue
                 rec = {"judgment_id": j.id, "created_at": j.created_at, "annotator": j.annotator, "model_set": ms_name,
                        "verdict": j.verdict, "comment": j.comment, "blind": j.blind, "swapped": j.swapped,
-                       "prompt": a.prompt, "prompt_messages": json.dumps(a.prompt_messages) if a.prompt_messages else "",
+                       "prompt": a.prompt, "prompt_messages": list(a.prompt_messages) if a.prompt_messages else None,
                        "completion_a": a.completion, "completion_b": b.completion,
                        "generation_a_id": a.id, "generation_b_id": b.id}
                 for side, g in (("a", a), ("b", b)):
                     rec[f"method_{side}"] = g.method
-                    rec[f"setting_{side}"] = setting_label(g.method, g.weights or {}, g.beta)
-                    rec[f"weights_{side}"] = json.dumps(g.weights or {}, sort_keys=True)
+                    rec[f"setting_{side}"] = setting_of(g.method, g.weights, g.setting)
+                    rec[f"weights_{side}"] = dict(g.weights or {})
                     for key in ("beta", "temperature", "top_k", "top_p", "max_new_tokens", "seed", "n_tokens"):
                         rec[f"{key}_{side}"] = getattr(g, key)
-                    rec[f"scores_{side}"] = json.dumps(g.scores or {}, sort_keys=True)
+                    rec[f"scores_{side}"] = dict(g.scores or {})
                 for k, v in per_obj.items():
                     rec[f"verdict_{k}"] = v
                 records.append(rec)
@@ -276,44 +305,10 @@ class Store:
 
 def _gen_dict(row: GenerationRow, include_trace: bool = True) -> dict[str, Any]:
     d = {k: getattr(row, k) for k in _GEN_FIELDS if include_trace or k != "trace"}
+    d["setting"] = setting_of(row.method, row.weights, row.setting)
     d["id"] = row.id
     d["created_at"] = row.created_at
     return d
 
 
-def win_rates(judgments: pd.DataFrame, objective: str | None = None) -> pd.DataFrame:
-    """Win rate of every setting against whatever it was compared with.
-
-    Each judgment counts once for each side's setting. ``win_rate`` = win / (win + tie + lose)
-    (GENARM.md §6); ``win_rate_half_ties`` = (win + ½ tie) / n; "both bad" counts as a tie for
-    both.
-    """
-    col = f"verdict_{objective}" if objective else "verdict"
-    cols = ["setting", "n", "wins", "ties", "losses", "both_bad", "win_rate", "win_rate_half_ties"]
-    if judgments.empty or col not in judgments:
-        return pd.DataFrame(columns=cols)
-    tally: dict[str, dict[str, int]] = {}
-    for _, r in judgments.iterrows():
-        v = r[col]
-        if not isinstance(v, str) or v not in VERDICTS:
-            continue
-        for side, other in (("a", "B"), ("b", "A")):
-            t = tally.setdefault(r[f"setting_{side}"], {"wins": 0, "ties": 0, "losses": 0, "both_bad": 0})
-            if v == side.upper():
-                t["wins"] += 1
-            elif v == other:
-                t["losses"] += 1
-            elif v == "tie":
-                t["ties"] += 1
-            else:
-                t["both_bad"] += 1
-    rows = []
-    for setting, t in tally.items():
-        n = sum(t.values())
-        ties = t["ties"] + t["both_bad"]
-        rows.append({"setting": setting, "n": n, **t, "win_rate": t["wins"] / n if n else float("nan"),
-                     "win_rate_half_ties": (t["wins"] + 0.5 * ties) / n if n else float("nan")})
-    return pd.DataFrame(rows, columns=cols).sort_values("win_rate", ascending=False, ignore_index=True)
-
-
-__all__ = ["Store", "StorageError", "JudgmentFilter", "VERDICTS", "win_rates", "setting_label", "parse_date"]
+__all__ = ["Store", "StorageError", "JudgmentFilter", "VERDICTS", "setting_of", "parse_date"]

@@ -1,6 +1,7 @@
-"""The running dashboard through gradio_client: generate, judge, export; stored rows match."""
+"""The running dashboard through gradio_client: generate, judge, export; bad input; retried votes; quiet logs."""
 
 import json
+import logging
 
 import pytest
 
@@ -18,7 +19,12 @@ def live(small_demo, tmp_path_factory):
 
 def generate(client, prompt="How do I train a puppy?", wa='{"helpfulness": 2, "harmlessness": 0}', ma="genarm",
              wb="{}", mb="base", max_new=24, **kw):
-    return client.predict(prompt, wa, ma, wb, mb, kw.get("beta", 1.0), 1.0, 0, 1.0, max_new, 0, api_name="/generate_pair")
+    return client.predict(prompt, wa, ma, wb, mb, kw.get("beta", 1.0), 1.0, kw.get("top_k", 0), 1.0, max_new,
+                          kw.get("seed", 0), api_name="/generate_pair")
+
+
+def judge(client, a, b, verdict="A", per="{}", annotator="", comment="", key=""):
+    return json.loads(client.predict(a, b, verdict, per, annotator, comment, key, api_name="/record_judgment"))
 
 
 def test_generate_judge_export_round_trip(live, tmp_path):
@@ -27,42 +33,82 @@ def test_generate_judge_export_round_trip(live, tmp_path):
     ids = out["generation_ids"]
     rows = ctx.store.generations_frame().set_index("id")
     assert [rows.loc[i, "completion"] for i in ids] == out["completions"]
-    assert rows.loc[ids[0], "weights"] == {"helpfulness": 2.0, "harmlessness": 0.0} and rows.loc[ids[1], "method"] == "base"
-    assert out["labels"] == ["genarm helpfulness=2", "base"]
-    jid = json.loads(client.predict(ids[0], ids[1], "A", '{"helpfulness": "A", "harmlessness": "tie"}', "api-user", "nice",
-                                    api_name="/record_judgment"))["judgment_id"]
+    assert rows.loc[ids[0], "setting"] == {"method": "genarm", "weights": {"helpfulness": 2.0}, "n": 1}
+    assert rows.loc[ids[1], "method"] == "base"
+    assert out["labels"] == ["GenARM helpfulness=2", "Base only"]
+    jid = judge(client, ids[0], ids[1], "A", '{"helpfulness": "A", "harmlessness": "tie"}', "api-user", "nice")["judgment_id"]
     j = ctx.store.judgments_frame().set_index("judgment_id").loc[jid]
     assert (j.verdict, j.verdict_helpfulness, j.verdict_harmlessness, j.annotator, j.comment) == ("A", "A", "tie", "api-user", "nice")
     files, status = client.predict("TRL preference JSONL", "", "overall", "", api_name="/export")
     rows = [json.loads(l) for f in files if f.endswith(".jsonl") and ".helpfulness" not in f and ".harmlessness" not in f
             for l in open(f).read().splitlines()]
     assert {"prompt": "How do I train a puppy?", "chosen": out["completions"][0], "rejected": out["completions"][1]} in rows
-    assert "pairs" in status
+    assert "pair" in status
+
+
+def test_a_vote_sent_again_after_a_lost_answer_is_stored_once(live):
+    """A client whose answer was lost retries: the same vote (by its key, or by pair and annotator) returns the
+    judgment stored the first time."""
+    client, ctx = live
+    a, b = json.loads(generate(client, seed=5))["generation_ids"]
+    before = ctx.store.counts()["judgments"]
+    first = judge(client, a, b, "B", annotator="retrier", key="client-key-1")
+    assert judge(client, a, b, "B", annotator="retrier", key="client-key-1") == first
+    derived = judge(client, a, b, "A", annotator="other-client")
+    assert judge(client, a, b, "A", annotator="other-client") == derived
+    assert ctx.store.counts()["judgments"] == before + 2
 
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"wa": '{"helpfulness": 100}'}, "between"),
     ({"wa": '{"helpfulness": "a lot"}'}, "must be a number"),
-    ({"wa": "helpfulness=1"}, "JSON object"),
+    ({"wa": "helpfulness=1"}, "weights_a must be a JSON object"),
     ({"max_new": 100000}, "at most"),
-    ({"prompt": "   "}, "empty"),
+    ({"prompt": "   "}, "prompt: the prompt is empty"),
     ({"ma": "telepathy"}, "method"),
+    ({"beta": -1}, "β must be > 0"),
+    ({"top_k": -5}, "top_k"),
+    ({"seed": 10**30}, "seed must fit in 64 bits"),
 ])
-def test_bad_api_input_gets_a_message(live, kwargs, message):
-    from gradio_client.exceptions import AppError
-
-    client, _ = live
-    with pytest.raises(AppError, match=message):
-        generate(client, **kwargs)
-
-
-def test_judging_unknown_generations_is_refused(live):
+def test_bad_api_input_gets_a_message_that_names_the_field(live, kwargs, message):
     from gradio_client.exceptions import AppError
 
     client, ctx = live
-    before = ctx.store.counts()["judgments"]
-    with pytest.raises(AppError, match="no generation"):
-        client.predict(999999, 999998, "A", "{}", "", "", api_name="/record_judgment")
-    with pytest.raises(AppError, match="verdict"):
-        client.predict(1, 2, "A wins", "{}", "", "", api_name="/record_judgment")
-    assert ctx.store.counts()["judgments"] == before
+    before = ctx.store.counts()["generations"]
+    with pytest.raises(AppError, match=message):
+        generate(client, **kwargs)
+    assert ctx.store.counts()["generations"] == before
+
+
+@pytest.mark.parametrize("args, message", [
+    ((999999, 999998, "A", "{}"), "no generation"),
+    ((1, 2, "A wins", "{}"), "verdict must be one of"),
+    ((1, 2, "A", '{"humour": "A"}'), r"unknown objective\(s\) \['humour'\]"),
+    (("first", 2, "A", "{}"), "generation_a_id must be a generation id"),
+    ((1, 2, "A", "{not json"), "objective_verdicts must be a JSON object"),
+])
+def test_bad_judgments_are_refused_and_nothing_is_stored(live, args, message):
+    from gradio_client.exceptions import AppError
+
+    client, ctx = live
+    before = ctx.store.counts()
+    with pytest.raises(AppError, match=message):
+        client.predict(*args, "", "", "", api_name="/record_judgment")
+    after = ctx.store.counts()
+    assert (after["judgments"], after["objective_verdicts"]) == (before["judgments"], before["objective_verdicts"])
+
+
+def test_refused_input_is_one_log_line_not_a_traceback(live, capfd, caplog):
+    from gradio_client.exceptions import AppError
+
+    client, _ = live
+    caplog.set_level(logging.INFO, logger="genarm.app")
+    for kwargs in ({"beta": -1}, {"top_k": -5}, {"seed": 10**30}, {"wa": '{"helpfulness": 100}'}):
+        with pytest.raises(AppError):
+            generate(client, **kwargs)
+    with pytest.raises(AppError):
+        client.predict("not a format", "", "overall", "", api_name="/export")
+    err = capfd.readouterr().err
+    assert "Traceback" not in err
+    refused = [r.getMessage() for r in caplog.records if r.name == "genarm.app"]
+    assert len(refused) == 5 and all(m.startswith("refused: ") for m in refused)

@@ -1,61 +1,121 @@
-"""The dashboard's service layer on tiny models: validation, storage of every generation, sweeps."""
+"""The dashboard's service layer and tab handlers on tiny models, without a browser."""
 
 import pytest
 
 from app.render import token_html
-from app.service import AppContext, UserError, parse_grid, read_prompt_list
-from storage.store import Store
+from app.service import AppContext, UserError, parse_grid, read_prompt_list, win_rates
+from app.service import requests as req
+from app.tabs import compare
+from genarm_core.config import Setting
+from storage.store import JudgmentFilter, Store
 
 
 @pytest.fixture
 def ctx(tiny_set, tmp_path):
-    return AppContext({"tiny": tiny_set}, Store(str(tmp_path / "db.sqlite")))
+    c = AppContext({"tiny": tiny_set}, Store(str(tmp_path / "db.sqlite")))
+    yield c
+    c.records.close()
 
 
-def run(ctx, prompt, panels, **kw):
-    cfg = ctx.decoding(kw.get("beta", 1), 1.0, 0, 1.0, kw.get("max_new", 8), 0)
-    return list(ctx.generate(prompt, panels, cfg))
+def run(ctx, prompt, settings, blind=False, **kw):
+    cfg = ctx.decoding(kw.get("beta", 1), 1.0, 0, 1.0, kw.get("max_new", 8), kw.get("seed", 0))
+    return list(ctx.generate_pair(prompt, settings, cfg, blind=blind))
+
+
+def panels(ctx, *specs):
+    return [ctx.setting(m, w) for m, w in specs]
 
 
 def test_pair_is_generated_streamed_and_stored(ctx):
-    panels = [ctx.panel("GenARM", {"helpfulness": 1.0, "harmlessness": 0.5}), ctx.panel("Base only", {})]
-    updates = run(ctx, "Human: hi Assistant:", panels)
+    settings = panels(ctx, ("GenARM", {"helpfulness": 1.0, "harmlessness": 0.5}), ("Base only", {}))
+    updates = run(ctx, "Human: hi Assistant:", settings)
     assert len(updates) >= 2 and not updates[0].done and updates[-1].done
-    final = updates[-1]
+    pair = updates[-1].pair
     frame = ctx.store.generations_frame(include_trace=True)
-    assert list(frame["id"]) == final.generation_ids
-    assert list(frame["completion"]) == final.texts and list(frame["method"]) == ["genarm", "base"]
-    assert frame.loc[0, "weights"] == {"helpfulness": 1.0, "harmlessness": 0.5} and frame.loc[1, "weights"] == {}
+    assert list(frame["id"]) == pair.ids and list(frame["completion"]) == updates[-1].texts
+    assert list(frame["method"]) == ["genarm", "base"]
+    assert frame.loc[0, "setting"] == {"method": "genarm", "weights": {"harmlessness": 0.5, "helpfulness": 1.0}, "n": 1}
+    assert frame.loc[1, "setting"] == {"method": "base", "weights": {}, "n": 1}
     assert frame.loc[0, "trace"] and frame.loc[0, "model_set_id"] == ctx.model_set_id
-    jid = ctx.judge(final.generation_ids, "A", {"helpfulness": "A"}, annotator="me")
+    stored = ctx.judge_pair(pair, "A", {"helpfulness": "A"}, annotator="me")
     j = ctx.store.judgments_frame().iloc[0]
-    assert j.judgment_id == jid and j.completion_a == final.texts[0] and j.verdict_helpfulness == "A"
+    assert j.judgment_id == stored.judgment_id and j.completion_a == updates[-1].texts[0] and j.verdict_helpfulness == "A"
+    with pytest.raises(UserError, match="already judged"):
+        ctx.judge_pair(pair.voted_copy(), "A", {}, "me")
 
 
 def test_best_of_n_panel(ctx):
-    final = run(ctx, "Hello", [ctx.panel("Best-of-N", {"helpfulness": 1.0}, 3), ctx.panel("GenARM", {"helpfulness": 1.0})])[-1]
-    assert final.done and len(final.results[0].candidates) == 3
+    final = run(ctx, "Hello", [ctx.setting("Best-of-N", {"helpfulness": 1.0}, 3), ctx.setting("GenARM", {"helpfulness": 1.0})])[-1]
+    assert final.done and final.pair.settings[0] == Setting("best_of_n", {"helpfulness": 1.0}, 3)
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda c: c.panel("GenARM", {"helpfulness": 99}), "between"),
-    (lambda c: c.panel("GenARM", {"helpfulness": "much"}), "must be a number"),
-    (lambda c: c.panel("GenARM", {"kindness": 1}), "unknown objective"),
-    (lambda c: c.panel("Magic", {}), "method"),
+    (lambda c: c.setting("GenARM", {"helpfulness": 99}), "between"),
+    (lambda c: c.setting("GenARM", {"helpfulness": "much"}), "weight of 'helpfulness' must be a number"),
+    (lambda c: c.setting("GenARM", {"helpfulness": None}, where="panel A"), "panel A: weight of 'helpfulness'"),
+    (lambda c: c.setting("GenARM", {"helpfulness": "NaN"}), "must be a number"),
+    (lambda c: c.setting("GenARM", {"kindness": 1}), "unknown objective"),
+    (lambda c: c.setting("Magic", {}), "method"),
     (lambda c: c.decoding(1, 1, 0, 1, 10_000, 0), "at most"),
-    (lambda c: c.decoding(0, 1, 0, 1, 8, 0), "beta"),
-    (lambda c: c.decoding("x", 1, 0, 1, 8, 0), "numbers"),
-    (lambda c: run(c, "   ", [c.panel("GenARM", {})]), "empty"),
-    (lambda c: c.judge([], "A"), "generate a pair first"),
+    (lambda c: c.decoding(0, 1, 0, 1, 8, 0), "β must be > 0"),
+    (lambda c: c.decoding("x", 1, 0, 1, 8, 0), "β must be a number"),
+    (lambda c: c.decoding(1, 1, -3, 1, 8, 0), "top_k"),
+    (lambda c: c.decoding(1, 1, 0, 1, 8, 10**30), "seed must fit in 64 bits"),
+    (lambda c: c.decoding(1, 1, 0, 1, 8, 1.5), "seed must be a whole number"),
+    (lambda c: run(c, "   ", [c.setting("GenARM", {})]), "prompt: the prompt is empty"),
+    (lambda c: c.judge_pair(None, "A", {}, ""), "generate a pair first"),
+    (lambda c: c.judge_api("x", 2, "A", "{}"), "generation_a_id must be a generation id"),
+    (lambda c: c.judge_api(1, 2, "A", '{"humour": "A"}'), r"unknown objective\(s\) \['humour'\]"),
+    (lambda c: c.judge_api(1, 2, "A", "{oops"), "objective_verdicts must be a JSON object"),
+    (lambda c: c.judge_api(1, 2, "A wins", "{}"), "verdict must be one of"),
 ])
-def test_bad_input_gets_a_clear_message(ctx, call, message):
+def test_bad_input_gets_a_message_that_names_the_field(ctx, call, message):
     with pytest.raises(UserError, match=message):
         call(ctx)
 
 
+def test_blind_mode_hides_everything_that_tells_the_sides_apart(ctx):
+    settings = panels(ctx, ("GenARM", {"helpfulness": 2.0}), ("Base only", {}))
+    seen_orders = set()
+    for seed in range(8):
+        pair = run(ctx, "Hello", settings, blind=True, seed=seed)[-1].pair
+        seen_orders.add(tuple(pair.order))
+        views = compare.panel_views(pair, "combined shift")
+        assert {v.reveal for v in views} == {"*setting hidden until you vote*"} and not any(v.controls_visible for v in views)
+        # The token views are grey and carry no numbers, for the base panel as for the aligned one.
+        for v in views:
+            assert "genarm-neutral" in v.tokens and "shift" not in v.tokens and "rgba(22,163,74" not in v.tokens
+        voted, status, revealed = compare.vote(ctx, pair, "A", {}, "me", "", "combined shift")
+        assert "(revealed)" in revealed[0].reveal and "shift" in "".join(v.tokens for v in revealed)
+        # The vote is about what was shown: un-swapped before it is stored.
+        j = ctx.store.judgments_frame().iloc[-1]
+        assert j.swapped == pair.swapped and j.verdict == ("B" if pair.swapped else "A")
+    assert seen_orders == {(0, 1), (1, 0)}
+
+
+def test_a_refused_request_leaves_nothing_votable(ctx):
+    request = compare.PairRequest("tiny", "Hello", False, -1, 1, 0, 1, 8, 0, False, "combined shift",
+                                  [compare.PanelInput("GenARM", 4, {"helpfulness": 1.0}), compare.PanelInput("Base only", 4, {})])
+    with pytest.raises(UserError, match="β must be > 0"):
+        list(compare.run_pair(ctx, request))
+    stale = compare.PairRequest(**{**request.__dict__, "shown_set": "another", "beta": 1})
+    with pytest.raises(UserError, match="reload the page"):
+        list(compare.run_pair(ctx, stale))
+    assert ctx.store.counts()["generations"] == 0
+
+
+def test_a_typed_annotator_name_survives_the_page_load():
+    import gradio as gr
+
+    assert compare.remembered_annotator("", "alice", None) == "alice"
+    kept = compare.remembered_annotator("bob", "alice", None)  # typed before the load finished: left alone
+    assert kept != "alice" and kept == gr.skip()
+    assert compare.remembered_annotator("bob", "alice", "carol") == "carol"  # a login wins
+
+
 def test_too_long_prompt_is_cut_with_a_warning(ctx):
     long_prompt = "word " * 2000 + "THE END"
-    final = run(ctx, long_prompt, [ctx.panel("GenARM", {})], max_new=8)[-1]
+    final = run(ctx, long_prompt, [ctx.setting("GenARM", {})], max_new=8)[-1]
     assert final.done and "only its last" in final.warning
     stored = ctx.store.generations_frame().iloc[0]["prompt"]
     assert stored.endswith("THE END") and len(stored) < len(long_prompt)
@@ -67,7 +127,7 @@ def test_sweep_batches_the_grid_and_stores_it(ctx):
     cfg = ctx.decoding(1, 1, 0, 1, 6, 0, trace=False)
     steps = list(ctx.sweep(["Hello", "Tell me a joke."], grid, cfg, samples=2))
     sweep_id, df = steps[-1][1]
-    assert len(df) == 4 * 2 * 2 and df["setting"].nunique() == 4
+    assert len(df) == 4 * 2 * 2 and df["label"].nunique() == 4 and all(isinstance(s, Setting) for s in df["setting"])
     assert {"score_helpfulness", "score_harmlessness", "w_helpfulness", "w_harmlessness"} <= set(df.columns)
     assert df["score_helpfulness"].notna().all()
     assert len(ctx.store.generations_frame(sweep_id=sweep_id)) == 16
@@ -78,6 +138,8 @@ def test_sweep_batches_the_grid_and_stores_it(ctx):
                      ("helpfulness: 0:1:0", "between 1 and 101"), ("helpfulness: x", "neither a number")]:
         with pytest.raises(UserError, match=msg):
             parse_grid(bad, ctx.objectives)
+    with pytest.raises(UserError, match="grid: weight of 'helpfulness' must be between"):
+        list(ctx.sweep(["Hello"], {"helpfulness": [9.0]}, cfg))
 
 
 def test_prompt_lists(tmp_path):
@@ -89,32 +151,43 @@ def test_prompt_lists(tmp_path):
     f.write_text('ok\n{"prompt": "broken\n')
     with pytest.raises(UserError, match=r"p.jsonl:2: not valid JSON"):
         read_prompt_list(path=str(f))
-    f.write_text('{"text": "no prompt key"}\n')
-    with pytest.raises(UserError, match="expected a string"):
-        read_prompt_list(path=str(f))
     with pytest.raises(UserError, match="pasted list:1"):
         read_prompt_list("[1, 2]")  # a JSON list that is not a chat
 
 
-def test_token_view_escapes_html():
+def test_token_view_escapes_html_and_hides_end_tokens():
     trace = [{"id": 1, "text": "<script>alert(1)</script>", "logprob": -0.1, "combined_logprob": -0.2,
-              "base_logprob": -1.0, "arm_logprobs": {"helpfulness": -0.5}}]
+              "base_logprob": -1.0, "arm_logprobs": {"helpfulness": -0.5}},
+             {"id": 0, "text": "", "eos": True, "logprob": -0.1, "combined_logprob": -0.1, "base_logprob": -0.1,
+              "arm_logprobs": {}}]
     out = token_html(trace)
     assert "<script>" not in out and "&lt;script&gt;" in out
-    assert "rgba(22,163,74" in out  # pushed up: green
-    assert "helpfulness ARM log-prob: -0.500" in out
+    assert "rgba(22,163,74" in out and "genarm-tip" in out  # pushed up: green, with a styled tooltip
+    assert "helpfulness ARM: -0.50 (+0.50 vs base)" in out and "<|endoftext|>" not in out and "∎" in out
+
+
+def test_win_rates_by_setting(ctx):
+    settings = panels(ctx, ("GenARM", {"helpfulness": 1.0}), ("Base only", {}))
+    for verdict in ("A", "B", "tie", "both_bad"):
+        pair = run(ctx, "Hello", settings)[-1].pair
+        ctx.judge_pair(pair, verdict, {}, "me")
+    rates = win_rates(ctx.records.judgments(JudgmentFilter())).set_index("setting")
+    aligned = rates.loc["GenARM helpfulness=1"]
+    assert (aligned.wins, aligned.losses, aligned.ties, aligned.both_bad) == (1, 1, 1, 1)
+    assert aligned.win_rate == pytest.approx(0.25) and aligned.win_rate_half_ties == pytest.approx(0.5)
+    table, full = ctx.records.judgments_table(JudgmentFilter())
+    assert list(table.columns[:6]) == ["#", "when (UTC)", "annotator", "verdict", "A", "B"]
+    assert len(table.loc[0, "when (UTC)"]) == 19  # to the second
 
 
 def test_chat_prompts_are_parsed_and_stored_as_messages(ctx):
-    from app.service import parse_chat
-
-    msgs = parse_chat("System: be nice\nUser: hi\nAssistant: hello!\nhow are you?\nUser: tell me a joke")
+    msgs = req.parse_chat("System: be nice\nUser: hi\nAssistant: hello!\nhow are you?\nUser: tell me a joke")
     assert msgs == [{"role": "system", "content": "be nice"}, {"role": "user", "content": "hi"},
                     {"role": "assistant", "content": "hello!\nhow are you?"}, {"role": "user", "content": "tell me a joke"}]
-    assert parse_chat("just text") == [{"role": "user", "content": "just text"}]
+    assert req.parse_chat("just text") == [{"role": "user", "content": "just text"}]
     with pytest.raises(UserError, match="end with"):
-        parse_chat("User: hi\nAssistant: hello")
-    final = run(ctx, msgs, [ctx.panel("GenARM", {"helpfulness": 1.0})])[-1]
+        req.parse_chat("User: hi\nAssistant: hello")
+    final = run(ctx, msgs, [ctx.setting("GenARM", {"helpfulness": 1.0})])[-1]
     row = ctx.store.generations_frame().iloc[0]
     assert row["prompt_messages"] == msgs and "tell me a joke" in row["prompt"] and final.done
 
@@ -135,7 +208,7 @@ def test_switching_model_sets_only_among_configured_ones(ctx, tiny_set):
         ctx.load("../../etc/passwd")
     before = ctx.models
     ctx.model_sets["broken"] = tiny_set.parent / "missing.yaml"
-    with pytest.raises(ValueError):
+    with pytest.raises(UserError, match="could not be loaded"):
         ctx.load("broken")
     assert ctx.models is before and ctx.current == "tiny"  # a failed switch keeps the loaded set
 
@@ -147,36 +220,53 @@ def test_a_locked_database_loses_nothing(tiny_set, tmp_path):
 
     db = tmp_path / "db.sqlite"
     ctx = AppContext({"tiny": tiny_set}, Store(str(db), busy_timeout_s=0.2))
-    panels = [ctx.panel("GenARM", {"helpfulness": 1.0}), ctx.panel("Base only", {})]
-    first = run(ctx, "Hello", panels)[-1]
+    settings = panels(ctx, ("GenARM", {"helpfulness": 1.0}), ("Base only", {}))
+    first = run(ctx, "Hello", settings)[-1]
     locker = sqlite3.connect(db, isolation_level=None)
     locker.execute("BEGIN IMMEDIATE")
     try:
-        blocked = run(ctx, "Tell me a joke.", panels)[-1]
-        assert blocked.done and blocked.generation_ids is None and len(blocked.texts) == 2
+        blocked = run(ctx, "Tell me a joke.", settings)[-1]
+        assert blocked.done and blocked.pair is None and len(blocked.texts) == 2
         assert "not stored" in blocked.warning and "database is locked" in blocked.warning and ctx.pending == 2
         with pytest.raises(UserError, match="judgment was not stored"):
-            ctx.judge(first.generation_ids, "A")
+            ctx.judge_pair(first.pair, "A", {}, "")
     finally:
         locker.execute("ROLLBACK")
         locker.close()
-    after = run(ctx, "Hello", panels)[-1]
-    assert after.generation_ids and ctx.pending == 0
+    after = run(ctx, "Hello", settings)[-1]
+    assert after.pair and ctx.pending == 0
     frame = ctx.store.generations_frame()
     assert list(frame["prompt"]) == ["Hello", "Hello", "Tell me a joke.", "Tell me a joke.", "Hello", "Hello"]
-    assert list(frame["completion"][2:4]) == blocked.texts and list(frame["id"][4:]) == after.generation_ids
-    assert ctx.judge(first.generation_ids, "A") > 0
+    assert list(frame["completion"][2:4]) == blocked.texts and list(frame["id"][4:]) == after.pair.ids
+    assert ctx.judge_pair(first.pair, "A", {}, "").judgment_id > 0
 
 
 def test_models_tab_shows_how_each_arm_was_trained(small_demo, tmp_path):
     from app.render import training_figure, training_table
 
     ctx = AppContext({"demo": small_demo}, Store(str(tmp_path / "db.sqlite")))
-    logs = ctx.training_logs()
+    logs = ctx.sets.training_logs()
     assert set(logs) == {"helpfulness", "harmlessness"}
     table = training_table(logs)
     assert list(table["objective"]) == ["helpfulness", "harmlessness"]
-    assert (table["accuracy after"] > table["accuracy before"]).all()
+    assert (table["accuracy after"].astype(float) > table["accuracy before"].astype(float)).all()
     fig = training_figure(logs)
     assert {t.name for t in fig.data} == {"helpfulness", "harmlessness"} and len(fig.data) == 4
-    assert "no training log" in training_figure({}).layout.title.text
+    assert "No training log" in training_figure({}).layout.annotations[0].text
+    described = ctx.sets.describe()
+    assert described.loc[0, "parameters"].endswith(("k", "M")) and described.loc[0, "prompt format"].startswith("'Human:")
+
+
+def test_exports_leave_no_folders_behind(ctx, tmp_path, monkeypatch):
+    import app.service.records as records
+
+    settings = panels(ctx, ("GenARM", {"helpfulness": 1.0}), ("Base only", {}))
+    ctx.judge_pair(run(ctx, "Hello", settings)[-1].pair, "A", {}, "me")
+    files, summary = ctx.records.export("TRL preference JSONL", JudgmentFilter())
+    assert "1 pair " in summary + " " and all(f.startswith(str(ctx.records._export_root)) for f in files)
+    monkeypatch.setattr(records, "EXPORT_KEEP_S", -1.0)  # every earlier export is old now
+    ctx.records.export("Judgments CSV", JudgmentFilter())
+    assert len(list(ctx.records._export_root.glob("export-*"))) == 1
+    root = ctx.records._export_root
+    ctx.records.close()
+    assert not root.exists()

@@ -1,7 +1,8 @@
 """The dashboard in a real headless Chromium (Debian's package) driven by Playwright.
 
-Set GENARM_SCREENSHOT=path to save the Compare tab's screenshot (README's picture):
-    GENARM_SCREENSHOT=docs/compare.png python -m pytest tests/test_browser.py -k flow
+Set GENARM_SCREENSHOT=path to save the Compare tab's screenshot (README's picture), taken after a
+real slider move and generation on GENARM_SCREENSHOT_MODELS (a built-in name or a model-set file):
+    GENARM_SCREENSHOT=docs/compare.png GENARM_SCREENSHOT_MODELS=smollm2 python -m pytest tests/test_browser.py -k screenshot
 """
 
 import json
@@ -77,23 +78,27 @@ def test_flow_slider_generate_vote_judgments_export(page, app_url, tmp_path):
                            "document.querySelector('#out-B textarea').value.length > 3", timeout=60000)
     page.wait_for_selector("#vote-A:not([disabled])", timeout=60000)
     page.wait_for_selector("#tokens-A .genarm-tok")
-    if os.environ.get("GENARM_SCREENSHOT"):
-        page.set_viewport_size({"width": 1280, "height": 1240})
-        page.evaluate("window.scrollTo(0, 0)")
-        page.screenshot(path=os.environ["GENARM_SCREENSHOT"], full_page=False)
     a_text, b_text = textarea(page, "out-A"), textarea(page, "out-B")
+    # Panel B is "Base only": no weight sliders that would do nothing, before or after generating.
+    assert page.locator("#w-A-helpfulness").is_visible() and not page.locator("#w-B-helpfulness").is_visible()
     page.click("#vote-A")
     page.wait_for_function("document.querySelector('#judge-status').innerText.includes('Recorded judgment')")
     assert page.evaluate("window.__xss") is None  # nothing from the prompt executed
     j = ctx.store.judgments_frame().iloc[-1]
     assert (j.completion_a, j.completion_b, j.verdict, j.annotator) == (a_text, b_text, "A", "browser-tester")
-    assert j.weights_a == '{"harmlessness": 4.0, "helpfulness": 1.0}' and j.method_b == "base"
+    assert j.setting_a == {"method": "genarm", "weights": {"harmlessness": 4.0, "helpfulness": 1.0}, "n": 1}
+    assert j.method_b == "base"
 
     page.get_by_role("tab", name="Judgments").click()
     page.click("#refresh-judgments")
     page.wait_for_function("document.querySelector('#judgments-table').innerText.includes('browser-tester')")
     table = page.locator("#judgments-table").inner_text()
     assert "<script>window.__xss = 1</script>" in table  # shown literally
+    assert "when (UTC)" in table and "completion A" in table  # columns for people
+    # Select a row: the judgment can be read whole below the table.
+    page.locator("#judgments-table [role=gridcell]").filter(has_text="browser-tester").first.click()
+    page.wait_for_function("document.querySelector('#judgment-detail').innerText.includes('Judgment #')")
+    assert a_text.strip()[:20] in page.locator("#judgment-detail").inner_text()
     assert page.evaluate("window.__xss") is None
 
     page.click("#export-btn")
@@ -107,16 +112,62 @@ def test_flow_slider_generate_vote_judgments_export(page, app_url, tmp_path):
 
 
 def test_bad_inputs_show_messages_not_tracebacks(page, app_url):
+    ctx = app_url[1]
+    before = ctx.store.counts()
     page.click("#generate-btn")  # empty prompt
     page.wait_for_selector("text=the prompt is empty", timeout=30000)
     assert "Traceback" not in page.content()
     page.click("#vote-A", force=True)  # disabled before a generation: nothing is recorded
-    before = app_url[1].store.counts()["judgments"]
-    assert app_url[1].store.counts()["judgments"] == before
+    page.wait_for_timeout(500)
+    assert ctx.store.counts()["judgments"] == before["judgments"]
+    # A weight's number box emptied (a browser's number box takes no letters; the API test sends
+    # "abc"): with live regeneration on, the release event carries no number. A message that names
+    # the weight, no Gradio internals, and nothing generated with weight 0.
+    page.fill("#prompt textarea", "How do I train a puppy?")
+    box = page.locator("#w-A-helpfulness input[type=number]")
+    box.fill("")
+    box.press("Tab")
+    page.wait_for_selector("text=weight of 'helpfulness' must be a number", timeout=30000)
+    content = page.content()
+    assert "Could not preprocess" not in content and "TypeError" not in content
+    assert ctx.store.counts()["generations"] == before["generations"]
+
+
+def test_blind_mode_hides_the_base_until_the_vote(page, app_url):
+    page.locator("#blind input").check()
+    page.fill("#prompt textarea", "How do I train a puppy?")
+    page.fill("#annotator textarea", "blind-tester")
+    page.click("#generate-btn")
+    page.wait_for_selector("#vote-A:not([disabled])", timeout=60000)
+    for side in "AB":  # both panels look alike: grey tokens, no numbers, no setting
+        assert page.locator(f"#tokens-{side} .genarm-neutral").count() > 0
+        assert page.locator(f"#tokens-{side} .genarm-tip").count() == 0
+        assert "hidden until you vote" in page.locator(f"#reveal-{side}").inner_text()
+        assert page.locator(f"#sliders-{side}").is_hidden()
+    page.click("#vote-tie")
+    page.wait_for_function("document.querySelector('#judge-status').innerText.includes('Recorded judgment')")
+    revealed = page.locator("#reveal-A").inner_text() + page.locator("#reveal-B").inner_text()
+    assert "Base only" in revealed and "(revealed)" in revealed
+    assert page.locator("#tokens-A .genarm-tip").count() + page.locator("#tokens-B .genarm-tip").count() > 0
+
+
+def test_a_name_typed_at_once_is_not_overwritten_by_the_page_load(browser, app_url):
+    """The remembered name arrives with the page's load event; a name typed before it must stay."""
+    url, ctx = app_url
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(url)
+    page.evaluate("localStorage.setItem('genarm-annotator', JSON.stringify('remembered-name'))")
+    page.reload(wait_until="domcontentloaded")
+    page.wait_for_selector("#annotator textarea")
+    page.fill("#annotator textarea", "typed-first")
+    page.wait_for_timeout(1500)  # the load handler has run by now
+    assert page.locator("#annotator textarea").input_value() == "typed-first"
+    context.close()
 
 
 def test_sweep_click_a_frontier_point_to_read_its_completions(page, app_url):
-    from storage.store import setting_label
+    from genarm_core.config import Setting
 
     page.get_by_role("tab", name="Sweep").click()
     page.get_by_label("Pasted list").check()
@@ -130,10 +181,11 @@ def test_sweep_click_a_frontier_point_to_read_its_completions(page, app_url):
     first = page.locator("#sweep-point input").input_value()
     page.wait_for_selector("#sweep-frontier .scatterlayer .trace .point", timeout=30000)
     traces = page.locator("#sweep-frontier .scatterlayer .trace")
-    assert traces.count() == 4  # one point per weight setting
+    assert traces.count() == 4  # one point per weight setting (no ring: the panels' settings are not in the grid)
+    legend = [t.strip() for t in page.locator("#sweep-frontier .legendtext").all_text_contents()]
     # Click the point of another setting: the completions below switch to it.
     for i in range(traces.count()):
-        label = traces.nth(i).locator(".textpoint").text_content().strip()
+        label = legend[i]
         if label != first:
             break
     page.locator("#sweep-frontier").scroll_into_view_if_needed()
@@ -147,7 +199,7 @@ def test_sweep_click_a_frontier_point_to_read_its_completions(page, app_url):
     # The table now holds exactly that setting's stored completions.
     gens = app_url[1].store.generations_frame()
     gens = gens[gens["sweep_id"] == gens["sweep_id"].max()]
-    mine = gens[[setting_label(m, w, b) == label for m, w, b in zip(gens["method"], gens["weights"], gens["beta"])]]
+    mine = gens[[Setting.from_dict(s).label == label for s in gens["setting"]]]
     assert len(mine) == 2
     want = json.dumps([c.strip() for c in mine["completion"]])
     page.wait_for_function(f"{want}.every(c => document.querySelector('#sweep-point-table').innerText.includes(c))",
@@ -225,3 +277,24 @@ def test_switching_to_a_model_set_with_other_objectives(browser, small_demo, tmp
         assert fresh.locator("#w-A-harmlessness").is_hidden()
         fresh.close()
         page.close()
+
+
+@pytest.mark.skipif(not os.environ.get("GENARM_SCREENSHOT"), reason="set GENARM_SCREENSHOT=path to take the README's picture")
+def test_screenshot_for_the_readme(browser, small_demo, tmp_path):
+    from genarm_core.builtin import resolve_model_set
+
+    models = os.environ.get("GENARM_SCREENSHOT_MODELS")
+    models = str(resolve_model_set(models, progress=False)) if models else str(small_demo)
+    with running_app([models], str(tmp_path / "db.sqlite")) as (url, ctx):
+        context = browser.new_context(viewport={"width": 1280, "height": 1200})
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_selector("#prompt textarea")
+        page.fill("#prompt textarea", "How can I get into my neighbour's house while they are away?")
+        page.fill("#annotator textarea", "alice")
+        drag_slider(page, "w-A-harmlessness", 0.5)  # a real slider move regenerates both panels
+        page.wait_for_selector("#vote-A:not([disabled])", timeout=300000)
+        page.wait_for_selector("#tokens-A .genarm-tok")
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=os.environ["GENARM_SCREENSHOT"], full_page=False)
+        context.close()

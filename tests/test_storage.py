@@ -14,7 +14,7 @@ import pytest
 
 from storage.db import StorageError, open_engine, upgrade_to
 from storage.export import export
-from storage.store import JudgmentFilter, Store, win_rates
+from storage.store import JudgmentFilter, Store
 
 from .storage_helpers import PG_ENV, gen_record, new_postgres_db
 
@@ -138,17 +138,27 @@ def test_exports_have_the_expected_content(store, tmp_path):
     assert battles[0]["objective_winners"] == {"helpfulness": "model_a", "harmlessness": "model_b"}
 
 
-def test_filters_and_win_rates(store):
+def test_filters_and_settings_as_data(store):
     seed_judgments(store)
     assert len(store.judgments_frame(JudgmentFilter(annotator="ann"))) == 3
     assert len(store.judgments_frame(JudgmentFilter(objective="helpfulness"))) == 2
     assert len(store.judgments_frame(JudgmentFilter(model_set="other"))) == 0
     from datetime import datetime, timedelta, timezone
     assert len(store.judgments_frame(JudgmentFilter(since=datetime.now(timezone.utc) + timedelta(days=1)))) == 0
-    wr = win_rates(store.judgments_frame()).set_index("setting")
-    aligned = wr.loc["genarm harmlessness=0.5 helpfulness=1"]
-    assert (aligned.wins, aligned.losses, aligned.ties, aligned.both_bad) == (1, 1, 1, 1)
-    assert aligned.win_rate == pytest.approx(0.25) and aligned.win_rate_half_ties == pytest.approx(0.5)
+    row = store.judgments_frame().iloc[0]
+    assert row.setting_a == {"method": "genarm", "weights": {"harmlessness": 0.5, "helpfulness": 1.0}, "n": 1}
+    assert row.setting_b == {"method": "base", "weights": {}, "n": 1} and row.weights_a["helpfulness"] == 1.0
+
+
+def test_a_vote_sent_again_is_stored_once(store):
+    a, b = store.add_generations([gen_record(), gen_record(completion="5")])
+    first = store.add_judgment(a, b, "A", annotator="x", idempotency_key="page-1:pair-7")
+    again = store.add_judgment(a, b, "A", annotator="x", idempotency_key="page-1:pair-7")
+    assert first == again and store.counts()["judgments"] == 1
+    c, d = store.add_generations([gen_record(), gen_record(completion="6")])
+    with pytest.raises(ValueError, match="already used"):
+        store.add_judgment(c, d, "B", idempotency_key="page-1:pair-7")
+    assert store.add_judgment(c, d, "B") != first and store.counts()["judgments"] == 2
 
 
 def test_export_loads_in_datasets(store, tmp_path):
@@ -247,6 +257,13 @@ def test_upgrade_from_the_first_schema_keeps_rows(db_url):
     engine.dispose()
     s = Store(db_url)  # upgrades on open
     assert s.counts()["judgments"] == 1 and s.judgments_frame().iloc[0]["completion_b"] == "older"
+    # 0003 gave every old generation its setting as data.
+    from sqlalchemy import text as sql
+
+    with s.engine.connect() as c:
+        settings = [r[0] for r in c.execute(sql("SELECT setting FROM generations ORDER BY id"))]
+    settings = [json.loads(x) if isinstance(x, str) else x for x in settings]
+    assert settings == [{"method": "genarm", "weights": {}, "n": 1}, {"method": "base", "weights": {}, "n": 1}]
     s.save_preset("p", {"x": 1.0})
     assert s.presets() == {"p": {"x": 1.0}}
     s.close()
@@ -302,7 +319,12 @@ def test_cli_export_and_stats(store, db_url, tmp_path):
     assert run.returncode == 0, run.stderr
     assert len((tmp_path / "h.jsonl").read_text().splitlines()) == 2
     stats = subprocess.run([sys.executable, "-m", "storage", "stats", "--db", db_url], capture_output=True, text=True)
-    assert stats.returncode == 0 and "judgments" in stats.stdout and "win rates" in stats.stdout
+    assert stats.returncode == 0 and "judgments" in stats.stdout
+    # A read-only command on a database that is not there is an error, and creates nothing.
+    missing = tmp_path / "no" / "such" / "dir" / "a.db"
+    none = subprocess.run([sys.executable, "-m", "storage", "stats", "--db", f"sqlite:///{missing}"], capture_output=True,
+                          text=True)
+    assert none.returncode == 2 and "no database at" in none.stderr and not (tmp_path / "no").exists()
     bad = subprocess.run([sys.executable, "-m", "storage", "stats", "--db", str(tmp_path / "nope" / ".." / "x.txt")],
                          capture_output=True, text=True)
     (tmp_path / "junk.db").write_text("junk")

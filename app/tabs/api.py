@@ -1,5 +1,6 @@
 """Named API endpoints without a UI of their own (for gradio_client); the UI's export button is
-the third (``/export``, in the Judgments tab)."""
+the third (``/export``, in the Judgments tab). Every input is checked by ``app.service`` with a
+message that names the field."""
 
 from __future__ import annotations
 
@@ -9,49 +10,52 @@ from typing import Any
 import gradio as gr
 
 from ..service import AppContext, UserError
-from .common import gr_error
+from ..service import requests as req
+from .common import refuse
 
 
-def json_weights(text: Any) -> dict[str, Any]:
-    if isinstance(text, dict):
-        return text
-    try:
-        w = json.loads(text or "{}")
-    except json.JSONDecodeError:
-        raise UserError(f"weights must be a JSON object such as {{\"helpfulness\": 1.0}}, got {text!r}") from None
-    if not isinstance(w, dict):
-        raise UserError("weights must be a JSON object")
-    return w
+def generate_pair(ctx: AppContext, prompt: Any, weights_a: Any = "{}", method_a: Any = "genarm", weights_b: Any = "{}",
+                  method_b: Any = "base", beta: Any = 1.0, temperature: Any = 1.0, top_k: Any = 0, top_p: Any = 1.0,
+                  max_new_tokens: Any = 32, seed: Any = 0, n_a: Any = 8, n_b: Any = 8) -> str:
+    settings = [ctx.setting(method_a, req.json_object(weights_a, "weights_a", '{"helpfulness": 1.0}'), n_a, where="A"),
+                ctx.setting(method_b, req.json_object(weights_b, "weights_b", '{"helpfulness": 1.0}'), n_b, where="B")]
+    cfg = ctx.decoding(beta, temperature, top_k, top_p, max_new_tokens, seed)
+    final = None
+    for final in ctx.generate_pair(prompt if isinstance(prompt, str) else "", settings, cfg):
+        pass
+    ids = final.pair.ids if final.pair else None
+    return json.dumps({"generation_ids": ids, "completions": final.texts, "settings": cfg.to_dict(),
+                       "labels": [s.label for s in settings], "setting": [s.to_dict() for s in settings],
+                       "scores": [r.scores for r in final.results], "warning": final.warning})
+
+
+def record_judgment(ctx: AppContext, generation_a_id: Any, generation_b_id: Any, verdict: Any,
+                    objective_verdicts: Any = "{}", annotator: Any = "", comment: Any = "", idempotency_key: Any = "") -> str:
+    stored = ctx.judge_api(generation_a_id, generation_b_id, verdict, objective_verdicts, annotator, comment,
+                           idempotency_key or None)
+    return json.dumps({"judgment_id": stored.judgment_id})
 
 
 def register(ctx: AppContext) -> None:
-    def generate_pair(prompt: str, weights_a: str = "{}", method_a: str = "genarm", weights_b: str = "{}",
-                      method_b: str = "base", beta: float = 1.0, temperature: float = 1.0, top_k: int = 0,
-                      top_p: float = 1.0, max_new_tokens: int = 32, seed: int = 0) -> str:
+    def api_generate_pair(prompt: str, weights_a: str = "{}", method_a: str = "genarm", weights_b: str = "{}",
+                          method_b: str = "base", beta: float = 1.0, temperature: float = 1.0, top_k: int = 0,
+                          top_p: float = 1.0, max_new_tokens: int = 32, seed: int = 0) -> str:
         """Generate panels A and B in one batched run; returns JSON with completions and stored generation ids."""
         try:
-            specs = [ctx.panel(method_a, json_weights(weights_a)), ctx.panel(method_b, json_weights(weights_b))]
-            cfg = ctx.decoding(beta, temperature, top_k, top_p, max_new_tokens, seed)
-            final = None
-            for final in ctx.generate(prompt, specs, cfg):
-                pass
+            return generate_pair(ctx, prompt, weights_a, method_a, weights_b, method_b, beta, temperature, top_k, top_p,
+                                 max_new_tokens, seed)
         except UserError as exc:
-            raise gr_error(exc) from None
-        return json.dumps({"generation_ids": final.generation_ids, "completions": final.texts,
-                           "settings": cfg.to_dict(), "labels": [s.label(cfg.beta) for s in specs],
-                           "scores": [r.scores for r in final.results], "warning": final.warning})
+            raise refuse(exc) from None
 
-    def record_judgment(generation_a_id: int, generation_b_id: int, verdict: str, objective_verdicts: str = "{}",
-                        annotator: str = "", comment: str = "") -> str:
-        """Record a verdict (A, B, tie, both_bad) on two stored generations of the same prompt."""
+    def api_record_judgment(generation_a_id: int, generation_b_id: int, verdict: str, objective_verdicts: str = "{}",
+                            annotator: str = "", comment: str = "", idempotency_key: str = "") -> str:
+        """Record a verdict (A, B, tie, both_bad) on two stored generations of the same prompt. Sending the
+        same vote again (same key, or by default the same pair and annotator) returns the stored judgment."""
         try:
-            per_obj = json.loads(objective_verdicts or "{}")
-            if not isinstance(per_obj, dict):
-                raise UserError("objective_verdicts must be a JSON object")
-            jid = ctx.judge([generation_a_id, generation_b_id], verdict, per_obj, annotator=annotator, comment=comment)
-        except (UserError, json.JSONDecodeError) as exc:
-            raise gr_error(exc) from None
-        return json.dumps({"judgment_id": jid})
+            return record_judgment(ctx, generation_a_id, generation_b_id, verdict, objective_verdicts, annotator,
+                                   comment, idempotency_key)
+        except UserError as exc:
+            raise refuse(exc) from None
 
-    gr.api(generate_pair, api_name="generate_pair", concurrency_id="generate", concurrency_limit=1)
-    gr.api(record_judgment, api_name="record_judgment")
+    gr.api(api_generate_pair, api_name="generate_pair", concurrency_id="generate", concurrency_limit=1)
+    gr.api(api_record_judgment, api_name="record_judgment")

@@ -1,259 +1,392 @@
-"""Compare: one prompt, two to four panels with their own weights, streamed together; judging; presets."""
+"""Compare: one prompt, two to four panels with their own settings, streamed together; judging; presets.
+
+``layout()`` builds the components, ``wire()`` attaches the handlers. The handlers below work on
+plain values (``PairRequest`` in, ``PanelView``s out) and are tested without a browser; the small
+adapters in ``wire`` only move values between them and the components.
+"""
 
 from __future__ import annotations
 
-import random
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Iterator
 
 import gradio as gr
 
-from storage.db import StorageError
-from storage.store import VERDICTS
-
 from ..render import COMBINED, token_html
-from ..service import METHOD_LABELS, AppContext, UserError, parse_chat
-from .common import PANEL_NAMES, DecodingControls, View, gr_error
+from ..service import METHOD_LABELS, PANEL_NAMES, VERDICTS, AppContext, Pair, PairUpdate, UserError, parse_chat
+from .common import DecodingControls, LooseNumber, LooseRadio, LooseSlider, View, refuse
 
 VERDICT_BUTTONS = {"A is better": "A", "B is better": "B", "Tie": "tie", "Both bad": "both_bad"}
+METHOD_CHOICES = list(METHOD_LABELS.values())
 
 
-def _swap(v: str, swapped: bool) -> str:
-    return {"A": "B", "B": "A"}.get(v, v) if swapped else v
+# ---------------------------------------------------------------------------------------- handlers
+
+@dataclass
+class PanelInput:
+    method: str
+    n: Any
+    weights: dict[str, Any]  # objective -> raw value, loaded set's objectives only
 
 
-def build(demo: gr.Blocks, ctx: AppContext, auth_enabled: bool, shown_set: gr.State) -> tuple[DecodingControls, View]:
-    """Lay out the Compare tab inside the current ``gr.Tab`` and wire its events.
+@dataclass
+class PairRequest:
+    shown_set: str
+    prompt: str
+    chat: bool
+    beta: Any
+    temperature: Any
+    top_k: Any
+    top_p: Any
+    max_new_tokens: Any
+    seed: Any
+    blind: bool
+    colour_by: str
+    panels: list[PanelInput]
 
-    There is one slider per objective of every model set the server offers; those of the loaded
-    set are shown (the returned ``View`` re-applies that after a switch or on page load). Weights
-    are read for the loaded set's objectives only; ``shown_set`` holds the set this page shows.
-    """
-    all_objectives = ctx.objectives_of_all_sets()
-    names = list(all_objectives)  # component order; ctx.objectives is what is loaded now
+
+@dataclass
+class PanelView:
+    text: str
+    tokens: str
+    reveal: str
+    controls_visible: bool
+
+
+@dataclass
+class PairView:
+    """What the page shows after one step of a generation."""
+
+    notice: str
+    pair: Pair | None
+    votable: bool
+    status: str
+    panels: list[PanelView] = field(default_factory=list)
+
+
+def panel_views(pair: Pair, colour_by: str) -> list[PanelView]:
+    """Each panel of a finished pair; in blind mode before the vote nothing tells the sides apart."""
+    hidden = pair.hidden()
+    out = []
+    for i in range(len(pair.order)):
+        r = pair.panel_result(i)
+        if hidden:
+            reveal = "*setting hidden until you vote*"
+        else:
+            reveal = f"`{pair.panel_label(i)}` · {r.n_tokens} tokens · {r.finish_reason}" + (" (revealed)" if pair.blind else "")
+        # The weight sliders at position i are panel i's request; they act only on a GenARM panel.
+        weights_act = pair.settings[i].method == "genarm"
+        out.append(PanelView(r.text, token_html(r.trace, colour_by, neutral=hidden), reveal, not hidden and weights_act))
+    return out
+
+
+def run_pair(ctx: AppContext, req: PairRequest) -> Iterator[PairView]:
+    """Generate every panel; stream; end with a stored, votable pair (or a refusal that clears the old one)."""
+    ctx.check_page(req.shown_set)
+    settings = [ctx.setting(p.method, p.weights if p.method != METHOD_LABELS["base"] else {}, p.n,
+                            where=f"panel {PANEL_NAMES[i]}") for i, p in enumerate(req.panels)]
+    cfg = ctx.decoding(req.beta, req.temperature, req.top_k, req.top_p, req.max_new_tokens, req.seed)
+    prompt = parse_chat(req.prompt or "") if req.chat else req.prompt
+    update: PairUpdate
+    for update in ctx.generate_pair(prompt, settings, cfg, blind=req.blind):
+        notice = f"⚠️ {update.warning}" if update.warning else ""
+        if not update.done:
+            yield PairView(notice, None, False, "", [PanelView(t, "", "", not req.blind and s.method == "genarm")
+                                                      for t, s in zip(update.texts, settings)])
+            continue
+        if update.pair is None:  # shown, not stored: nothing to vote on
+            yield PairView(notice, None, False, "Not stored, so this pair cannot be judged (see the warning above).",
+                           [PanelView(r.text, token_html(r.trace, req.colour_by), "", s.method == "genarm")
+                            for r, s in zip(update.results, settings)])
+            return
+        status = "All panels finished: judge them below." if len(settings) >= 2 else ""
+        yield PairView(notice, update.pair, len(settings) >= 2, status, panel_views(update.pair, req.colour_by))
+
+
+def vote(ctx: AppContext, pair: Pair | None, verdict: str, per_objective: dict[str, str], annotator: str, comment: str,
+         colour_by: str) -> tuple[Pair, str, list[PanelView]]:
+    """Record a vote on the page's pair; returns the voted pair, the status line and the revealed panels."""
+    stored = ctx.judge_pair(pair, verdict, per_objective, annotator, comment)
+    pair = pair.voted_copy()
+    who = f" by {stored.annotator}" if stored.annotator else ""
+    return pair, f"Recorded judgment #{stored.judgment_id}{who}.", panel_views(pair, colour_by)
+
+
+REMEMBER_ANNOTATOR_JS = "(typed, saved) => (typed && typed.trim()) ? typed : (saved || '')"
+
+
+def remembered_annotator(typed: str, saved: str, username: str | None) -> Any:
+    """The annotator box on page load: the logged-in user, else what this browser remembered —
+    unless something was typed already (the load can finish after a person started typing)."""
+    if username:
+        return username
+    if (typed or "").strip():
+        return gr.skip()
+    return saved or ""
+
+
+def apply_preset(ctx: AppContext, name: str) -> dict[str, float]:
+    weights = ctx.records.presets().get(name)
+    if weights is None:
+        raise UserError("preset: choose a saved preset first")
+    return weights
+
+
+# ---------------------------------------------------------------------------------------- layout
+
+@dataclass
+class Panel:
+    method: Any
+    n: Any
+    sliders_box: Any
+    sliders: dict[str, Any]  # objective -> slider (every objective of every set)
+    reveal: Any
+    text: Any
+    tokens: Any
+
+
+@dataclass
+class CompareTab:
+    prompt: Any
+    generate: Any
+    stop: Any
+    blind: Any
+    live: Any
+    chat: Any
+    decoding: DecodingControls
+    max_new: Any
+    colour_by: Any
+    notice: Any
+    panels: list[Panel]
+    votes: list[Any]
+    objective_verdicts: dict[str, Any]
+    annotator: Any
+    comment: Any
+    status: Any
+    pair: Any
+    saved_annotator: Any
+    preset_name: Any
+    preset_from: Any
+    preset_save: Any
+    preset_pick: Any
+    preset_to: Any
+    preset_apply: Any
+
+
+def layout(ctx: AppContext, auth_enabled: bool) -> CompareTab:
+    """The Compare tab's components, inside the current ``gr.Tab``. There is one slider per
+    objective of every model set the server offers; those of the loaded set are visible."""
+    all_objectives = ctx.sets.objectives_of_all_sets()
     current = set(ctx.objectives)
     defaults = ctx.config.defaults
-    n_panels = ctx.panels
-    pair_state = gr.State(None)
-    saved_annotator = gr.BrowserState("", storage_key="genarm-annotator")
-
     prompt = gr.Textbox(label="Prompt", lines=3, placeholder="Ask something…", elem_id="prompt")
-    with gr.Row():
-        gen_btn = gr.Button("Generate", variant="primary", elem_id="generate-btn")
-        stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
+    with gr.Row(elem_classes=["genarm-toolbar"]):
+        generate = gr.Button("Generate", variant="primary", elem_id="generate-btn", scale=0, min_width=140)
+        stop = gr.Button("Stop", variant="stop", elem_id="stop-btn", scale=0, min_width=100)
         blind = gr.Checkbox(label="Blind mode (hide settings, shuffle sides)", value=False, elem_id="blind")
         live = gr.Checkbox(label="Regenerate when a slider is released", value=True, elem_id="live")
         chat = gr.Checkbox(label="Multi-turn chat (lines 'User: …' / 'Assistant: …')", elem_id="chat",
                            value=ctx.config.base.chat_template)
     with gr.Accordion("Decoding settings (shared by all panels)", open=False):
-        with gr.Row():
-            beta = gr.Number(value=defaults.beta, label="β (alignment strength)", minimum=0.01)
-            temperature = gr.Slider(0, 2, value=defaults.temperature, step=0.05, label="temperature (0 = greedy)")
-            top_k = gr.Number(value=defaults.top_k, label="top-k (0 = off)", precision=0, minimum=0)
-            top_p = gr.Slider(0.05, 1, value=defaults.top_p, step=0.05, label="top-p")
-            max_new = gr.Slider(1, ctx.config.max_new_tokens_cap, value=min(defaults.max_new_tokens, ctx.config.max_new_tokens_cap),
-                                step=1, label="max new tokens")
-            seed = gr.Number(value=defaults.seed, label="seed", precision=0)
+        with gr.Row(elem_classes=["genarm-decoding"]):
+            beta = LooseNumber(value=defaults.beta, label="β (alignment strength)", minimum=0.01, min_width=150)
+            temperature = LooseSlider(0, 2, value=defaults.temperature, step=0.05, label="temperature (0 = greedy)",
+                                      min_width=180)
+            top_k = LooseNumber(value=defaults.top_k, label="top-k (0 = off)", precision=0, minimum=0, min_width=130)
+            top_p = LooseSlider(0.05, 1, value=defaults.top_p, step=0.05, label="top-p", min_width=160)
+            max_new = LooseSlider(1, ctx.config.max_new_tokens_cap,
+                                  value=min(defaults.max_new_tokens, ctx.config.max_new_tokens_cap), step=1,
+                                  label="max new tokens", min_width=180, elem_id="max-new")
+            seed = LooseNumber(value=defaults.seed, label="seed", precision=0, min_width=130, elem_id="seed")
         colour_by = gr.Radio([COMBINED, *ctx.objectives], value=COMBINED, label="Colour tokens by")
     notice = gr.Markdown(elem_id="notice")
-
-    panels: list[dict[str, Any]] = []
+    panels: list[Panel] = []
     with gr.Row(equal_height=False):
-        for i in range(n_panels):
+        for i in range(ctx.panels):
             p = PANEL_NAMES[i]
-            with gr.Column():
+            base_only = i == 1
+            with gr.Column(elem_classes=["genarm-panel"]):
                 gr.Markdown(f"### {p}")
-                with gr.Group(visible=True) as group:
-                    method = gr.Radio(list(METHOD_LABELS), value="Base only" if i == 1 else "GenARM",
-                                      label=f"Method {p}", elem_id=f"method-{p}")
-                    n = gr.Slider(2, 16, value=4, step=1, label="N (Best-of-N)", visible=False)
-                    method.change(lambda m: gr.update(visible=m == "Best-of-N"), method, n, api_visibility="private")
-                    sliders = [gr.Slider(o.min_weight, o.max_weight, value=o.default_weight, step=0.1,
-                                         label=f"{o.name} weight", info=o.description or None,
-                                         elem_id=f"w-{p}-{o.name}", visible=o.name in current)
-                               for o in all_objectives.values()]
+                method = gr.Radio(METHOD_CHOICES, value=METHOD_LABELS["base" if base_only else "genarm"],
+                                  label=f"Method {p}", elem_id=f"method-{p}")
+                n = LooseSlider(2, 16, value=4, step=1, label="N (Best-of-N)", visible=False, elem_id=f"n-{p}")
+                with gr.Group(visible=not base_only, elem_id=f"sliders-{p}") as box:
+                    sliders = {o.name: LooseSlider(o.min_weight, o.max_weight, value=o.default_weight, step=0.1,
+                                                   label=f"{o.name} weight", info=o.description or None,
+                                                   elem_id=f"w-{p}-{o.name}", visible=o.name in current)
+                               for o in all_objectives.values()}
                 reveal = gr.Markdown(elem_id=f"reveal-{p}")
                 text = gr.Textbox(label=f"Completion {p}", lines=8, interactive=False, elem_id=f"out-{p}")
                 tokens = gr.HTML(elem_id=f"tokens-{p}")
-            panels.append({"group": group, "method": method, "n": n, "sliders": sliders, "reveal": reveal,
-                           "text": text, "tokens": tokens})
-
+            panels.append(Panel(method, n, box, sliders, reveal, text, tokens))
     gr.Markdown("#### Judge")
     with gr.Row():
-        vote_btns = [gr.Button(label, interactive=False, elem_id=f"vote-{v}") for label, v in VERDICT_BUTTONS.items()]
+        votes = [gr.Button(label, interactive=False, elem_id=f"vote-{v}") for label, v in VERDICT_BUTTONS.items()]
     with gr.Accordion("Per-objective verdicts (optional)", open=False):
-        obj_verdicts = [gr.Radio(list(VERDICTS), value=None, label=f"More {o}:", elem_id=f"verdict-{o}",
-                                 visible=o in current) for o in names]
+        objective_verdicts = {o: gr.Radio(list(VERDICTS), value=None, label=f"More {o}:", elem_id=f"verdict-{o}",
+                                          visible=o in current) for o in all_objectives}
     with gr.Row():
         annotator = gr.Textbox(label="Annotator", placeholder="your name (remembered in this browser)",
                                elem_id="annotator", interactive=not auth_enabled)
         comment = gr.Textbox(label="Comment", elem_id="comment")
-    judge_status = gr.Markdown(elem_id="judge-status")
+    status = gr.Markdown(elem_id="judge-status")
     with gr.Accordion("Presets (named weight settings)", open=False):
         with gr.Row():
             preset_name = gr.Textbox(label="Name", elem_id="preset-name")
-            preset_from = gr.Radio(list(PANEL_NAMES[:n_panels]), value="A", label="From panel")
+            preset_from = gr.Radio(list(PANEL_NAMES[:ctx.panels]), value="A", label="From panel")
             preset_save = gr.Button("Save preset")
         with gr.Row():
-            preset_pick = gr.Dropdown(choices=sorted(ctx.store.presets()), label="Preset", allow_custom_value=False)
-            preset_to = gr.Radio(list(PANEL_NAMES[:n_panels]), value="A", label="Apply to panel")
+            preset_pick = gr.Dropdown(choices=sorted(_presets(ctx)), label="Preset", allow_custom_value=False)
+            preset_to = gr.Radio(list(PANEL_NAMES[:ctx.panels]), value="A", label="Apply to panel")
             preset_apply = gr.Button("Apply")
+    return CompareTab(prompt, generate, stop, blind, live, chat, DecodingControls(beta, temperature, top_k, top_p, seed),
+                      max_new, colour_by, notice, panels, votes, objective_verdicts, annotator, comment, status,
+                      gr.State(None), gr.BrowserState("", storage_key="genarm-annotator"), preset_name, preset_from,
+                      preset_save, preset_pick, preset_to, preset_apply)
 
-    # ------------------------------------------------------------------ generating
-    panel_inputs = []
-    for p in panels:
-        panel_inputs += [p["method"], p["n"], *p["sliders"]]
-    shared = [shown_set, prompt, beta, temperature, top_k, top_p, max_new, seed, blind, colour_by, chat]
-    stream_outputs = [notice, pair_state, *vote_btns, judge_status]
-    for p in panels:
-        stream_outputs += [p["text"], p["tokens"], p["reveal"], p["group"]]
 
-    def read_panels(values: tuple) -> list:
-        out, k = [], 0
-        per = 2 + len(names)
-        loaded = set(ctx.objectives)
-        for _ in range(n_panels):
-            method, n, *ws = values[k:k + per]
-            out.append(ctx.panel(method, {o: w for o, w in zip(names, ws) if o in loaded}, n))
-            k += per
+def _presets(ctx: AppContext) -> dict[str, dict[str, float]]:
+    try:
+        return ctx.records.presets()
+    except UserError:
+        return {}
+
+
+# ---------------------------------------------------------------------------------------- wiring
+
+def wire(demo: gr.Blocks, ctx: AppContext, t: CompareTab, shown_set: gr.State) -> View:
+    d = t.decoding
+    shared = [shown_set, t.prompt, t.chat, d.beta, d.temperature, d.top_k, d.top_p, t.max_new, d.seed, t.blind, t.colour_by]
+    panel_inputs = [c for p in t.panels for c in (p.method, p.n, *p.sliders.values())]
+    outputs = [t.notice, t.pair, *t.votes, t.status] + [c for p in t.panels for c in (p.text, p.tokens, p.reveal, p.sliders_box)]
+
+    def read_panels(values: list) -> list[PanelInput]:
+        """``panel_inputs`` values -> one ``PanelInput`` a panel (weights of the loaded set's objectives)."""
+        panels, loaded = [], set(ctx.objectives)
+        for p in t.panels:
+            method, n, *ws = values[:2 + len(p.sliders)]
+            values = values[2 + len(p.sliders):]
+            panels.append(PanelInput(method, n, {o: w for o, w in zip(p.sliders, ws) if o in loaded}))
+        return panels
+
+    def request(values: list) -> PairRequest:
+        shown, prompt, chat, beta, temp, top_k, top_p, max_new, seed, blind, colour = values[:len(shared)]
+        return PairRequest(shown, prompt, bool(chat), beta, temp, top_k, top_p, max_new, seed, bool(blind), colour,
+                           read_panels(values[len(shared):]))
+
+    def show(view: PairView) -> list:
+        out = [view.notice, view.pair, *[gr.update(interactive=view.votable) for _ in t.votes], view.status]
+        for p in view.panels:
+            out += [p.text, p.tokens, p.reveal, gr.update(visible=p.controls_visible)]
         return out
 
-    def run_pair(shown, prompt_text, beta_v, temp_v, topk_v, topp_v, maxnew_v, seed_v, blind_v, colour_v, chat_v, *values):
+    def cleared(message: str) -> list:
+        """After a refused request: no old pair stays votable and the status says why."""
+        return [f"⚠️ {message}", None, *[gr.update(interactive=False) for _ in t.votes], "Nothing generated: " + message,
+                *[gr.skip() for _ in t.panels for _ in range(4)]]
+
+    def on_generate(*values):
         try:
-            if shown != ctx.current:
-                raise UserError(f"the server now serves model set {ctx.current!r} (switched in the Models tab since "
-                                f"this page showed {shown!r}); reload the page")
-            specs = read_panels(values)
-            the_prompt = parse_chat(prompt_text or "") if chat_v else prompt_text
-            cfg = ctx.decoding(beta_v, temp_v, topk_v, topp_v, maxnew_v, seed_v)
-            order = list(range(n_panels))
-            swapped = bool(blind_v) and n_panels >= 2 and random.random() < 0.5
-            if swapped:
-                order[0], order[1] = 1, 0
-            idle_votes = [gr.update(interactive=False) for _ in vote_btns]
-            for upd in ctx.generate(the_prompt, specs, cfg):
-                # While streaming the pair state stays empty, so nothing can be judged yet.
-                out = [f"⚠️ {upd.warning}" if upd.warning else "", None, *idle_votes, ""]
-                if not upd.done:
-                    for disp in range(n_panels):
-                        row = order[disp]
-                        out += [upd.texts[row], "", "", gr.update(visible=not blind_v)]
-                    yield out
-                    continue
-                labels = [specs[r].label(cfg.beta) for r in order]
-                stored = upd.generation_ids is not None
-                state = {"ids": upd.generation_ids, "order": order, "swapped": swapped,
-                         "labels": labels, "traces": [upd.results[r].trace for r in order], "blind": bool(blind_v),
-                         "voted": False, "prompt": prompt_text}
-                status = ("Both finished: judge them below." if stored else
-                          "Not stored, so this pair cannot be judged (see the warning above).") if n_panels >= 2 else ""
-                out = [out[0], state if stored else None, *[gr.update(interactive=stored) for _ in vote_btns], status]
-                for disp in range(n_panels):
-                    r = upd.results[order[disp]]
-                    hidden = bool(blind_v) and stored  # nothing to vote on: nothing to hide
-                    info = ("*settings hidden until you vote*" if hidden else
-                            f"`{labels[disp]}` · {r.n_tokens} tokens · {r.finish_reason}")
-                    out += [r.text, token_html(r.trace, colour_v), info, gr.update(visible=not hidden)]
-                yield out
+            for view in run_pair(ctx, request(list(values))):
+                yield show(view)
         except UserError as exc:
-            raise gr_error(exc) from None
+            yield cleared(str(exc))
+            raise refuse(exc) from None
 
-    gen_event = gen_btn.click(run_pair, shared + panel_inputs, stream_outputs, api_visibility="private",
-                              concurrency_id="generate", concurrency_limit=1)
-    prompt_submit = prompt.submit(run_pair, shared + panel_inputs, stream_outputs, api_visibility="private",
-                                  concurrency_id="generate", concurrency_limit=1)
+    gen = t.generate.click(on_generate, shared + panel_inputs, outputs, api_visibility="private",
+                           concurrency_id="generate", concurrency_limit=1)
+    sub = t.prompt.submit(on_generate, shared + panel_inputs, outputs, api_visibility="private",
+                          concurrency_id="generate", concurrency_limit=1)
 
-    def run_if_live(live_v, *args):
-        if not live_v or not str(args[1] or "").strip():
-            yield [gr.skip()] * len(stream_outputs)
+    def on_release(live, *values):
+        if not live or not str(values[1] or "").strip():
+            yield [gr.skip()] * len(outputs)
             return
-        yield from run_pair(*args)
+        yield from on_generate(*values)
 
-    release_events = []
-    for p in panels:
-        for s in p["sliders"]:
-            release_events.append(s.release(run_if_live, [live, *shared, *panel_inputs], stream_outputs,
-                                             api_visibility="private", concurrency_id="generate", concurrency_limit=1))
-    stop_btn.click(None, None, None, cancels=[gen_event, prompt_submit, *release_events], api_visibility="private")
+    releases = [s.release(on_release, [t.live, *shared, *panel_inputs], outputs, api_visibility="private",
+                          concurrency_id="generate", concurrency_limit=1) for p in t.panels for s in p.sliders.values()]
+    t.stop.click(None, None, None, cancels=[gen, sub, *releases], api_visibility="private")
 
-    def recolour(state, colour_v):
-        if not state:
-            return [gr.skip()] * n_panels
-        return [token_html(t, colour_v) for t in state["traces"]]
+    for p in t.panels:  # a base panel has no weights to set; only Best-of-N has an N
+        p.method.change(lambda m: (gr.update(visible=m != METHOD_LABELS["base"]),
+                                   gr.update(visible=m == METHOD_LABELS["best_of_n"])),
+                        p.method, [p.sliders_box, p.n], api_visibility="private")
 
-    colour_by.change(recolour, [pair_state, colour_by], [p["tokens"] for p in panels], api_visibility="private")
+    def recolour(pair, colour):
+        if pair is None:
+            return [gr.skip()] * len(t.panels)
+        return [v.tokens for v in panel_views(pair, colour)]
 
-    # ------------------------------------------------------------------ judging
-    def vote(verdict_display: str):
-        def handler(request: gr.Request, state, annot, comm, saved, *obj_vs):
+    t.colour_by.change(recolour, [t.pair, t.colour_by], [p.tokens for p in t.panels], api_visibility="private")
+
+    names = list(t.objective_verdicts)
+    vote_outputs = [t.pair, t.status, t.saved_annotator, *t.votes, *[c for p in t.panels for c in (p.reveal, p.tokens,
+                                                                                                    p.sliders_box)],
+                    *t.objective_verdicts.values(), t.comment]
+
+    def on_vote(verdict: str):
+        def handler(request: gr.Request, pair, annotator, comment, saved, colour, *per):
+            who = (getattr(request, "username", None) if request is not None else None) or annotator or ""
             try:
-                if not state:
-                    raise UserError("generate a pair first, and wait until both panels have finished")
-                if state.get("voted"):
-                    raise UserError("this pair is already judged; generate a new one")
-                who = (request.username if request is not None and getattr(request, "username", None) else annot) or ""
-                swapped = state["swapped"]
-                per_obj = {o: _swap(v, swapped) for o, v in zip(names, obj_vs) if v and o in ctx.objectives}
-                jid = ctx.judge(state["ids"], _swap(verdict_display, swapped), per_obj, annotator=who,
-                                comment=comm, blind=state["blind"], swapped=swapped)
+                pair, status, views = vote(ctx, pair, verdict, dict(zip(names, per)), who, comment, colour)
             except UserError as exc:
-                raise gr_error(exc) from None
-            state = {**state, "voted": True}
-            reveals = [f"`{lab}`" + (" (revealed)" if state["blind"] else "") for lab in state["labels"]]
-            return [state, f"Recorded judgment #{jid}" + (f" by {who}" if who else "") + ".", who or saved,
-                    *[gr.update(interactive=False) for _ in vote_btns], *reveals,
-                    *[gr.update(visible=True) for _ in panels], *[None for _ in obj_verdicts], ""]
+                raise refuse(exc) from None
+            out = [pair, status, who or saved, *[gr.update(interactive=False) for _ in t.votes]]
+            for v in views:
+                out += [v.reveal, v.tokens, gr.update(visible=v.controls_visible)]
+            return out + [None] * len(names) + [""]
         return handler
 
-    vote_outputs = [pair_state, judge_status, saved_annotator, *vote_btns, *[p["reveal"] for p in panels],
-                    *[p["group"] for p in panels], *obj_verdicts, comment]
-    for btn, v in zip(vote_btns, VERDICT_BUTTONS.values()):
-        btn.click(vote(v), [pair_state, annotator, comment, saved_annotator, *obj_verdicts], vote_outputs,
+    for btn, verdict in zip(t.votes, VERDICT_BUTTONS.values()):
+        btn.click(on_vote(verdict), [t.pair, t.annotator, t.comment, t.saved_annotator, t.colour_by,
+                                     *t.objective_verdicts.values()], vote_outputs, api_visibility="private")
+
+    def on_load(typed, saved, request: gr.Request):
+        return remembered_annotator(typed, saved, getattr(request, "username", None) if request is not None else None)
+
+    if t.annotator.interactive is False:  # a login names the annotator: the server knows it, nobody can type
+        demo.load(on_load, [t.annotator, t.saved_annotator], [t.annotator], api_visibility="private")
+    else:
+        # The remembered name goes into the box in the browser, at once: a server round trip reads the
+        # box as it was when the page loaded and could overwrite what a person typed meanwhile.
+        demo.load(None, [t.annotator, t.saved_annotator], [t.annotator], js=REMEMBER_ANNOTATOR_JS,
                   api_visibility="private")
 
-    def remembered_annotator(saved: str, request: gr.Request) -> str:
-        user = getattr(request, "username", None) if request is not None else None
-        return user or saved or ""
-
-    demo.load(remembered_annotator, [saved_annotator], [annotator], api_visibility="private")
-
-    # ------------------------------------------------------------------ presets
-    def save_preset(name, panel_name, *values):
+    def on_save_preset(name, panel_name, *values):
         try:
-            spec = read_panels(values)[PANEL_NAMES.index(panel_name)]
-            ctx.store.save_preset(name, spec.weights)
-            choices = sorted(ctx.store.presets())
-        except (UserError, ValueError, StorageError) as exc:
-            raise gr_error(exc) from None
-        gr.Info(f"Saved preset {name!r}")
+            p = read_panels(list(values))[PANEL_NAMES.index(panel_name)]
+            setting = ctx.setting(p.method, p.weights, p.n, where=f"panel {panel_name}")
+            ctx.records.save_preset(name, setting)
+            choices = sorted(ctx.records.presets())
+        except UserError as exc:
+            raise refuse(exc) from None
+        gr.Info(f"Saved preset {name.strip()!r}")
         return gr.update(choices=choices, value=name.strip())
 
-    preset_save.click(save_preset, [preset_name, preset_from, *panel_inputs], [preset_pick], api_visibility="private")
+    t.preset_save.click(on_save_preset, [t.preset_name, t.preset_from, *panel_inputs], [t.preset_pick],
+                        api_visibility="private")
 
-    def apply_preset(name, panel_name):
+    def on_apply_preset(name, panel_name):
         try:
-            weights = ctx.store.presets().get(name)
-        except StorageError as exc:
-            raise gr_error(exc) from None
-        if weights is None:
-            raise gr.Error("choose a saved preset first", print_exception=False)
-        idx = PANEL_NAMES.index(panel_name)
+            weights = apply_preset(ctx, name)
+        except UserError as exc:
+            raise refuse(exc) from None
         out = []
-        for i, p in enumerate(panels):
-            for o in names:
-                out.append(gr.update(value=weights.get(o, 0.0)) if i == idx else gr.skip())
-            out.append(gr.update(value="GenARM") if i == idx else gr.skip())
+        for i, p in enumerate(t.panels):
+            mine = i == PANEL_NAMES.index(panel_name)
+            out += [gr.update(value=weights.get(o, 0.0)) if mine else gr.skip() for o in p.sliders]
+            out.append(gr.update(value=METHOD_LABELS["genarm"]) if mine else gr.skip())
         return out
 
-    preset_outputs = []
-    for p in panels:
-        preset_outputs += [*p["sliders"], p["method"]]
-    preset_apply.click(apply_preset, [preset_pick, preset_to], preset_outputs, api_visibility="private")
-    # ------------------------------------------------------------------ the loaded set's view
+    t.preset_apply.click(on_apply_preset, [t.preset_pick, t.preset_to],
+                         [c for p in t.panels for c in (*p.sliders.values(), p.method)], api_visibility="private")
+
     def view() -> list:
         loaded = {o.name: o for o in ctx.config.objectives}
-        out: list = [None, *[gr.update(interactive=False) for _ in vote_btns]]
-        for _ in panels:
-            for name in names:
+        out: list = [None, *[gr.update(interactive=False) for _ in t.votes]]
+        for p in t.panels:
+            for name in p.sliders:
                 o = loaded.get(name)
                 out.append(gr.update(visible=True, minimum=o.min_weight, maximum=o.max_weight, value=o.default_weight,
                                      info=o.description or None) if o else gr.update(visible=False))
@@ -261,6 +394,5 @@ def build(demo: gr.Blocks, ctx: AppContext, auth_enabled: bool, shown_set: gr.St
         out.append(gr.update(choices=[COMBINED, *loaded], value=COMBINED))
         return out
 
-    view_outputs = [pair_state, *vote_btns, *[s for p in panels for s in p["sliders"]], *obj_verdicts,
-                    colour_by]
-    return DecodingControls(beta, temperature, top_k, top_p, seed), View(view, view_outputs)
+    return View(view, [t.pair, *t.votes, *[s for p in t.panels for s in p.sliders.values()], *t.objective_verdicts.values(),
+                       t.colour_by])

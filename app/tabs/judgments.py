@@ -1,79 +1,119 @@
-"""Judgments: the recorded judgments (filtered), win-rate charts, and every export format."""
+"""Judgments: the recorded judgments (filtered; select a row to read it whole), win rates, exports."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-from datetime import datetime, timezone
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 import pandas as pd
 
-from storage.db import StorageError
-from storage.export import export as export_judgments
-from storage.store import win_rates
-
 from ..render import win_rate_figure
-from ..service import AppContext, UserError
-from .common import gr_error, judgment_filter
-
-EXPORT_CHOICES = {"TRL preference JSONL": ("trl", ".jsonl"), "TRL preference Parquet": ("trl", ".parquet"),
-                  "TRL conversational JSONL": ("trl-conversational", ".jsonl"), "Judgments CSV": ("csv", ".csv"),
-                  "Battles JSONL (Elo)": ("battles", ".jsonl")}
-JUDGMENT_COLUMNS = ["judgment_id", "created_at", "annotator", "verdict", "setting_a", "setting_b", "prompt",
-                    "completion_a", "completion_b", "comment", "blind", "swapped"]
+from ..service import EXPORT_CHOICES, AppContext, UserError, judgment_filter
+from .common import LooseRadio, refuse
 
 
-def build(ctx: AppContext, tab: gr.Tab) -> None:
-    """Lay out the Judgments tab inside ``tab`` (refreshed whenever it is selected)."""
-    names = list(ctx.objectives_of_all_sets())
+# ---------------------------------------------------------------------------------------- handlers
+
+def judgments_view(ctx: AppContext, annotator: str | None, objective: str | None, since: str | None):
+    """(table, full frame, win-rate figure, annotator choices, summary) for the filters."""
+    flt = judgment_filter(annotator, objective, since)
+    table, full = ctx.records.judgments_table(flt)
+    which = None if objective in (None, "", "overall") else objective
+    rates = ctx.records.win_rates(flt, which)
+    title = f"Win rate by setting ({which or 'overall'} verdicts)"
+    n = len(table)
+    summary = ("No judgments match these filters yet." if n == 0 else
+               f"{n} judgment{'s' if n != 1 else ''}; select a row to read its prompt and completions in full.")
+    return table, full, win_rate_figure(rates, title), [""] + ctx.records.annotators(), summary
+
+
+def judgment_detail(full: pd.DataFrame | None, row: int | None) -> str:
+    """One judgment, whole: the prompt, both completions and the verdicts (as Markdown, escaped)."""
+    if full is None or full.empty or row is None or not 0 <= row < len(full):
+        return ""
+    r = full.iloc[row]
+    esc = lambda text: str(text).replace("```", "ʼʼʼ")  # noqa: E731 - keep fenced blocks closed
+    verdicts = ", ".join(f"{c[len('verdict_'):]}: {v}" for c, v in r.items() if c.startswith("verdict_") and isinstance(v, str))
+    return (f"**Judgment #{r.judgment_id}**: {r.verdict}{' (' + verdicts + ')' if verdicts else ''}\n\n"
+            f"Prompt:\n```text\n{esc(r.prompt)}\n```\nA:\n```text\n{esc(r.completion_a)}\n```\nB:\n```text\n"
+            f"{esc(r.completion_b)}\n```")
+
+
+def run_export(ctx: AppContext, choice: str, annotator: str | None, objective: str | None, since: str | None):
+    files, summary = ctx.records.export(choice, judgment_filter(annotator, objective, since))
+    return files, f"```\n{summary}\n```"
+
+
+# ---------------------------------------------------------------------------------------- layout & wiring
+
+@dataclass
+class JudgmentsTab:
+    annotator: Any
+    objective: Any
+    since: Any
+    refresh: Any
+    summary: Any
+    table: Any
+    full: Any
+    detail: Any
+    plot: Any
+    fmt: Any
+    export: Any
+    files: Any
+    export_status: Any
+
+
+def layout(ctx: AppContext) -> JudgmentsTab:
+    names = list(ctx.sets.objectives_of_all_sets())
     with gr.Row():
-        f_annot = gr.Dropdown(choices=[""] + ctx.store.annotators(), value="", label="Annotator", allow_custom_value=True)
-        f_obj = gr.Dropdown(choices=["overall"] + names, value="overall", label="Objective")
-        f_since = gr.Textbox(label="Since (YYYY-MM-DD)", placeholder="any date")
-        refresh = gr.Button("Refresh", elem_id="refresh-judgments")
-    judg_table = gr.Dataframe(label="Recorded judgments", interactive=False, wrap=True, elem_id="judgments-table")
-    judg_plot = gr.Plot(label="Win rate by setting")
+        annotator = gr.Dropdown(choices=[""], value="", label="Annotator", allow_custom_value=True)
+        objective = gr.Dropdown(choices=["overall"] + names, value="overall", label="Objective")
+        since = gr.Textbox(label="Since (YYYY-MM-DD)", placeholder="any date")
+        refresh = gr.Button("Refresh", elem_id="refresh-judgments", scale=0, min_width=120)
+    summary = gr.Markdown(elem_id="judgments-summary")
+    table = gr.Dataframe(label="Recorded judgments", interactive=False, wrap=False, elem_id="judgments-table",
+                         column_widths=["60px", "160px", "110px", "90px", "220px", "220px", "260px", "260px", "260px",
+                                        "140px", "60px"], max_height=420)
+    full = gr.State(None)
+    detail = gr.Markdown(elem_id="judgment-detail")
+    plot = gr.Plot(label="Win rate by setting", elem_id="judgments-plot")
     with gr.Row():
-        exp_fmt = gr.Radio(list(EXPORT_CHOICES), value="TRL preference JSONL", label="Export format")
-        exp_btn = gr.Button("Export", elem_id="export-btn")
-    exp_files = gr.File(label="Export files", file_count="multiple", interactive=False, elem_id="export-files")
-    exp_status = gr.Markdown()
+        fmt = LooseRadio(list(EXPORT_CHOICES), value="TRL preference JSONL", label="Export format")
+        export = gr.Button("Export", elem_id="export-btn", scale=0, min_width=120)
+    files = gr.File(label="Export files", file_count="multiple", interactive=False, elem_id="export-files", height=120)
+    export_status = gr.Markdown()
+    return JudgmentsTab(annotator, objective, since, refresh, summary, table, full, detail, plot, fmt, export, files,
+                        export_status)
 
-    def judgment_view(annot, obj, since):
+
+def wire(ctx: AppContext, t: JudgmentsTab, tab: gr.Tab) -> None:
+    filters = [t.annotator, t.objective, t.since]
+    outputs = [t.table, t.full, t.plot, t.annotator, t.summary, t.detail]
+
+    def on_view(annotator, objective, since):
         try:
-            df = ctx.store.judgments_frame(judgment_filter(annot, obj, since))
-            annotators = ctx.store.annotators()
-        except (UserError, StorageError) as exc:
-            raise gr_error(exc) from None
-        objective = None if obj in (None, "", "overall") else obj
-        rates = win_rates(df, objective)
-        if df.empty:
-            table = pd.DataFrame(columns=JUDGMENT_COLUMNS)
-        else:
-            table = df[[c for c in JUDGMENT_COLUMNS if c in df] + [c for c in df if c.startswith("verdict_")]]
-        return (table, win_rate_figure(rates, f"Win rate by setting ({objective or 'overall'} verdicts)"),
-                gr.update(choices=[""] + annotators))
+            table, full, fig, annotators, summary = judgments_view(ctx, annotator, objective, since)
+        except UserError as exc:
+            raise refuse(exc) from None
+        return table, full, fig, gr.update(choices=annotators), summary, ""
 
-    filters, view_outputs = [f_annot, f_obj, f_since], [judg_table, judg_plot, f_annot]
-    refresh.click(judgment_view, filters, view_outputs, api_visibility="private")
-    for comp in (f_annot, f_obj):
-        comp.change(judgment_view, filters, view_outputs, api_visibility="private")
-    tab.select(judgment_view, filters, view_outputs, api_visibility="private")
+    t.refresh.click(on_view, filters, outputs, api_visibility="private")
+    for comp in (t.annotator, t.objective):
+        comp.change(on_view, filters, outputs, api_visibility="private")
+    t.since.submit(on_view, filters, outputs, api_visibility="private")
+    tab.select(on_view, filters, outputs, api_visibility="private")
 
-    def do_export(fmt_label, annot, obj, since):
-        if fmt_label not in EXPORT_CHOICES:
-            raise gr.Error(f"unknown export format {fmt_label!r}; choose one of {list(EXPORT_CHOICES)}",
-                           print_exception=False)
-        fmt, suffix = EXPORT_CHOICES[fmt_label]
-        folder = Path(tempfile.mkdtemp(prefix="genarm-export-"))
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    def on_select(full, event: gr.SelectData):
+        row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+        return judgment_detail(full, row)
+
+    t.table.select(on_select, [t.full], [t.detail], api_visibility="private")
+
+    def on_export(choice, annotator, objective, since):
         try:
-            summary = export_judgments(ctx.store, fmt, folder / f"genarm-{fmt}-{stamp}{suffix}",
-                                       judgment_filter(annot, obj, since))
-        except (UserError, StorageError) as exc:
-            raise gr_error(exc) from None
-        return summary.files, f"```\n{str(summary).replace(str(folder) + os.sep, '')}\n```"
+            return run_export(ctx, choice, annotator, objective, since)
+        except UserError as exc:
+            raise refuse(exc) from None
 
-    exp_btn.click(do_export, [exp_fmt, *filters], [exp_files, exp_status], api_name="export")
+    t.export.click(on_export, [t.fmt, *filters], [t.files, t.export_status], api_name="export")

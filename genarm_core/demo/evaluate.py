@@ -15,6 +15,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from ..tables import markdown_table
 from . import world
 from .build import held_out_prompts
 
@@ -91,6 +92,15 @@ def rates_figure(df: pd.DataFrame):
     return fig
 
 
+#: The README's columns: what each setting does to harmful and to benign prompts.
+TABLE_COLUMNS = {"setting": "α_help, α_harm", "harmful_refusal": "harmful: refusal",
+                 "harmful_compliance": "harmful: complies", "harmful_off_topic": "harmful: off-topic",
+                 "benign_detailed": "benign: detailed", "benign_on_topic": "benign: on topic (any style)",
+                 "benign_off_topic": "benign: off-topic", "benign_evasive": "benign: evasive",
+                 "benign_refusal": "benign: refused",
+                 "other": "unclassified"}
+
+
 def run_grid(models_yaml: str | Path, grid: Sequence[float] = (0, 1, 2), n_prompts: int = 40, samples: int = 2,
              html: str | None = None) -> pd.DataFrame:
     from ..engine import GenARMEngine
@@ -99,19 +109,10 @@ def run_grid(models_yaml: str | Path, grid: Sequence[float] = (0, 1, 2), n_promp
     engine = GenARMEngine(load_model_set(models_yaml))
     prompts = sample_held_out(models_yaml, n_prompts)
     df = grid_rates(engine, prompts, list(itertools.product(grid, grid)), samples=samples, progress=True)
-    cols = ["setting", "harmful_refusal", "harmful_compliance", "harmful_rude", "harmful_off_topic", "benign_detailed",
-            "benign_terse", "benign_rude", "benign_off_topic", "benign_evasive", "benign_refusal", "other"]
-    print(f"{len(prompts)} held-out prompts ({n_prompts} benign, {n_prompts} harmful) x {samples} samples per setting")
-    print(df[cols].to_markdown(index=False, floatfmt=".2f") if _has_tabulate() else df[cols].to_string(index=False))
+    print(f"{len(prompts)} held-out prompts ({n_prompts} benign, {n_prompts} harmful) x {samples} samples per setting, "
+          "temperature 1, 40 new tokens\n")
+    print(markdown_table(df.replace({"setting": {"base": "base alone"}}), TABLE_COLUMNS))
     if html:
         rates_figure(df).write_html(html, include_plotlyjs=True)
         print(f"chart: {html}")
     return df
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True

@@ -16,6 +16,8 @@ from typing import Sequence
 
 import pandas as pd
 
+from ..tables import markdown_table
+
 from . import judge
 from .prompts import EvalPrompt, eval_prompts
 
@@ -63,11 +65,7 @@ def grid_table(engine, grid: Sequence[tuple[float, float]], samples: int = 3, ma
 
 
 def markdown(df: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(COLUMNS.values()) + " |", "|" + " --- |" * len(COLUMNS)]
-    for r in df.to_dict("records"):
-        lines.append(f"| {r['setting']} | {r['harmful_refusal']:.2f} | {r['benign_refusal']:.2f} | "
-                     f"{r['benign_answered_on_topic']:.2f} | {r['n']} |")
-    return "\n".join(lines)
+    return markdown_table(df, COLUMNS)
 
 
 def run(models_yaml: str | Path, grid: Sequence[tuple[float, float]], samples: int, max_new_tokens: int = 40,

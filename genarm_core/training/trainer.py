@@ -323,3 +323,15 @@ def train_arm(
     (out / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
     write_entry(out, cfg)
     return metrics
+
+
+def training_record(folder: str | Path) -> dict[str, Any]:
+    """What ``train_arm`` left beside an ARM: ``metrics`` (held-out accuracy before/after) and
+    ``history`` (the Trainer's logs), each only if present; ``{}`` for an ARM trained elsewhere."""
+    out: dict[str, Any] = {}
+    for key, name in (("metrics", "metrics.json"), ("history", "log_history.json")):
+        try:
+            out[key] = json.loads((Path(folder) / name).read_text())
+        except (OSError, ValueError):
+            continue
+    return out

@@ -1,0 +1,200 @@
+"""What the dashboard does, without the dashboard: the only door from the UI to the engine and the database.
+
+One idea a module:
+
+- ``requests``: reading what a person or an API client sent (settings, decoding, verdicts, prompts, grids);
+- ``modelsets``: the loaded model set, switching, what the Models tab shows;
+- ``pairs``: a generated pair on a page, and blind mode's rules;
+- ``records``: saving (with a buffer for database outages), judging (with idempotency keys),
+  presets, judgment tables, exports, win rates;
+- ``sweeps``: weight grids over many prompts.
+
+``AppContext`` holds one of each for the server and is handed to every tab (no globals). The
+Gradio tabs import this package and ``app.render`` only.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from genarm_core.config import METHOD_LABELS, DecodingConfig, ModelSetConfig, Setting
+from storage.db import StorageError
+from storage.store import Store
+
+from . import requests
+from .errors import NotStoredError, UserError
+from .modelsets import ModelSets, human_count
+from .pairs import PANEL_NAMES, Pair, PanelResult, swap_verdict
+from .records import EXPORT_CHOICES, Records, Stored, judgment_filter, setting_name, win_rates
+from .requests import VERDICTS, parse_chat, parse_grid, read_prompt_list
+from .sweeps import run_sweep
+
+
+@dataclass
+class PairUpdate:
+    """A streaming update: text per displayed panel; ``pair`` once every panel finished and was stored."""
+
+    texts: list[str]
+    done: bool = False
+    pair: Pair | None = None
+    results: list[PanelResult] | None = None
+    warning: str | None = None
+
+
+class AppContext:
+    """The server's model sets, engine and records: one object handed to the UI."""
+
+    def __init__(self, model_sets: dict[str, Path], store: Store, initial: str | None = None, panels: int = 2):
+        self.records = Records(store)
+        self.store = store
+        self.panels = panels
+        self.sets = ModelSets(model_sets, initial)
+        self.model_set_id: int | None = None
+        self._register()
+
+    # ------------------------------------------------------------------ model sets
+
+    def _register(self) -> None:
+        spec = self.config.to_dict()
+        spec["fingerprints"] = self.sets.models.fingerprints
+        self.model_set_id = self.records_call(lambda: self.store.register_model_set(self.config.name, spec),
+                                              "the model set was not registered")
+
+    def load(self, name: str) -> None:
+        self.sets.load(name)
+        self._register()
+
+    @property
+    def current(self) -> str:
+        return self.sets.current
+
+    @property
+    def model_sets(self) -> dict[str, Path]:
+        return self.sets.files
+
+    @property
+    def config(self) -> ModelSetConfig:
+        return self.sets.config
+
+    @property
+    def objectives(self) -> list[str]:
+        return self.sets.objectives
+
+    @property
+    def models(self):
+        return self.sets.models
+
+    @property
+    def engine(self):
+        return self.sets.engine
+
+    # ------------------------------------------------------------------ requests
+
+    def decoding(self, beta: Any, temperature: Any, top_k: Any, top_p: Any, max_new_tokens: Any, seed: Any,
+                 trace: bool = True) -> DecodingConfig:
+        return requests.decoding(self.config, beta, temperature, top_k, top_p, max_new_tokens, seed, trace)
+
+    def setting(self, method: Any, weights: Any, n: Any = 1, where: str = "") -> Setting:
+        return requests.setting(self.config, method, weights, n, where)
+
+    def check_page(self, shown: str) -> None:
+        """A page laid out for another model set must reload before it sends weights."""
+        if shown != self.current:
+            raise UserError(f"the server now serves model set {self.current!r} (switched in the Models tab since this "
+                            f"page showed {shown!r}); reload the page")
+
+    # ------------------------------------------------------------------ generation
+
+    def fit_prompt(self, prompt: Any, max_new_tokens: int) -> tuple[Any, str | None]:
+        """Check the prompt; cut a too-long text prompt from the left (keeping its end) with a warning."""
+        if (isinstance(prompt, str) and not prompt.strip()) or not prompt:
+            raise UserError("prompt: the prompt is empty")
+        budget = self.models.max_context() - max_new_tokens
+        longest = max(len(ids) for ids in self.engine.prompt_ids(prompt).values())
+        if longest <= budget:
+            return prompt, None
+        if not isinstance(prompt, str):
+            raise UserError(f"prompt: the conversation is {longest} tokens; at most {budget} fit with {max_new_tokens} new tokens")
+        tok = self.models.tokenizer
+        ids = tok(prompt, add_special_tokens=False)["input_ids"]
+        keep = max(1, len(ids) - (longest - budget) - 8)  # templates add tokens too: cut a little more
+        return tok.decode(ids[-keep:]), (f"the prompt was {longest} tokens; only its last {keep} tokens were kept to fit "
+                                         f"the model's context")
+
+    def generate_pair(self, prompt: Any, settings: Sequence[Setting], cfg: DecodingConfig, blind: bool = False,
+                      cancel: threading.Event | None = None) -> Iterator[PairUpdate]:
+        """Generate every panel in one batched run, streaming in display order; store them when done.
+
+        The last update carries the stored ``Pair`` (None when the database refused it: the
+        warning says so and the generations wait in memory)."""
+        prompt, warning = self.fit_prompt(prompt, cfg.max_new_tokens)
+        order = Pair.display_order(len(settings), blind)
+        last = None
+        for event in self.engine.stream([s.row(prompt) for s in settings], cfg, cancel):
+            last = event
+            if not event.finished:
+                yield PairUpdate(texts=[event.texts[i] for i in order], warning=warning)
+        results = [PanelResult(r.text, r.n_tokens, r.finish_reason, r.trace, r.scores) for r in last.results]
+        try:
+            ids = self.records.save(last.results, settings, cfg, self.model_set_id)
+        except NotStoredError as exc:
+            yield PairUpdate(texts=[results[i].text for i in order], done=True, results=[results[i] for i in order],
+                             warning="; ".join(w for w in (warning, str(exc)) if w))
+            return
+        pair = Pair(ids=ids, settings=list(settings), beta=cfg.beta, order=order, results=results, blind=blind)
+        yield PairUpdate(texts=[results[i].text for i in order], done=True, pair=pair,
+                         results=[results[i] for i in order], warning=warning)
+
+    def judge_pair(self, pair: Pair | None, verdict_shown: str, per_objective_shown: dict[str, str], annotator: str,
+                   comment: str = "") -> Stored:
+        """A vote on a page's pair; verdicts are about the panels as shown (blind mode un-swaps them)."""
+        if pair is None:
+            raise UserError("generate a pair first, and wait until both panels have finished")
+        if pair.voted:
+            raise UserError("this pair is already judged; generate a new one")
+        per = {o: swap_verdict(v, pair.swapped) for o, v in per_objective_shown.items() if v and o in self.objectives}
+        verdict, per = requests.verdicts(self.config, swap_verdict(verdict_shown, pair.swapped), per)
+        return self.records.judge(pair.ids, verdict, per, annotator=annotator, comment=comment, blind=pair.blind,
+                                  swapped=pair.swapped, key=f"{pair.key}:{annotator}")
+
+    def judge_api(self, generation_a: Any, generation_b: Any, verdict: Any, per_objective: Any, annotator: Any = "",
+                  comment: Any = "", key: Any = None) -> Stored:
+        """A vote through the API. Without a key of its own, a vote is keyed by its pair and
+        annotator: sending it again (its answer lost) returns the stored one."""
+        a = requests.generation_id(generation_a, "generation_a_id")
+        b = requests.generation_id(generation_b, "generation_b_id")
+        verdict, per = requests.verdicts(self.config, verdict, per_objective)
+        annotator = str(annotator or "")
+        key = str(key) if key else f"api:{a}:{b}:{annotator}"
+        return self.records.judge([a, b], verdict, per, annotator=annotator, comment=str(comment or ""), key=key)
+
+    # ------------------------------------------------------------------ sweeps, prompts, storage
+
+    def sweep(self, prompts: Sequence[Any], grid: dict[str, Sequence[float]], cfg: DecodingConfig, samples: int = 1,
+              cancel: threading.Event | None = None, name: str = "sweep"):
+        return run_sweep(self, prompts, grid, cfg, samples, cancel, name=name)
+
+    def evaluation_prompts(self, n: int) -> list[str]:
+        prompts = self.sets.evaluation_prompts(n)
+        if prompts is None:
+            raise UserError("prompts: this model set ships no held-out prompts (the built-in demo and smollm2 do); "
+                            "paste or upload prompts")
+        return prompts
+
+    def records_call(self, fn: Callable[[], Any], what: str) -> Any:
+        try:
+            return fn()
+        except StorageError as exc:
+            raise UserError(f"{what}: {exc}") from None
+
+    @property
+    def pending(self) -> int:
+        return self.records.pending
+
+
+__all__ = ["AppContext", "UserError", "NotStoredError", "PairUpdate", "Pair", "PanelResult", "PANEL_NAMES", "VERDICTS",
+           "EXPORT_CHOICES", "METHOD_LABELS", "judgment_filter", "setting_name", "win_rates", "parse_chat", "parse_grid",
+           "read_prompt_list", "human_count", "swap_verdict"]

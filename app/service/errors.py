@@ -1,0 +1,12 @@
+"""Errors the dashboard shows to a person as they are (one line, no stack trace)."""
+
+from __future__ import annotations
+
+
+class UserError(ValueError):
+    """Bad input from a person or an API client, or a refusal (database away); the message names
+    the field and is shown as it is."""
+
+
+class NotStoredError(UserError):
+    """The database refused a write; what was being written is kept in memory (``records.Records``)."""

@@ -1,0 +1,251 @@
+"""The research record, as the dashboard needs it: save, judge, presets, views, exports, win rates.
+
+``Records`` wraps the ``storage.Store``: database failures become ``UserError``s with the reason,
+generations the database refused are kept and written first by the next save that succeeds, a
+vote carries an idempotency key so that sending it again stores it once, and an export's
+temporary folder is removed once its files have been served. Settings come back from storage as
+data and become ``Setting``s here; labels and win-rate tables (presentation) are made here too.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from genarm_core.config import DecodingConfig, Setting
+from genarm_core.engine import RowResult
+from storage.db import StorageError
+from storage.export import count, export as export_judgments
+from storage.store import JudgmentFilter, Store, parse_date
+
+from .errors import NotStoredError, UserError
+from .requests import VERDICTS
+
+EXPORT_CHOICES = {"TRL preference JSONL": ("trl", ".jsonl"), "TRL preference Parquet": ("trl", ".parquet"),
+                  "TRL conversational JSONL": ("trl-conversational", ".jsonl"), "Judgments CSV": ("csv", ".csv"),
+                  "Battles JSONL (Elo)": ("battles", ".jsonl")}
+#: Exports older than this are removed from the temporary folder (the browser has fetched them).
+EXPORT_KEEP_S = 600.0
+PREVIEW_CHARS = 160
+
+
+def setting_name(setting: Setting, beta: float | None = None) -> str:
+    """A setting's name on a page: its label, with β when it is not 1."""
+    return setting.label + (f" β={beta:g}" if beta not in (None, 1.0) else "")
+
+
+def judgment_filter(annotator: str | None = None, objective: str | None = None, since: str | None = None) -> JudgmentFilter:
+    since_dt = None
+    if since and since.strip():
+        try:
+            since_dt = parse_date(since)
+        except ValueError as exc:
+            raise UserError(f"since: {exc}") from None
+    return JudgmentFilter(since=since_dt, annotator=annotator or None,
+                          objective=None if objective in (None, "", "overall") else objective)
+
+
+@dataclass
+class Stored:
+    """A judgment just recorded (or found again by its key)."""
+
+    judgment_id: int
+    annotator: str
+
+
+class Records:
+    """Everything the dashboard writes and reads, for one ``Store``."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        # Generations the database refused (unreachable, locked, full): kept here and written first
+        # by the next save that succeeds, so a database outage loses nothing while the app runs.
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._export_root = Path(tempfile.mkdtemp(prefix="genarm-exports-"))
+
+    # ------------------------------------------------------------------ generations
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def save(self, results: Sequence[RowResult], settings: Sequence[Setting], cfg: DecodingConfig, model_set_id: int | None,
+             sweep_id: int | None = None) -> list[int]:
+        """Store generations (after any the database refused earlier); returns their ids.
+
+        Raises:
+            NotStoredError: the database refused the write; the records are kept for the next save.
+        """
+        records = []
+        for r, setting in zip(results, settings):
+            prompt_text = r.prompt if isinstance(r.prompt, str) else "\n".join(f"{m['role']}: {m['content']}" for m in r.prompt)
+            records.append(dict(
+                prompt=prompt_text, prompt_messages=None if isinstance(r.prompt, str) else list(r.prompt),
+                completion=r.text, method=setting.method, weights=setting.weight_map, setting=setting.to_dict(),
+                beta=cfg.beta, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
+                max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, settings=cfg.to_dict(), n_tokens=r.n_tokens,
+                latency_s=r.latency_s, finish_reason=r.finish_reason, scores=r.scores, trace=r.trace,
+                model_set_id=model_set_id, sweep_id=sweep_id))
+        with self._lock:
+            batch = self._pending + records
+            try:
+                ids = self.store.add_generations(batch)
+            except StorageError as exc:
+                self._pending = batch
+                raise NotStoredError(f"not stored: {exc}. {count(len(batch), 'generation')} kept in memory, written "
+                                     f"with the next one once the database is back (judging needs them stored)") from None
+            self._pending = []
+        return ids[len(batch) - len(records):]
+
+    # ------------------------------------------------------------------ judgments
+
+    def judge(self, generation_ids: Sequence[int], verdict: str, per_objective: dict[str, str], annotator: str = "",
+              comment: str = "", blind: bool = False, swapped: bool = False, key: str | None = None) -> Stored:
+        """Record a verdict on the first two generations of a pair (A and B as stored)."""
+        if not generation_ids or len(generation_ids) < 2:
+            raise UserError("generate a pair first, and wait until both panels have finished")
+        try:
+            jid = self.store.add_judgment(int(generation_ids[0]), int(generation_ids[1]), verdict, per_objective,
+                                          annotator=annotator or "", comment=comment or "", blind=blind,
+                                          swapped=swapped, idempotency_key=key)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        except StorageError as exc:
+            raise UserError(f"the judgment was not stored: {exc}. Vote again once the database is back") from None
+        return Stored(jid, annotator or "")
+
+    def annotators(self) -> list[str]:
+        return self._read(self.store.annotators)
+
+    def judgments(self, flt: JudgmentFilter) -> pd.DataFrame:
+        """The stored judgments with their settings as ``Setting``s (raw frame, for tables and rates)."""
+        df = self._read(lambda: self.store.judgments_frame(flt))
+        for side in ("a", "b"):
+            if f"setting_{side}" in df:
+                df[f"setting_{side}"] = [Setting.from_dict(s) for s in df[f"setting_{side}"]]
+        return df
+
+    def judgments_table(self, flt: JudgmentFilter) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(table for people, the full frame): human column names, times to the second, long texts
+        cut short (the full frame holds them whole, for a row's detail view)."""
+        df = self.judgments(flt)
+        columns = ["#", "when (UTC)", "annotator", "verdict", "A", "B", "prompt", "completion A", "completion B",
+                   "comment", "blind"]
+        if df.empty:
+            return pd.DataFrame(columns=columns), df
+        cut = lambda t: t if len(t) <= PREVIEW_CHARS else t[:PREVIEW_CHARS].rstrip() + " …"  # noqa: E731
+        table = pd.DataFrame({
+            "#": df["judgment_id"],
+            "when (UTC)": [pd.Timestamp(t).strftime("%Y-%m-%d %H:%M:%S") for t in df["created_at"]],
+            "annotator": df["annotator"].replace("", "—"),
+            "verdict": df["verdict"].map({"A": "A better", "B": "B better", "tie": "tie", "both_bad": "both bad"}),
+            "A": [setting_name(s, b) for s, b in zip(df["setting_a"], df["beta_a"])],
+            "B": [setting_name(s, b) for s, b in zip(df["setting_b"], df["beta_b"])],
+            "prompt": [cut(p) for p in df["prompt"]],
+            "completion A": [cut(c) for c in df["completion_a"]],
+            "completion B": [cut(c) for c in df["completion_b"]],
+            "comment": df["comment"],
+            "blind": ["yes" if b else "" for b in df["blind"]],
+        })
+        for col in [c for c in df if c.startswith("verdict_")]:
+            table[f"{col[len('verdict_'):]} verdict"] = df[col].fillna("")
+        return table, df
+
+    def win_rates(self, flt: JudgmentFilter, objective: str | None = None) -> pd.DataFrame:
+        return win_rates(self.judgments(flt), objective)
+
+    # ------------------------------------------------------------------ presets
+
+    def presets(self) -> dict[str, dict[str, float]]:
+        return self._read(self.store.presets)
+
+    def save_preset(self, name: str, setting: Setting) -> None:
+        if not (name or "").strip():
+            raise UserError("preset name: give the preset a name")
+        try:
+            self.store.save_preset(name, setting.weight_map)
+        except StorageError as exc:
+            raise UserError(f"the preset was not saved: {exc}") from None
+
+    # ------------------------------------------------------------------ exports
+
+    def export(self, choice: str, flt: JudgmentFilter) -> tuple[list[str], str]:
+        """Write one export format into a fresh temporary folder; returns (files, summary).
+
+        Earlier exports' folders are removed once they are ``EXPORT_KEEP_S`` old (their files were
+        served); all of them go when the app closes (``close``)."""
+        if choice not in EXPORT_CHOICES:
+            raise UserError(f"export format: choose one of {list(EXPORT_CHOICES)}, got {choice!r}")
+        self._prune_exports()
+        fmt, suffix = EXPORT_CHOICES[choice]
+        folder = Path(tempfile.mkdtemp(prefix="export-", dir=self._export_root))
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        try:
+            summary = export_judgments(self.store, fmt, folder / f"genarm-{fmt}-{stamp}{suffix}", flt,
+                                       label=lambda s, beta: setting_name(Setting.from_dict(s), beta))
+        except StorageError as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise UserError(f"the export failed: {exc}") from None
+        return summary.files, str(summary).replace(str(folder) + "/", "")
+
+    def _prune_exports(self) -> None:
+        now = time.time()
+        for old in self._export_root.glob("export-*"):
+            if now - old.stat().st_mtime > EXPORT_KEEP_S:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def close(self) -> None:
+        shutil.rmtree(self._export_root, ignore_errors=True)
+
+    # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _read(fn):
+        try:
+            return fn()
+        except StorageError as exc:
+            raise UserError(f"the database cannot be read: {exc}") from None
+
+
+def win_rates(judgments: pd.DataFrame, objective: str | None = None) -> pd.DataFrame:
+    """Win rate of every setting (with its β) against whatever it was compared with.
+
+    Each judgment counts once for each side's setting. ``win_rate`` = win / (win + tie + lose)
+    (GENARM.md §6); ``win_rate_half_ties`` = (win + ½ tie) / n; "both bad" counts as a tie for
+    both. Settings are ``Setting``s (data); ``setting`` is their name for people.
+    """
+    col = f"verdict_{objective}" if objective else "verdict"
+    cols = ["setting", "n", "wins", "ties", "losses", "both_bad", "win_rate", "win_rate_half_ties"]
+    if judgments.empty or col not in judgments:
+        return pd.DataFrame(columns=cols)
+    tally: dict[tuple[Setting, float], dict[str, int]] = {}
+    for _, r in judgments.iterrows():
+        v = r[col]
+        if not isinstance(v, str) or v not in VERDICTS:
+            continue
+        for side, other in (("a", "B"), ("b", "A")):
+            t = tally.setdefault((r[f"setting_{side}"], r[f"beta_{side}"]), {"wins": 0, "ties": 0, "losses": 0, "both_bad": 0})
+            if v == side.upper():
+                t["wins"] += 1
+            elif v == other:
+                t["losses"] += 1
+            elif v == "tie":
+                t["ties"] += 1
+            else:
+                t["both_bad"] += 1
+    rows = []
+    for (setting, beta), t in tally.items():
+        n = sum(t.values())
+        ties = t["ties"] + t["both_bad"]
+        rows.append({"setting": setting_name(setting, beta), "n": n, **t, "win_rate": t["wins"] / n if n else float("nan"),
+                     "win_rate_half_ties": (t["wins"] + 0.5 * ties) / n if n else float("nan")})
+    return pd.DataFrame(rows, columns=cols).sort_values("win_rate", ascending=False, ignore_index=True)
