@@ -7,8 +7,10 @@ process, so its peak resident memory (``ru_maxrss``) is its own:
 - ``full``: the log-probs the way the trainer used to take them, ``log_softmax`` over every
   position's whole vocabulary and then one value picked per token (batch × length × 49,152 floats,
   kept for the backward);
-- ``project``: ``genarm_core.scoring.response_logps``, the output layer applied to response
-  positions only, in chunks, with a selective log-softmax.
+- ``no-checkpointing``: ``genarm_core.scoring.response_logps``, the output layer applied to
+  response positions only, in chunks, with a selective log-softmax; every layer's activations kept;
+- ``project``: the trainer's defaults, that and gradient checkpointing (each layer's activations
+  recomputed in the backward pass).
 
 Both train the same pairs for the same steps (``--pairs``, default 64) and then evaluate
 ``--eval-pairs`` held-out pairs (default 230) with the trainer's own evaluation. The base comes
@@ -47,7 +49,8 @@ def _child(variant: str, base: str, data: str, pairs: int, eval_pairs: int, batc
     all_pairs, _ = load_pairs(data, "hh")
     train, held = all_pairs[:pairs], all_pairs[pairs:pairs + eval_pairs]
     cfg = ARMTrainingConfig(base=base, chat_template=True, objective="harmlessness", max_prompt_tokens=96, max_response_tokens=48,
-                            batch_size=batch, grad_accum=1, epochs=1, learning_rate=5e-4, beta_r=0.1)
+                            batch_size=batch, grad_accum=1, epochs=1, learning_rate=5e-4, beta_r=0.1,
+                            gradient_checkpointing=variant == "project")
     with tempfile.TemporaryDirectory(prefix="genarm-bench-") as out:
         t0 = time.perf_counter()
         metrics = trainer_mod.train_arm(cfg, train, out, eval_pairs=held, progress=False, log=lambda s: None)
@@ -63,7 +66,8 @@ def main() -> None:
     p.add_argument("--pairs", type=int, default=64, help="training pairs (one epoch)")
     p.add_argument("--eval-pairs", type=int, default=230, help="held-out pairs evaluated before and after")
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--variants", default="project,full", help="comma-separated: project, full")
+    p.add_argument("--variants", default="project,no-checkpointing,full",
+                   help="comma-separated: project, no-checkpointing, full")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--base", help=argparse.SUPPRESS)
     args = p.parse_args()

@@ -143,7 +143,8 @@ def build(settings: DemoSettings, out: Path, progress: bool = True) -> dict[str,
         cfg = ARMTrainingConfig(objective=objective, base=str(out / "base"), beta_r=settings.beta_r[objective],
                                 learning_rate=settings.arm_lr, epochs=settings.arm_epochs, batch_size=settings.arm_batch,
                                 grad_accum=1, lora=False, template=world.TEMPLATE, eval_fraction=0.1,
-                                sft_weight=settings.sft_weight, seed=settings.seed, save_steps=10**9)
+                                sft_weight=settings.sft_weight, seed=settings.seed, save_steps=10**9,
+                                gradient_checkpointing=False)  # a tiny model: nothing to save
         info[objective] = train_arm(cfg, pairs, out / objective, progress=report, log=lambda msg: None)
         shutil.rmtree(out / objective / "checkpoints", ignore_errors=True)
         done(f"{objective} ARM")

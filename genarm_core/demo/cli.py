@@ -18,6 +18,8 @@ def add_demo_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--prompts", type=int, default=40, help="held-out prompts per kind (benign, harmful)")
     e.add_argument("--samples", type=int, default=2, help="samples per prompt and grid point")
     e.add_argument("--html", help="write the plotly chart to this HTML file")
+    e.add_argument("--families", choices=["held-out", "training"], default="held-out",
+                   help="prompts of the held-out families (default) or of the families trained on")
     e.set_defaults(func=cmd_eval)
 
 
@@ -33,5 +35,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import run_grid
 
     grid = [float(x) for x in args.grid.split(",")]
-    run_grid(ensure_demo(cache_dir=args.cache_dir), grid=grid, n_prompts=args.prompts, samples=args.samples, html=args.html)
+    run_grid(ensure_demo(cache_dir=args.cache_dir), grid=grid, n_prompts=args.prompts, samples=args.samples, html=args.html,
+             families=args.families)
     return 0

@@ -21,7 +21,16 @@ from .build import held_out_prompts
 
 
 def sample_held_out(models_yaml: str | Path, n_per_kind: int, seed: int = 0) -> list[world.Prompt]:
-    prompts = held_out_prompts(models_yaml)
+    return _sample(held_out_prompts(models_yaml), n_per_kind, seed)
+
+
+def sample_training_families(n_per_kind: int, seed: int = 0) -> list[world.Prompt]:
+    """Prompts of the families the models were trained on (in distribution; copy tasks left out)."""
+    train, _ = world.split_prompts(0)
+    return _sample([p for p in train if p.family != "copy"], n_per_kind, seed)
+
+
+def _sample(prompts: list[world.Prompt], n_per_kind: int, seed: int) -> list[world.Prompt]:
     rng = random.Random(seed)
     out = []
     for kind in ("benign", "harmful"):
@@ -102,14 +111,16 @@ TABLE_COLUMNS = {"setting": "α_help, α_harm", "harmful_refusal": "harmful: ref
 
 
 def run_grid(models_yaml: str | Path, grid: Sequence[float] = (0, 1, 2), n_prompts: int = 40, samples: int = 2,
-             html: str | None = None) -> pd.DataFrame:
+             html: str | None = None, families: str = "held-out") -> pd.DataFrame:
     from ..engine import GenARMEngine
     from ..loading import load_model_set
 
     engine = GenARMEngine(load_model_set(models_yaml))
-    prompts = sample_held_out(models_yaml, n_prompts)
+    prompts = (sample_held_out(models_yaml, n_prompts) if families == "held-out"
+               else sample_training_families(n_prompts))
     df = grid_rates(engine, prompts, list(itertools.product(grid, grid)), samples=samples, progress=True)
-    print(f"{len(prompts)} held-out prompts ({n_prompts} benign, {n_prompts} harmful) x {samples} samples per setting, "
+    print(f"{len(prompts)} prompts of the {families} families ({n_prompts} benign, {n_prompts} harmful) x {samples} "
+          "samples per setting, "
           "temperature 1, 40 new tokens\n")
     print(markdown_table(df.replace({"setting": {"base": "base alone"}}), TABLE_COLUMNS))
     if html:

@@ -32,6 +32,7 @@ class ARMTrainingConfig:
     lora_mlp: bool = field(default=False, metadata={"help": "Adapt the MLP projections too, not only attention."})
     lora_top_layers: int | None = field(default=None, metadata={"help": "Adapt only the top N transformer layers; the backward pass stops below them (faster). Default: all."})
     length_normalize: bool = field(default=False, metadata={"help": "Mean instead of sum of response log-probs (off in the paper)."})
+    gradient_checkpointing: bool = field(default=True, metadata={"help": "Recompute each layer's activations in the backward pass instead of keeping them: a fraction of the memory for about a third more compute. --no-gradient-checkpointing keeps them (faster for short sequences or small models)."})
     sft_weight: float = field(default=0.0, metadata={"help": "Add this × the chosen responses' mean token NLL to the loss (TRL's rpo_alpha): keeps the ARM a fluent model of preferred answers. 0 = the paper's loss."})
     max_prompt_tokens: int = field(default=384, metadata={"help": "Prompt budget in tokens; longer prompts keep their end."})
     max_response_tokens: int = field(default=256, metadata={"help": "Response budget in tokens; longer responses keep their end."})
