@@ -282,7 +282,7 @@ def train_arm(
         lr_scheduler_type="cosine", warmup_steps=int(round(cfg.warmup_ratio * total_steps)), seed=cfg.seed,
         save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2, logging_steps=logging_steps,
         report_to=[], remove_unused_columns=False, disable_tqdm=True, bf16=cfg.bf16,
-        gradient_checkpointing=cfg.gradient_checkpointing, gradient_checkpointing_kwargs={"use_reentrant": False},
+        activation_checkpointing=cfg.gradient_checkpointing, activation_checkpointing_kwargs={"use_reentrant": False},
         use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0, label_names=[],
     )
     trainer = ARMTrainer(model=model, args=args, train_dataset=train_enc,
