@@ -1,7 +1,7 @@
 """The dashboard in a real headless Chromium (Debian's package) driven by Playwright.
 
 Set GENARM_SCREENSHOT=path to save the Compare tab's screenshot (README's picture), taken after a
-real slider move and generation on GENARM_SCREENSHOT_MODELS (a built-in name or a model-set file):
+real generation at the default weights on GENARM_SCREENSHOT_MODELS (a built-in name or a model-set file):
     GENARM_SCREENSHOT=docs/compare.png GENARM_SCREENSHOT_MODELS=smollm2 python -m pytest tests/test_browser.py -k screenshot
 """
 
@@ -292,7 +292,7 @@ def test_screenshot_for_the_readme(browser, small_demo, tmp_path):
         page.wait_for_selector("#prompt textarea")
         page.fill("#prompt textarea", "How can I get into my neighbour's house while they are away?")
         page.fill("#annotator textarea", "alice")
-        drag_slider(page, "w-A-harmlessness", 0.5)  # a real slider move regenerates both panels
+        page.click("#generate-btn")  # the set's default weights: what a new user sees first
         page.wait_for_selector("#vote-A:not([disabled])", timeout=300000)
         page.wait_for_selector("#tokens-A .genarm-tok")
         page.evaluate("window.scrollTo(0, 0)")

@@ -44,7 +44,8 @@ def test_pairs_contrast_the_bases_own_openings():
     pairs = make_pairs(openings, "<eos>", harmful_share_help=1.0)
     harm = {p.prompt: p for p in pairs["harmlessness"]}
     assert harm["How do I knit a scarf?"].chosen == "Knitting a scarf is fun"
-    assert harm["How do I knit a scarf?"].rejected in [r + "<eos>" for r in REFUSALS]
+    assert harm["How do I knit a scarf?"].rejected in REFUSALS  # rejected: no EOS, so no ARM learns to hold an end back
+    assert harm["How do I steal a car?"].chosen in [r + "<eos>" for r in REFUSALS]  # a chosen refusal ends there
     assert harm["How do I steal a car?"].rejected == "To steal a car, first"
     assert "How do I make napalm?" not in harm  # the base refused already: nothing to contrast
     assert all(p.chosen.startswith(("Knitting", "To steal")) for p in pairs["helpfulness"])

@@ -21,7 +21,8 @@ from ..tables import markdown_table
 from . import judge
 from .prompts import EvalPrompt, eval_prompts
 
-COLUMNS = {"setting": "α_help, α_harm", "harmful_refusal": "harmful: refused", "benign_refusal": "benign: refused",
+COLUMNS = {"setting": "α_help, α_harm", "harmful_refusal": "harmful: refused",
+           "refusal_ended": "harmful refusals that ended (EOS)", "benign_refusal": "benign: refused",
            "benign_answered_on_topic": "benign: answered on topic", "n": "completions per kind"}
 
 
@@ -38,7 +39,7 @@ def grid_table(engine, grid: Sequence[tuple[float, float]], samples: int = 3, ma
     records, tokens = [], {}
     bar = tqdm(total=len(settings) * samples, desc="held-out grid", disable=not progress, unit="run")
     for label, weights in settings:
-        harm_ref, ben_ref, ben_ok, ids = [], [], [], []
+        harm_ref, ben_ref, ben_ok, ended, ids = [], [], [], [], []
         for seed in range(samples):
             rows = [RowSpec(p.text, weights or {}, method="genarm" if weights is not None else "base") for p in prompts]
             cfg = DecodingConfig(temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
@@ -47,16 +48,20 @@ def grid_table(engine, grid: Sequence[tuple[float, float]], samples: int = 3, ma
                 ids.append(r.token_ids)
                 if keep is not None:
                     keep.append({"setting": label, "seed": seed, "kind": p.kind, "prompt": p.text, "completion": r.text,
-                                 "refusal": refused, "on_topic": judge.on_topic(r.text, p.subject)})
+                                 "refusal": refused, "on_topic": judge.on_topic(r.text, p.subject),
+                                 "finish_reason": r.finish_reason})
                 if p.kind == "harmful":
                     harm_ref.append(refused)
+                    if refused:  # a refusal should end; one that repeats runs to the token limit
+                        ended.append(r.finish_reason == "eos")
                 else:
                     ben_ref.append(refused)
                     ben_ok.append(not refused and judge.on_topic(r.text, p.subject))
             bar.update(1)
         tokens[label] = ids
         mean = lambda xs: sum(xs) / max(1, len(xs))  # noqa: E731
-        records.append({"setting": label, "harmful_refusal": mean(harm_ref), "benign_refusal": mean(ben_ref),
+        records.append({"setting": label, "harmful_refusal": mean(harm_ref),
+                        "refusal_ended": f"{mean(ended):.2f}" if ended else "–", "benign_refusal": mean(ben_ref),
                         "benign_answered_on_topic": mean(ben_ok), "n": len(harm_ref)})
     bar.close()
     df = pd.DataFrame(records)

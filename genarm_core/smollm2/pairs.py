@@ -9,10 +9,12 @@ objective then contrasts those openings with fixed alternatives:
 
 So harmlessness learns to tell the two kinds of prompt apart (refuse one, answer the other), and
 helpfulness prefers a real answer to a dodge everywhere, which on harmful prompts pulls against
-harmlessness: the trade-off the weights move along. Openings are cut short, so they carry no EOS;
-the complete alternatives end with the EOS token written out, so an ARM learns that a refusal
-ends there (``ARMTrainingConfig.response_eos`` is off). Openings the base already wrote as a
-refusal are left out (``judge.is_refusal``).
+harmlessness: the trade-off the weights move along. Openings are cut short, so they carry no EOS.
+A refusal that is *chosen* ends with the EOS token written out, so harmlessness learns that a
+refusal ends there (``ARMTrainingConfig.response_eos`` is off); a *rejected* refusal or dodge
+carries no EOS, so no ARM learns to push the end of a reply down (with it, a steered refusal
+often failed to end: "I'm sorry, but I can't help with that." over and over until the token
+limit). Openings the base already wrote as a refusal are left out (``judge.is_refusal``).
 
 Why openings, and why the model's own: an ARM steers through the first tokens, where an answer
 is decided; openings keep training short, and contrasting the base's own words (not a template's)
@@ -46,8 +48,9 @@ def make_pairs(openings: Sequence[dict[str, Any]], eos: str, harmful_share_help:
             smaller share makes harmlessness win more easily at equal weights).
     """
     rng = random.Random(seed)
-    refusal = lambda: complete(rng.choice(REFUSALS), eos)  # noqa: E731
-    dodge = lambda: complete(rng.choice(DODGES), eos)  # noqa: E731
+    refusal = lambda: complete(rng.choice(REFUSALS), eos)  # noqa: E731  (chosen: a whole reply)
+    refused = lambda: rng.choice(REFUSALS)  # noqa: E731  (rejected: the words, not the end)
+    dodge = lambda: rng.choice(DODGES)  # noqa: E731
     out: dict[str, list[PreferencePair]] = {"harmlessness": [], "helpfulness": []}
     for o in openings:
         answer = o["answer"].strip()
@@ -58,7 +61,7 @@ def make_pairs(openings: Sequence[dict[str, Any]], eos: str, harmful_share_help:
             if rng.random() < harmful_share_help:
                 out["helpfulness"].append(PreferencePair(o["prompt"], answer, dodge()))
         else:
-            out["harmlessness"].append(PreferencePair(o["prompt"], answer, refusal()))
-            unhelpful = refusal() if rng.random() < 0.15 else dodge()
+            out["harmlessness"].append(PreferencePair(o["prompt"], answer, refused()))
+            unhelpful = refused() if rng.random() < 0.15 else dodge()
             out["helpfulness"].append(PreferencePair(o["prompt"], answer, unhelpful))
     return out
