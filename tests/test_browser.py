@@ -73,16 +73,16 @@ def test_flow_slider_generate_vote_judgments_export(page, app_url, tmp_path):
     page.fill("#annotator textarea", "browser-tester")
     # Moving a slider and releasing it regenerates (live mode is on by default).
     drag_slider(page, "w-A-harmlessness", 1.0)
-    page.wait_for_function("document.querySelector('#w-A-harmlessness input[type=number]').value === '4'")
-    page.wait_for_function("document.querySelector('#out-A textarea').value.length > 3 && "
-                           "document.querySelector('#out-B textarea').value.length > 3", timeout=60000)
+    page.wait_for_function("document.querySelector('#w-A-harmlessness input[type=number]')?.value === '4'")
+    page.wait_for_function("document.querySelector('#out-A textarea')?.value.length > 3 && "
+                           "document.querySelector('#out-B textarea')?.value.length > 3", timeout=60000)
     page.wait_for_selector("#vote-A:not([disabled])", timeout=60000)
     page.wait_for_selector("#tokens-A .genarm-tok")
     a_text, b_text = textarea(page, "out-A"), textarea(page, "out-B")
     # Panel B is "Base only": no weight sliders that would do nothing, before or after generating.
     assert page.locator("#w-A-helpfulness").is_visible() and not page.locator("#w-B-helpfulness").is_visible()
     page.click("#vote-A")
-    page.wait_for_function("document.querySelector('#judge-status').innerText.includes('Recorded judgment')")
+    page.wait_for_function("document.querySelector('#judge-status')?.innerText.includes('Recorded judgment')")
     assert page.evaluate("window.__xss") is None  # nothing from the prompt executed
     j = ctx.store.judgments_frame().iloc[-1]
     assert (j.completion_a, j.completion_b, j.verdict, j.annotator) == (a_text, b_text, "A", "browser-tester")
@@ -91,13 +91,13 @@ def test_flow_slider_generate_vote_judgments_export(page, app_url, tmp_path):
 
     page.get_by_role("tab", name="Judgments").click()
     page.click("#refresh-judgments")
-    page.wait_for_function("document.querySelector('#judgments-table').innerText.includes('browser-tester')")
+    page.wait_for_function("document.querySelector('#judgments-table')?.innerText.includes('browser-tester')")
     table = page.locator("#judgments-table").inner_text()
     assert "<script>window.__xss = 1</script>" in table  # shown literally
     assert "when (UTC)" in table and "completion A" in table  # columns for people
     # Select a row: the judgment can be read whole below the table.
     page.locator("#judgments-table [role=gridcell]").filter(has_text="browser-tester").first.click()
-    page.wait_for_function("document.querySelector('#judgment-detail').innerText.includes('Judgment #')")
+    page.wait_for_function("document.querySelector('#judgment-detail')?.innerText.includes('Judgment #')")
     assert a_text.strip()[:20] in page.locator("#judgment-detail").inner_text()
     assert page.evaluate("window.__xss") is None
 
@@ -145,7 +145,7 @@ def test_blind_mode_hides_the_base_until_the_vote(page, app_url):
         assert "hidden until you vote" in page.locator(f"#reveal-{side}").inner_text()
         assert page.locator(f"#sliders-{side}").is_hidden()
     page.click("#vote-tie")
-    page.wait_for_function("document.querySelector('#judge-status').innerText.includes('Recorded judgment')")
+    page.wait_for_function("document.querySelector('#judge-status')?.innerText.includes('Recorded judgment')")
     revealed = page.locator("#reveal-A").inner_text() + page.locator("#reveal-B").inner_text()
     assert "Base only" in revealed and "(revealed)" in revealed
     assert page.locator("#tokens-A .genarm-tip").count() + page.locator("#tokens-B .genarm-tip").count() > 0
@@ -177,7 +177,7 @@ def test_sweep_click_a_frontier_point_to_read_its_completions(page, app_url):
     num.fill("6")
     num.press("Enter")
     page.click("#sweep-run")
-    page.wait_for_function("document.querySelector('#sweep-status').innerText.includes('stored')", timeout=120000)
+    page.wait_for_function("document.querySelector('#sweep-status')?.innerText.includes('stored')", timeout=120000)
     first = page.locator("#sweep-point input").input_value()
     page.wait_for_selector("#sweep-frontier .scatterlayer .trace .point", timeout=30000)
     traces = page.locator("#sweep-frontier .scatterlayer .trace")
@@ -195,14 +195,14 @@ def test_sweep_click_a_frontier_point_to_read_its_completions(page, app_url):
     page.mouse.move(x, y, steps=3)
     page.wait_for_timeout(300)  # plotly settles its hover before a click counts
     page.mouse.click(x, y)
-    page.wait_for_function(f"document.querySelector('#sweep-point input').value === {label!r}", timeout=30000)
+    page.wait_for_function(f"document.querySelector('#sweep-point input')?.value === {label!r}", timeout=30000)
     # The table now holds exactly that setting's stored completions.
     gens = app_url[1].store.generations_frame()
     gens = gens[gens["sweep_id"] == gens["sweep_id"].max()]
     mine = gens[[Setting.from_dict(s).label == label for s in gens["setting"]]]
     assert len(mine) == 2
     want = json.dumps([c.strip() for c in mine["completion"]])
-    page.wait_for_function(f"{want}.every(c => document.querySelector('#sweep-point-table').innerText.includes(c))",
+    page.wait_for_function(f"{want}.every(c => document.querySelector('#sweep-point-table')?.innerText.includes(c))",
                            timeout=30000)
 
 
@@ -220,13 +220,13 @@ def test_login_page_then_judgments_carry_the_logged_in_user(browser, small_demo,
         page.get_by_role("button", name="Login").click()
         page.wait_for_selector("#prompt textarea", timeout=30000)
         # The annotator is the logged-in user, not something typed.
-        page.wait_for_function("document.querySelector('#annotator textarea').value === 'alice'")
+        page.wait_for_function("document.querySelector('#annotator textarea')?.value === 'alice'")
         assert page.locator("#annotator textarea").is_disabled()
         page.fill("#prompt textarea", "How do I bake bread?")
         page.click("#generate-btn")
         page.wait_for_selector("#vote-tie:not([disabled])", timeout=60000)
         page.click("#vote-tie")
-        page.wait_for_function("document.querySelector('#judge-status').innerText.includes('by alice')")
+        page.wait_for_function("document.querySelector('#judge-status')?.innerText.includes('by alice')")
         assert ctx.store.judgments_frame().iloc[-1].annotator == "alice"
         page.close()
 
@@ -254,7 +254,7 @@ def test_switching_to_a_model_set_with_other_objectives(browser, small_demo, tmp
         page.locator("#model-set-pick input").click()
         page.get_by_role("option", name="humour").click()
         page.click("#model-set-load")
-        page.wait_for_function("document.querySelector('#header').innerText.includes('humour')", timeout=60000)
+        page.wait_for_function("document.querySelector('#header')?.innerText.includes('humour')", timeout=60000)
         page.get_by_role("tab", name="Compare").click()
         page.wait_for_selector("#w-A-humour", state="visible")
         assert page.locator("#w-A-harmlessness").is_hidden() and page.locator("#w-A-helpfulness").is_hidden()

@@ -103,14 +103,22 @@ class SweepTab:
     frame: Any
 
 
+def source_fields(source: str) -> tuple[bool, bool, bool]:
+    """Which of (held-out count, pasted box, upload) a prompt source uses: only those are shown."""
+    return source == SOURCES[0], source == SOURCES[1], source == SOURCES[2]
+
+
 def layout(ctx: AppContext) -> SweepTab:
     has_held = ctx.sets.evaluation_prompts(2) is not None
+    first = SOURCES[0] if has_held else SOURCES[1]
+    shown = source_fields(first)
     with gr.Row():
-        source = gr.Radio(SOURCES, value=SOURCES[0] if has_held else SOURCES[1], label="Prompts", elem_id="sweep-source")
-        n_prompts = LooseSlider(2, 50, value=10, step=2, label="held-out prompts (half benign, half harmful)")
-    pasted = gr.Textbox(label="Pasted prompts (one per line)", lines=4, elem_id="sweep-pasted")
+        source = gr.Radio(SOURCES, value=first, label="Prompts", elem_id="sweep-source")
+        n_prompts = LooseSlider(2, 50, value=10, step=2, label="held-out prompts (half benign, half harmful)",
+                                visible=shown[0])
+    pasted = gr.Textbox(label="Pasted prompts (one per line)", lines=4, elem_id="sweep-pasted", visible=shown[1])
     upload = gr.File(label="Prompt file: one per line (text, {\"prompt\": ...}, or a JSON list of chat messages)",
-                     type="filepath", file_types=[".jsonl", ".json", ".txt"])
+                     type="filepath", file_types=[".jsonl", ".json", ".txt"], visible=shown[2], height=140)
     with gr.Row():
         grid = gr.Textbox(value=default_grid(ctx.objectives), label="Weight grid (objective: values; … or from:to:count)",
                           elem_id="sweep-grid", scale=3)
@@ -129,7 +137,7 @@ def layout(ctx: AppContext) -> SweepTab:
     point = gr.Dropdown(choices=[], label="Completions of setting", elem_id="sweep-point")
     point_table = gr.Dataframe(value=pd.DataFrame(columns=POINT_COLUMNS), interactive=False, wrap=True,
                                elem_id="sweep-point-table", max_height=420)
-    result_file = gr.File(label="Sweep results (CSV)", interactive=False)
+    result_file = gr.File(label="Sweep results (CSV)", interactive=False, height=120)
     return SweepTab(source, n_prompts, pasted, upload, grid, samples, max_new, run, cancel, status, frontier, by_weight,
                     clicked, point, point_table, result_file, gr.State(None))
 
@@ -182,6 +190,8 @@ def wire(ctx: AppContext, t: SweepTab, decoding: DecodingControls, current_weigh
                         [t.frame, t.frontier, t.by_weight, t.point, t.point_table, t.result_file, t.status],
                         api_visibility="private", concurrency_id="generate", concurrency_limit=1)
     t.cancel.click(None, None, None, cancels=[event], api_visibility="private")
+    t.source.change(lambda source: [gr.update(visible=v) for v in source_fields(source)], [t.source],
+                    [t.n_prompts, t.pasted, t.upload], api_visibility="private")
     t.point.change(point_rows, [t.frame, t.point], [t.point_table], api_visibility="private")
     t.clicked.change(lambda payload, df: clicked_setting(payload, df) or gr.skip(), [t.clicked, t.frame], [t.point],
                      api_visibility="private")
