@@ -34,6 +34,7 @@ def _child(variant: str, base: str, data: str, pairs: int, eval_pairs: int, batc
     import torch
 
     import genarm_core.training.trainer as trainer_mod
+    from genarm_core.math import masked_sum
     from genarm_core.training.config import ARMTrainingConfig
     from genarm_core.training.data import load_pairs
 
@@ -41,9 +42,7 @@ def _child(variant: str, base: str, data: str, pairs: int, eval_pairs: int, batc
         def full_logps(model, input_ids, attention_mask, response_mask, length_normalize=False):
             logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1].float()
             logps = torch.log_softmax(logits, -1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)
-            mask = response_mask[:, 1:].to(logps.dtype)
-            total = (logps * mask).sum(-1)
-            return total / mask.sum(-1).clamp_min(1) if length_normalize else total
+            return masked_sum(logps, response_mask[:, 1:], length_normalize)
 
         trainer_mod.response_logps = full_logps
     all_pairs, _ = load_pairs(data, "hh")
