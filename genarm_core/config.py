@@ -144,6 +144,12 @@ class Setting:
         return dict(self.weights)
 
     @property
+    def uses_weights(self) -> bool:
+        """Whether weights act on this setting: GenARM steers by them and Best-of-N ranks its
+        samples by them; "Base only" ignores them."""
+        return self.method != "base"
+
+    @property
     def label(self) -> str:
         """A short name for people: ``GenARM helpfulness=1 harmlessness=0.5``, ``Base only``, ``Best-of-8 helpfulness=1``."""
         if self.method == "base":

@@ -47,6 +47,11 @@ def test_pair_is_generated_streamed_and_stored(ctx):
 def test_best_of_n_panel(ctx):
     final = run(ctx, "Hello", [ctx.setting("Best-of-N", {"helpfulness": 1.0}, 3), ctx.setting("GenARM", {"helpfulness": 1.0})])[-1]
     assert final.done and final.pair.settings[0] == Setting("best_of_n", {"helpfulness": 1.0}, 3)
+    # Best-of-N ranks its samples by the weights, so its sliders stay shown; a base panel's do not.
+    views = compare.panel_views(final.pair, "combined shift")
+    assert [v.controls_visible for v in views] == [True, True]
+    base = run(ctx, "Hello", [ctx.setting("Best-of-N", {"helpfulness": 1.0}, 3), ctx.setting("Base only", {})])[-1]
+    assert [v.controls_visible for v in compare.panel_views(base.pair, "combined shift")] == [True, False]
 
 
 @pytest.mark.parametrize("call, message", [

@@ -13,7 +13,8 @@ from typing import Any, Iterator
 import gradio as gr
 
 from ..render import COMBINED, token_html
-from ..service import METHOD_LABELS, PANEL_NAMES, VERDICTS, AppContext, Pair, PairUpdate, UserError, parse_chat
+from ..service import (METHOD_LABELS, PANEL_NAMES, VERDICTS, AppContext, Pair, PairUpdate, Setting, UserError,
+                       parse_chat)
 from .common import DecodingControls, LooseNumber, LooseRadio, LooseSlider, View, refuse
 
 VERDICT_BUTTONS = {"A is better": "A", "B is better": "B", "Tie": "tie", "Both bad": "both_bad"}
@@ -74,9 +75,9 @@ def panel_views(pair: Pair, colour_by: str) -> list[PanelView]:
             reveal = "*setting hidden until you vote*"
         else:
             reveal = f"`{pair.panel_label(i)}` · {r.n_tokens} tokens · {r.finish_reason}" + (" (revealed)" if pair.blind else "")
-        # The weight sliders at position i are panel i's request; they act only on a GenARM panel.
-        weights_act = pair.settings[i].method == "genarm"
-        out.append(PanelView(r.text, token_html(r.trace, colour_by, neutral=hidden), reveal, not hidden and weights_act))
+        # The weight sliders at position i belong to panel i's request (``settings`` is in request order).
+        out.append(PanelView(r.text, token_html(r.trace, colour_by, neutral=hidden), reveal,
+                             not hidden and pair.settings[i].uses_weights))
     return out
 
 
@@ -91,12 +92,12 @@ def run_pair(ctx: AppContext, req: PairRequest) -> Iterator[PairView]:
     for update in ctx.generate_pair(prompt, settings, cfg, blind=req.blind):
         notice = f"⚠️ {update.warning}" if update.warning else ""
         if not update.done:
-            yield PairView(notice, None, False, "", [PanelView(t, "", "", not req.blind and s.method == "genarm")
+            yield PairView(notice, None, False, "", [PanelView(t, "", "", not req.blind and s.uses_weights)
                                                       for t, s in zip(update.texts, settings)])
             continue
         if update.pair is None:  # shown, not stored: nothing to vote on
             yield PairView(notice, None, False, "Not stored, so this pair cannot be judged (see the warning above).",
-                           [PanelView(r.text, token_html(r.trace, req.colour_by), "", s.method == "genarm")
+                           [PanelView(r.text, token_html(r.trace, req.colour_by), "", s.uses_weights)
                             for r, s in zip(update.results, settings)])
             return
         status = "All panels finished: judge them below." if len(settings) >= 2 else ""
@@ -309,7 +310,7 @@ def wire(demo: gr.Blocks, ctx: AppContext, t: CompareTab, shown_set: gr.State) -
     t.stop.click(None, None, None, cancels=[gen, sub, *releases], api_visibility="private")
 
     for p in t.panels:  # a base panel has no weights to set; only Best-of-N has an N
-        p.method.change(lambda m: (gr.update(visible=m != METHOD_LABELS["base"]),
+        p.method.change(lambda m: (gr.update(visible=Setting(m).uses_weights),
                                    gr.update(visible=m == METHOD_LABELS["best_of_n"])),
                         p.method, [p.sliders_box, p.n], api_visibility="private")
 
