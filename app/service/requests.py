@@ -60,11 +60,7 @@ def setting(config: ModelSetConfig, method: Any, weights: Any, n: Any = 1, where
     """A ``Setting`` checked against the set's objectives and weight ranges (``where`` prefixes the
     message, e.g. "panel A")."""
     try:
-        if isinstance(weights, dict):
-            for name, raw in weights.items():  # a box left empty or with letters: name it
-                if raw is None or (isinstance(raw, str) and not raw.strip()):
-                    raise ConfigError(f"weight of {name!r} must be a number, got {raw!r}")
-        return config.setting(method, weights, n)
+        return config.setting(method, weights, n)  # an empty box or letters: "weight of 'x' must be a number"
     except ConfigError as exc:
         raise UserError(f"{where}: {exc}" if where else str(exc)) from None
 
