@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--gpu] [--out FILE]``: run the suite and print a table."""
+"""``python -m benchmarks [--quick] [--gpu [--budget S] [--dry-run]] [--out FILE]``: run the suite and print a table."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ def main() -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks")
     p.add_argument("--quick", action="store_true", help="fewer tokens and repetitions (a smoke run)")
     p.add_argument("--gpu", action="store_true", help="CUDA, bf16, 1B and 7B bases with 1B ARMs (see gpu.py)")
+    p.add_argument("--budget", type=float, help="--gpu: start no measurement after this many seconds (a short GPU lease)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="--gpu on the CPU: the same script on small models, static cache instead of graphs")
     p.add_argument("--demo", help="demo model-set file for 6 and 7 (default: build or find the cached demo)")
     p.add_argument("--out", help="also write the markdown table here")
     args = p.parse_args()
@@ -25,8 +28,8 @@ def main() -> None:
     if args.gpu:
         from .gpu import run_gpu_suite
 
-        report = run_gpu_suite(quick=args.quick)
-        machine += f", {torch.cuda.get_device_name()}"
+        report = run_gpu_suite(quick=args.quick, budget_s=args.budget, device="cpu" if args.dry_run else "cuda")
+        machine += " (dry run on the CPU: small models)" if args.dry_run else f", {torch.cuda.get_device_name()}"
     else:
         demo = args.demo
         if demo is None:

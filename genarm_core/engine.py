@@ -18,6 +18,7 @@ import hashlib
 import json
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
@@ -25,7 +26,7 @@ import torch
 
 from .config import DecodingConfig, RowSpec
 from .loading import BASE, ModelSet
-from .runner import ForwardGroup, StaticForwardGroup, forward_groups
+from .runner import ForwardGroup, StaticForwardGroup, cache_bucket, forward_groups
 from .step import DecodeStep, StepMath
 from .tokens import TokenRules
 
@@ -33,6 +34,8 @@ CancelSignal = threading.Event | Callable[[], bool] | None
 #: "dynamic": transformers' growing cache; "static": a preallocated cache with fixed-shape steps;
 #: "graph": static, each step replayed as a CUDA graph; "auto": graph on CUDA, dynamic elsewhere.
 DECODE_MODES = ("auto", "dynamic", "static", "graph")
+#: Static decoders (caches, buffers, captured graphs) kept for reuse, least recently used dropped first.
+MAX_STATIC_DECODERS = 4
 
 
 def row_seed(seed: int, prompt: Any, candidate: int = 0) -> int:
@@ -111,6 +114,15 @@ class _Row:
     arm_sums: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class _StaticDecoder:
+    """What a static (or graphed) generation keeps for the next one of the same shape."""
+
+    runners: list[StaticForwardGroup]
+    math: StepMath
+    decode: DecodeStep
+
+
 class GenARMEngine:
     """Decodes with a ``ModelSet``. Holds no per-request state: safe to share between requests
     that run one after another (the app serialises them through its queue)."""
@@ -124,6 +136,7 @@ class GenARMEngine:
         self.eos_ids = self._eos_ids()
         self.rules = TokenRules.for_tokenizer(self.tokenizer, model_set.vocab_size, self.eos_ids).to(model_set.base.device)
         self.last_decode: dict[str, Any] = {}
+        self._static: OrderedDict[tuple, _StaticDecoder] = OrderedDict()
 
     def _decode_mode(self, groups: list) -> str:
         """``auto``: CUDA graphs when every model is on a CUDA device, else the dynamic cache."""
@@ -204,38 +217,50 @@ class GenARMEngine:
         groups = forward_groups(members)
         mode = self._decode_mode(groups)
         feeds = [{m.name: [prompt_ids[r.spec_index][m.name] for r in internal] for m in g} for g in groups]
+        alphas = torch.tensor([r.alphas for r in internal], dtype=torch.float32, device=base_device).reshape(B, len(active))
+        reused = False
         if mode == "dynamic":
             runners = [ForwardGroup(g, f, self.models.vocab_size) for g, f in zip(groups, feeds)]
+            math = StepMath(self.rules, active, alphas, cfg)
+            decode = DecodeStep(runners, math)
         else:
-            runners = [StaticForwardGroup(g, f, self.models.vocab_size, cfg.max_new_tokens) for g, f in zip(groups, feeds)]
-        alphas = torch.tensor([r.alphas for r in internal], dtype=torch.float32, device=base_device).reshape(B, len(active))
-        math = StepMath(self.rules, active, alphas, cfg)
+            runners, math, decode, reused = self._static_decoder(mode, groups, feeds, active, alphas, cfg, ctx)
         gens = [torch.Generator().manual_seed(r.seed) for r in internal]
         uniforms = (lambda: torch.stack([torch.rand((), generator=g) for g in gens])) if cfg.temperature > 0 else (
             lambda: torch.zeros(B))
-        decode = DecodeStep(runners, math, graph=mode == "graph")
+        # On CUDA the next step is queued before this step's bookkeeping (text, stop strings, the
+        # event), so the host works while the device computes; the device work is the same. A step
+        # queued after every row has finished is discarded. On the CPU there is nothing to overlap.
+        ahead = base_device.type == "cuda"
         stop_check = self._stop_checker(cancel)
         t0 = time.perf_counter()
 
         lps = self._collect(r.prefill() for r in runners)
         tokens, utf8, packed = math(lps, torch.zeros(B, dtype=torch.long, device=base_device), uniforms().to(base_device))
+        values = packed.cpu().tolist()  # the one read-back per step
         for step in range(cfg.max_new_tokens):
-            self._record(internal, packed.cpu().tolist(), active, cfg, t0)  # the one read-back per step
+            last = step == cfg.max_new_tokens - 1
+            if ahead and not last:
+                tokens, utf8, packed = decode(tokens, utf8, uniforms())
+            self._record(internal, values, active, cfg, t0)
             cancelled = stop_check()
             if cancelled:
                 for r in internal:
                     if not r.done:
                         r.done, r.finish_reason, r.finished_at = True, "cancelled", time.perf_counter() - t0
             all_done = all(r.done for r in internal)
-            if step == cfg.max_new_tokens - 1 or all_done:
+            if last or all_done:
                 for r in internal:
                     if not r.done:
                         r.done, r.finish_reason, r.finished_at = True, "length", time.perf_counter() - t0
                 break
             yield self._event(step, rows, internal)
-            tokens, utf8, packed = decode(tokens, utf8, uniforms())
+            if not ahead:
+                tokens, utf8, packed = decode(tokens, utf8, uniforms())
+            values = packed.cpu().tolist()
         results = self._results(rows, internal, active, prompt_ids)
-        self.last_decode = {"mode": mode, "capture_seconds": decode.capture_seconds}
+        self.last_decode = {"mode": mode, "reused": reused, "graph_replayed": decode.captured,
+                            "capture_seconds": None if reused else decode.capture_seconds}
         yield self._event(step, rows, internal, results)
 
     def generate(self, rows: Sequence[RowSpec], config: DecodingConfig, cancel: CancelSignal = None) -> list[RowResult]:
@@ -245,6 +270,34 @@ class GenARMEngine:
             pass
         assert event is not None and event.results is not None
         return event.results
+
+    def _static_decoder(self, mode: str, groups: list, feeds: list, active: list[str], alphas: torch.Tensor,
+                        cfg: DecodingConfig, context: int):
+        """Static caches, step math and decode step for this batch: reused when an earlier generation
+        had the same groups, batch size, cache buckets, active ARMs and sampling settings (what a
+        captured graph has baked in), else built (and, for ``graph``, captured on the first step).
+
+        Returns ``(runners, math, decode, reused)``.
+        """
+        buckets = tuple(cache_bucket(max(len(p) for f in feed.values() for p in f) + cfg.max_new_tokens, context)
+                        for feed in feeds)
+        key = (mode, tuple(tuple((id(m.model), m.name) for m in g) for g in groups), alphas.shape[0], buckets,
+               tuple(active), cfg.beta, cfg.temperature, cfg.top_k, cfg.top_p)
+        found = self._static.get(key)
+        if found is not None:
+            self._static.move_to_end(key)
+            for runner, feed in zip(found.runners, feeds):
+                runner.load(feed)
+            found.math.cfg = cfg
+            found.math.alphas.copy_(alphas)
+            return found.runners, found.math, found.decode, True
+        runners = [StaticForwardGroup(g, f, self.models.vocab_size, c) for g, f, c in zip(groups, feeds, buckets)]
+        math = StepMath(self.rules, active, alphas, cfg)
+        decoder = _StaticDecoder(runners, math, DecodeStep(runners, math, graph=mode == "graph"))
+        self._static[key] = decoder
+        while len(self._static) > MAX_STATIC_DECODERS:
+            self._static.popitem(last=False)
+        return decoder.runners, decoder.math, decoder.decode, False
 
     # ------------------------------------------------------------------ bookkeeping
 

@@ -40,10 +40,16 @@ class ForwardGroup:
         self.V = vocab_size
         self.device = members[0].device
         self.B = len(prompt_ids[members[0].name])
-        rows = [p for m in members for p in prompt_ids[m.name]]  # (M·B) rows, member-major
         shared = members[0].adapter_name is not None
         self.adapter_names = [m.adapter_name for m in members for _ in range(self.B)] if shared else None
-        tok = members[0].tokenizer
+        self._pad(prompt_ids)
+        self.cache = DynamicCache(config=self.model.config)
+        self.cache_kwarg = cache_kwarg(self.model)
+
+    def _pad(self, prompt_ids: dict[str, list[list[int]]]) -> None:
+        """Left-pad the (M·B) prompts, member-major, into ``ids`` and ``mask``; ``next_pos`` per row."""
+        rows = [p for m in self.members for p in prompt_ids[m.name]]
+        tok = self.members[0].tokenizer
         pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
         L = max(len(p) for p in rows)
         ids = torch.full((len(rows), L), pad, dtype=torch.long)
@@ -54,8 +60,6 @@ class ForwardGroup:
         self.ids = ids.to(self.device)
         self.mask = mask.to(self.device)
         self.next_pos = self.mask.sum(-1, keepdim=True)  # (M·B, 1) position of the next token
-        self.cache = DynamicCache(config=self.model.config)
-        self.cache_kwarg = cache_kwarg(self.model)
 
     def forward(self, **kwargs: Any) -> torch.Tensor:
         """One forward through the group's model with its cache: (M·B, V) log-probs of the last position."""
@@ -90,20 +94,40 @@ class StaticForwardGroup(ForwardGroup):
 
     Buffers (all on the group's device, all (M·B, ...)): ``tokens`` (M·B, 1) the token fed next;
     ``positions`` (M·B, 1) its position id; ``slot`` (1,) its cache position (prompts are left-padded
-    to one length ``L``, so every row writes slot ``L + t`` at step t); ``full_mask`` (M·B, L + N)
-    1 where a row has a real token.
+    to one length ``L``, so every row writes slot ``L + t`` at step t); ``full_mask`` (M·B, C)
+    1 where a row has a real token, C = ``cache_len``.
+
+    ``load(prompt_ids)`` starts a new generation of the same batch size in the same buffers and
+    cache (reset in place, so their addresses, which a captured CUDA graph reads, never change).
+    Any prompt of length L with L + max_new_tokens <= ``cache_len`` fits.
     """
 
     def __init__(self, members: list[LoadedModel], prompt_ids: dict[str, list[list[int]]], vocab_size: int,
-                 max_new_tokens: int):
+                 cache_len: int):
         super().__init__(members, prompt_ids, vocab_size)
+        rows = self.ids.shape[0]
+        self.cache_len = cache_len
+        self.cache = StaticCache(config=self.model.config, max_cache_len=cache_len)
+        self.full_mask = torch.zeros((rows, cache_len), dtype=torch.long, device=self.device)
+        self.tokens = torch.zeros((rows, 1), dtype=torch.long, device=self.device)
+        self.positions = torch.zeros((rows, 1), dtype=torch.long, device=self.device)
+        self.slot = torch.zeros(1, dtype=torch.long, device=self.device)
+        self._reset()
+
+    def load(self, prompt_ids: dict[str, list[list[int]]]) -> None:
+        """New prompts for the next generation (same members, same number of rows)."""
+        self._pad(prompt_ids)
+        self._reset()
+
+    def _reset(self) -> None:
         L = self.ids.shape[1]
-        self.cache = StaticCache(config=self.model.config, max_cache_len=L + max_new_tokens)
-        self.full_mask = torch.zeros((self.ids.shape[0], L + max_new_tokens), dtype=torch.long, device=self.device)
+        if L > self.cache_len:
+            raise ValueError(f"padded prompt of {L} tokens does not fit a cache of {self.cache_len}")
+        self.cache.reset()
+        self.full_mask.zero_()
         self.full_mask[:, :L] = self.mask
-        self.tokens = torch.zeros((self.ids.shape[0], 1), dtype=torch.long, device=self.device)
-        self.positions = self.next_pos.clone()
-        self.slot = torch.tensor([L], dtype=torch.long, device=self.device)
+        self.positions.copy_(self.next_pos)
+        self.slot.fill_(L)
 
     def prefill(self) -> dict[str, torch.Tensor]:
         L = self.ids.shape[1]
@@ -120,6 +144,13 @@ class StaticForwardGroup(ForwardGroup):
         self.positions.add_(1)
         self.slot.add_(1)
         return self._split(out)
+
+
+def cache_bucket(needed: int, context: int, step: int = 256) -> int:
+    """The static cache length for ``needed`` positions: rounded up to a multiple of ``step`` (so that
+    generations of similar length reuse one cache and one captured graph), never past the model's
+    context unless ``needed`` itself is."""
+    return max(needed, min(-(-needed // step) * step, context))
 
 
 def cache_kwarg(model: Any) -> str:

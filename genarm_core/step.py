@@ -70,9 +70,12 @@ class StepMath:
 class DecodeStep:
     """Feed the chosen tokens to every forward group and pick the next ones.
 
-    ``graph=True`` captures the step as a CUDA graph on its first call (the groups must be
-    ``StaticForwardGroup``s: fixed shapes, in-place updates) and replays it after; if capture
-    fails the step runs eagerly, with a warning. ``capture_seconds`` reports the capture cost.
+    ``graph=True`` (the groups must be ``StaticForwardGroup``s: fixed shapes, in-place updates)
+    runs the first step eagerly, which also warms up every kernel and library handle the step
+    uses, then captures the step as a CUDA graph (capture records the kernels without running
+    them, so no state moves) and replays it for every later step, also in later generations
+    that reuse this object. If capture fails the steps run eagerly, with a warning.
+    ``capture_seconds`` reports the capture cost.
     """
 
     def __init__(self, runners: list[Any], math: StepMath, graph: bool = False):
@@ -82,6 +85,11 @@ class DecodeStep:
         self._inputs: tuple[torch.Tensor, ...] | None = None
         self._outputs: tuple[torch.Tensor, ...] | None = None
 
+    @property
+    def captured(self) -> bool:
+        """Whether a graph was captured (later steps replay it)."""
+        return self._graph is not None
+
     def _eager(self, tokens: torch.Tensor, utf8: torch.Tensor, uniforms: torch.Tensor):
         lps: dict[str, torch.Tensor] = {}
         for r in self.runners:
@@ -89,22 +97,22 @@ class DecodeStep:
         return self.math(lps, utf8, uniforms)
 
     def __call__(self, tokens: torch.Tensor, utf8: torch.Tensor, uniforms: torch.Tensor):
-        if not self.graph:
-            return self._eager(tokens, utf8, uniforms)
-        if self._graph is None:
+        if self._graph is not None:
+            tok_in, utf8_in, unif_in = self._inputs
+            tok_in.copy_(tokens, non_blocking=True)
+            utf8_in.copy_(utf8, non_blocking=True)
+            unif_in.copy_(uniforms, non_blocking=True)
+            self._graph.replay()
+            tok_out, utf8_out, packed = self._outputs
+            return tok_out.clone(), utf8_out.clone(), packed
+        out = self._eager(tokens, utf8, uniforms)
+        if self.graph:
             self._capture(tokens, utf8, uniforms)
-            if self._graph is None:  # capture failed: eager from now on
-                return self._eager(tokens, utf8, uniforms)
-        tok_in, utf8_in, unif_in = self._inputs
-        tok_in.copy_(tokens, non_blocking=True)
-        utf8_in.copy_(utf8, non_blocking=True)
-        unif_in.copy_(uniforms, non_blocking=True)
-        self._graph.replay()
-        tok_out, utf8_out, packed = self._outputs
-        return tok_out.clone(), utf8_out.clone(), packed
+        return out
 
     def _capture(self, tokens: torch.Tensor, utf8: torch.Tensor, uniforms: torch.Tensor) -> None:
         device = tokens.device
+        torch.cuda.synchronize(device)
         t0 = time.perf_counter()
         self._inputs = (tokens.clone(), utf8.clone(), uniforms.to(device).clone())
         try:
@@ -114,6 +122,7 @@ class DecodeStep:
             self._graph = graph
         except Exception as exc:  # noqa: BLE001 - a model whose forward cannot be captured still decodes
             log.warning("CUDA graph capture failed (%s); decoding eagerly with the static cache", exc)
-            self.graph = False
+            self._outputs = None
+        self.graph = False  # captured, or given up: never try again
         torch.cuda.synchronize(device)
         self.capture_seconds = time.perf_counter() - t0

@@ -244,9 +244,12 @@ def test_static_cache_decoding_equals_dynamic(which, tiny_models, lora_set):
     rows = [RowSpec(PROMPT, {"helpfulness": 1.5, "harmlessness": -0.5}), RowSpec("Hi", method="base"),
             RowSpec("Tell me a joke about a very lazy dog, please.", {"harmlessness": 2.0})]
     cfg = DecodingConfig(temperature=0.9, top_k=40, top_p=0.95, max_new_tokens=14, seed=4, trace=True, stop_at_eos=False)
-    for batch in (rows, rows[:1], rows[2:]):
+    # The last two batches reuse the static caches and buffers of earlier ones of the same shape
+    # (what a captured graph replays), loaded with other prompts of other lengths.
+    for i, batch in enumerate((rows, rows[:1], rows[2:], [rows[2], rows[0], rows[1]])):
         a, b = dynamic.generate(batch, cfg), static.generate(batch, cfg)
         assert static.last_decode["mode"] == "static"
+        assert static.last_decode["reused"] == (i >= 2)
         for ra, rb in zip(a, b):
             assert ra.token_ids == rb.token_ids and ra.text == rb.text
             for sa, sb in zip(ra.trace, rb.trace):
