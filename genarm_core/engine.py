@@ -127,11 +127,15 @@ class GenARMEngine:
     """Decodes with a ``ModelSet``. Holds no per-request state: safe to share between requests
     that run one after another (the app serialises them through its queue)."""
 
-    def __init__(self, model_set: ModelSet, decode: str = "auto"):
+    def __init__(self, model_set: ModelSet, decode: str = "auto", queue_ahead: bool | None = None):
+        """``decode``: one of ``DECODE_MODES``. ``queue_ahead``: queue each step's device work before
+        the previous step's host bookkeeping (None: on CUDA, where the two overlap; the tokens are
+        the same either way)."""
         if decode not in DECODE_MODES:
             raise ValueError(f"decode must be one of {DECODE_MODES}, got {decode!r}")
         self.models = model_set
         self.decode = decode
+        self.queue_ahead = queue_ahead
         self.tokenizer = model_set.tokenizer
         self.eos_ids = self._eos_ids()
         self.rules = TokenRules.for_tokenizer(self.tokenizer, model_set.vocab_size, self.eos_ids).to(model_set.base.device)
@@ -231,7 +235,7 @@ class GenARMEngine:
         # On CUDA the next step is queued before this step's bookkeeping (text, stop strings, the
         # event), so the host works while the device computes; the device work is the same. A step
         # queued after every row has finished is discarded. On the CPU there is nothing to overlap.
-        ahead = base_device.type == "cuda"
+        ahead = base_device.type == "cuda" if self.queue_ahead is None else self.queue_ahead
         stop_check = self._stop_checker(cancel)
         t0 = time.perf_counter()
 

@@ -259,3 +259,37 @@ def test_static_cache_decoding_equals_dynamic(which, tiny_models, lora_set):
                     assert lp == pytest.approx(sb["arm_logprobs"][name], abs=1e-4)
     with pytest.raises(ValueError, match="CUDA"):
         GenARMEngine(models, decode="graph").generate(rows[:1], cfg)
+
+
+@pytest.mark.parametrize("decode", ["dynamic", "static"])
+def test_queueing_the_next_step_ahead_changes_nothing(tiny_models, decode):
+    """On CUDA the next step is queued before the host books the current one (EOS, stop strings,
+    streamed text, cancel); the events and results must be those of the plain loop, step by step."""
+    plain = GenARMEngine(tiny_models, decode=decode, queue_ahead=False)
+    ahead = GenARMEngine(tiny_models, decode=decode, queue_ahead=True)
+    rows = [RowSpec(PROMPT, {"helpfulness": 1.0}), RowSpec("Tell me a joke.", method="base"),
+            RowSpec(PROMPT, {"harmlessness": 1.0}, method="best_of_n", n=3)]
+    eos = plain.generate(rows[:1], DecodingConfig(temperature=0.8, max_new_tokens=16, seed=5))[0].token_ids[4]
+    for eng in (plain, ahead):
+        eng.eos_ids = {eos}  # a token that does come up, so rows end early and at different steps
+
+    def run(eng, cfg, cancel_after=None):
+        cancel = threading.Event()
+        events = []
+        for ev in eng.stream(rows, cfg, cancel):
+            events.append((ev.step, ev.texts, ev.deltas, ev.done))
+            if cancel_after is not None and len(events) == cancel_after:
+                cancel.set()
+        results = [{k: v for k, v in r.to_dict().items() if k != "latency_s"} for r in ev.results]
+        return events, results
+
+    text = plain.generate(rows[:1], DecodingConfig(temperature=0.8, max_new_tokens=16, seed=6, stop_at_eos=False))[0].text
+    stop = next(text[i:i + 2] for i in range(2, len(text) - 2) if text[i:i + 2].strip())
+    for cfg, cancel_after in ((DecodingConfig(temperature=0.8, max_new_tokens=16, seed=5, trace=True), None),
+                              (DecodingConfig(temperature=0.8, max_new_tokens=16, seed=6, stop=(stop,)), None),
+                              (DecodingConfig(temperature=0, max_new_tokens=16), None),
+                              (DecodingConfig(temperature=0.8, max_new_tokens=40, seed=7, stop_at_eos=False), 3)):
+        assert run(ahead, cfg, cancel_after) == run(plain, cfg, cancel_after)
+    reasons = {r["finish_reason"] for cfg in (DecodingConfig(temperature=0.8, max_new_tokens=16, seed=5),)
+               for r in run(ahead, cfg)[1]}
+    assert "eos" in reasons  # the early ends were exercised
