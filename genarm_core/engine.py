@@ -28,7 +28,7 @@ from .config import DecodingConfig, RowSpec
 from .loading import BASE, ModelSet
 from .runner import ForwardGroup, StaticForwardGroup, cache_bucket, forward_groups
 from .step import DecodeStep, StepMath
-from .tokens import TokenRules
+from .tokens import IncrementalText, TokenRules
 
 CancelSignal = threading.Event | Callable[[], bool] | None
 #: "dynamic": transformers' growing cache; "static": a preallocated cache with fixed-shape steps;
@@ -105,6 +105,7 @@ class _Row:
     seed: int
     tokens: list[int] = field(default_factory=list)
     text: str = ""  # always whole characters (an open character's bytes are held back)
+    detok: IncrementalText | None = None  # keeps ``text`` up to date token by token
     utf8: int = 0  # continuation bytes the text still awaits (tokens.TokenRules)
     emitted: str = ""
     done: bool = False
@@ -336,9 +337,9 @@ class GenARMEngine:
             for k, name in enumerate(active):
                 row.arm_sums[name] = row.arm_sums.get(name, 0.0) + arm_picked[k][b]
             before = row.text
-            text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
-            # An open character's bytes decode as U+FFFD: hold them back until it is complete.
-            row.text = text.rstrip("\ufffd") if row.utf8 else text
+            if row.detok is None:
+                row.detok = IncrementalText(self.tokenizer)
+            row.text = row.detok.push(tok, bool(row.utf8))  # an open character's bytes are held back
             if cfg.trace:
                 piece = row.text[len(before):] if row.text.startswith(before) else row.text
                 row.trace.append({

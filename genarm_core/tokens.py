@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import torch
 from transformers import PreTrainedTokenizerBase
@@ -141,3 +142,51 @@ class TokenRules:
     def advance(self, states: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """(B,) states and the (B,) tokens just chosen -> the (B,) new states."""
         return self.after[states, tokens]
+
+
+class IncrementalText:
+    """A completion's text, kept up to date one token at a time without decoding it all again.
+
+    Decoding the whole completion every step costs O(length) per row per step (1.3 ms per step at
+    batch 16 and 512 tokens with SmolLM2's tokenizer, measured on the CPU): the host then falls
+    behind a graphed GPU step. This decodes a short window instead, the way vLLM does: the text of
+    ``ids[prefix:]`` minus that of ``ids[prefix:read]`` is what the newest tokens add (the window
+    keeps a token of context, never a special token, which a decode skips, so tokenizers that
+    drop a word's leading space at the start of a decode still agree with a full decode). While a character is open
+    (``utf8_open``) its bytes (U+FFFD when decoded) are left out and nothing is committed, so
+    the window reaches back to the last whole character. If a window's text does not extend its
+    prefix's, the whole completion is decoded once (always right, only slower).
+    """
+
+    def __init__(self, tokenizer: Any):
+        self.tokenizer = tokenizer
+        self._special = set(tokenizer.all_special_ids)
+        self.ids: list[int] = []
+        self.text = ""  # the text so far, whole characters only
+        self._committed = ""  # the text of ids[:read]
+        self._prefix = 0  # window start
+        self._read = 0  # tokens whose text is committed
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def push(self, token_id: int, utf8_open: bool) -> str:
+        """Add a token; returns the text so far."""
+        self.ids.append(token_id)
+        before = self._decode(self.ids[self._prefix:self._read])
+        window = self._decode(self.ids[self._prefix:])
+        if utf8_open:
+            window = window.rstrip("\ufffd")
+        if window.startswith(before):
+            self.text = self._committed + window[len(before):]
+        else:
+            full = self._decode(self.ids)
+            self.text = full.rstrip("\ufffd") if utf8_open else full
+        if not utf8_open:
+            self._committed = self.text
+            # The next window starts at the oldest token of this step, unless that is a special token:
+            # a decode skips it, and the token after it would then lose its leading space.
+            if self.ids[self._read] not in self._special:
+                self._prefix = self._read
+            self._read = len(self.ids)
+        return self.text

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from genarm_core.config import DecodingConfig, RowSpec
-from genarm_core.tokens import TokenRules, excluded_ids, token_bytes, utf8_step
+from genarm_core.tokens import IncrementalText, TokenRules, excluded_ids, token_bytes, utf8_step
 
 TEXT = "café 日本 naïve"
 
@@ -62,3 +62,47 @@ def test_pad_and_broken_bytes_are_never_sampled(biased_engine, tiny_models):
             assert "".join(step["text"] for step in r.trace) == r.text  # the token view holds back half characters
     greedy = engine.generate([RowSpec("Hello", method="base")], DecodingConfig(temperature=0, max_new_tokens=8))[0]
     assert pad not in greedy.token_ids and lone not in greedy.token_ids[:1]
+
+
+def metaspace_tokenizer():
+    """A SentencePiece-style tokenizer (Llama 2, Mistral): words start with '▁' and a decode drops
+    the first word's leading space, so decoding a window differs from decoding the whole."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    corpus = [TEXT, "The quick brown fox jumps over the lazy dog .", "Bake bread , then rest it !"] * 20
+    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=120, special_tokens=["<unk>", "</s>"]))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="</s>", unk_token="<unk>")
+
+
+@pytest.mark.parametrize("which", ["byte-level BPE", "SentencePiece-style"])
+def test_incremental_text_equals_decoding_everything(which, tiny_tokenizer):
+    """The engine's per-step text (a decoded window) is the whole completion decoded, at every
+    step, for token sequences the engine may produce (whole characters, open ones held back)."""
+    tok = tiny_tokenizer if which == "byte-level BPE" else metaspace_tokenizer()
+    V = len(tok)
+    rules = TokenRules.for_tokenizer(tok, V, {tok.eos_token_id})
+    texts = [TEXT, " " + TEXT + " the end.", "Bake bread , then rest it ! café"]
+    sequences = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):  # random sequences of allowed tokens, as the engine samples them
+        state, ids = torch.zeros(1, dtype=torch.long), []
+        for _ in range(40):
+            allowed = (~rules.mask(state)[0]).nonzero().flatten()
+            t = allowed[torch.randint(len(allowed), (1,), generator=g)]
+            ids.append(int(t))
+            state = rules.advance(state, t)
+        sequences.append(ids)
+    held_back = 0
+    for ids in sequences:
+        inc, state = IncrementalText(tok), torch.zeros(1, dtype=torch.long)
+        for i, t in enumerate(ids):
+            state = rules.advance(state, torch.tensor([t]))
+            full = tok.decode(ids[: i + 1], skip_special_tokens=True)
+            open_char = bool(state.item())
+            held_back += open_char
+            assert inc.push(t, open_char) == (full.rstrip("\ufffd") if open_char else full), (which, ids[: i + 1])
+    assert which != "byte-level BPE" or held_back  # characters split over tokens were exercised
