@@ -42,14 +42,15 @@ def demo_benchmarks(models_yaml: str, quick: bool) -> list[Result]:
     ctx = AppContext({"demo": Path(models_yaml)}, Store(str(Path(tempfile.mkdtemp()) / "bench.db")))
     ttfts = []
     for i in range(3 if quick else 7):
-        panels = [ctx.panel("GenARM", {"helpfulness": 1.0, "harmlessness": 1.0}), ctx.panel("Base only", {})]
+        settings = [ctx.setting("GenARM", {"helpfulness": 1.0, "harmlessness": 1.0}), ctx.setting("Base only", {})]
         dcfg = ctx.decoding(1.0, 1.0, 0, 1.0, 32, i)
         t0 = time.perf_counter()
-        for upd in ctx.generate(prompts[i % len(prompts)], panels, dcfg):
+        for upd in ctx.generate_pair(prompts[i % len(prompts)], settings, dcfg):
             if any(upd.texts):
                 ttfts.append(time.perf_counter() - t0)
                 break
     ttft = statistics.median(ttfts[1:] or ttfts)
+    ctx.records.close()
     out.append(Result("7. time to first token, dashboard stream (A/B pair, demo models)", ttft * 1e3, "ms", "report", None,
                       "service layer, first non-empty text; excludes the browser round trip"))
     return out

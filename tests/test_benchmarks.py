@@ -1,5 +1,6 @@
-"""The GPU benchmark script runs on the CPU as a dry run (a GPU lease is minutes: the script must
-not meet its first bug there), and the static cache lengths come in buckets."""
+"""The benchmark scripts run: the GPU suite on the CPU as a dry run (a GPU lease is minutes: the
+script must not meet its first bug there), the demo benchmarks against the current service layer;
+and static cache lengths come in buckets."""
 
 import math
 
@@ -24,3 +25,13 @@ def test_gpu_suite_dry_run_checks_agreement_and_respects_its_budget():
     assert skipped and all(math.isnan(r.value) for r in skipped)
     assert not [r for r in report.rows if r.detail.startswith("failed")]
     assert rows["target: 1B + 2 x 1B ARMs, batch 1, static"].detail == "not measured"
+
+
+def test_demo_benchmarks_run_against_the_current_service(small_demo):
+    """Benchmarks 6 and 7 drive the engine and the dashboard's service layer: they must follow
+    its API (they once fell behind a rename and crashed at the end of a 13-minute suite)."""
+    from benchmarks.demo_bench import demo_benchmarks
+
+    sweep, ttft = demo_benchmarks(str(small_demo), quick=True)
+    assert sweep.value > 0 and "speedup" in sweep.detail
+    assert 0 < ttft.value < 10_000  # milliseconds
