@@ -128,15 +128,18 @@ class GenARMEngine:
     """Decodes with a ``ModelSet``. Holds no per-request state: safe to share between requests
     that run one after another (the app serialises them through its queue)."""
 
-    def __init__(self, model_set: ModelSet, decode: str = "auto", queue_ahead: bool | None = None):
+    def __init__(self, model_set: ModelSet, decode: str = "auto", queue_ahead: bool | None = None,
+                 static_decoders: int = MAX_STATIC_DECODERS):
         """``decode``: one of ``DECODE_MODES``. ``queue_ahead``: queue each step's device work before
         the previous step's host bookkeeping (None: on CUDA, where the two overlap; the tokens are
-        the same either way)."""
+        the same either way). ``static_decoders``: how many static decoders (KV caches sized for
+        batch × cache length, and their graphs) to keep for reuse; each holds its caches' memory."""
         if decode not in DECODE_MODES:
             raise ValueError(f"decode must be one of {DECODE_MODES}, got {decode!r}")
         self.models = model_set
         self.decode = decode
         self.queue_ahead = queue_ahead
+        self.static_decoders = max(1, static_decoders)
         self.tokenizer = model_set.tokenizer
         self.eos_ids = self._eos_ids()
         self.rules = TokenRules.for_tokenizer(self.tokenizer, model_set.vocab_size, self.eos_ids).to(model_set.base.device)
@@ -276,6 +279,10 @@ class GenARMEngine:
         assert event is not None and event.results is not None
         return event.results
 
+    def release_static(self) -> None:
+        """Drop every kept static decoder (their KV caches and graphs), e.g. before loading more models."""
+        self._static.clear()
+
     def _static_decoder(self, mode: str, groups: list, feeds: list, active: list[str], alphas: torch.Tensor,
                         cfg: DecodingConfig, context: int):
         """Static caches, step math and decode step for this batch: reused when an earlier generation
@@ -300,7 +307,7 @@ class GenARMEngine:
         math = StepMath(self.rules, active, alphas, cfg)
         decoder = _StaticDecoder(runners, math, DecodeStep(runners, math, graph=mode == "graph"))
         self._static[key] = decoder
-        while len(self._static) > MAX_STATIC_DECODERS:
+        while len(self._static) > self.static_decoders:
             self._static.popitem(last=False)
         return decoder.runners, decoder.math, decoder.decode, False
 

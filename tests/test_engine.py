@@ -293,3 +293,15 @@ def test_queueing_the_next_step_ahead_changes_nothing(tiny_models, decode):
     reasons = {r["finish_reason"] for cfg in (DecodingConfig(temperature=0.8, max_new_tokens=16, seed=5),)
                for r in run(ahead, cfg)[1]}
     assert "eos" in reasons  # the early ends were exercised
+
+
+def test_static_decoders_kept_are_bounded_and_can_be_released(tiny_models):
+    eng = GenARMEngine(tiny_models, decode="static", static_decoders=1)
+    cfg = DecodingConfig(temperature=0, max_new_tokens=4)
+    one, two = [RowSpec(PROMPT)], [RowSpec(PROMPT), RowSpec("Hi")]
+    for batch, reused in ((one, False), (one, True), (two, False), (one, False)):  # one kept: two evicts one
+        eng.generate(batch, cfg)
+        assert eng.last_decode["reused"] == reused
+    eng.release_static()
+    eng.generate(one, cfg)
+    assert not eng.last_decode["reused"]
