@@ -59,14 +59,18 @@ def median_time(fn: Callable[[], object], reps: int, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
+def marginal_time(run: Callable[[int], object], n: int, reps: int, short: int = 1) -> float:
+    """Seconds per generated token with prefill excluded: (t(n) − t(short)) / (n − short), where
+    ``run(k)`` generates k tokens; medians of ``reps``."""
+    return (median_time(lambda: run(n), reps) - median_time(lambda: run(short), reps)) / (n - short)
+
+
 def per_token_time(engine, rows, n: int, reps: int) -> float:
-    """Seconds per generated token with prefill excluded: (t(n) − t(1)) / (n − 1), medians of ``reps``."""
+    """``marginal_time`` of the engine generating ``rows`` (sampling, no early stop)."""
     from genarm_core.config import DecodingConfig
 
-    def cfg(k: int) -> DecodingConfig:
-        return DecodingConfig(temperature=1.0, max_new_tokens=k, seed=0, stop_at_eos=False)
-
-    return (median_time(lambda: engine.generate(rows, cfg(n)), reps) - median_time(lambda: engine.generate(rows, cfg(1)), reps)) / (n - 1)
+    return marginal_time(lambda k: engine.generate(rows, DecodingConfig(temperature=1.0, max_new_tokens=k, seed=0,
+                                                                       stop_at_eos=False)), n, reps)
 
 
 def sync() -> None:

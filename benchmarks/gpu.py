@@ -31,7 +31,7 @@ from genarm_core.config import DecodingConfig, ModelSetConfig, ModelSpec, Object
 from genarm_core.engine import GenARMEngine
 from genarm_core.loading import BASE, LoadedModel, ModelSet
 
-from .common import SIZES, Report, Result, median_time, prompt_of, word_tokenizer
+from .common import SIZES, Report, Result, marginal_time, median_time, prompt_of, word_tokenizer
 
 VOCAB = 32000
 N_GRAPHED = 128  # tokens per timed run of the graphed path (fast)
@@ -123,8 +123,7 @@ def engine_tok_s(engine: GenARMEngine, rows: list[RowSpec], n_tokens: int, reps:
 
     run(n_tokens)  # warm-up (and capture)
     first = dict(engine.last_decode)
-    per_tok = (median_time(lambda: run(n_tokens), reps) - median_time(lambda: run(2), reps)) / (n_tokens - 2)
-    return len(rows) / per_tok, first
+    return len(rows) / marginal_time(run, n_tokens, reps, short=2), first
 
 
 def hf_tok_s(model, batch: int, static: bool, n_tokens: int, reps: int) -> float:
@@ -138,8 +137,7 @@ def hf_tok_s(model, batch: int, static: bool, n_tokens: int, reps: int) -> float
 
     run(n_tokens)
     run(n_tokens)  # the static path compiles on its first calls
-    per_tok = (median_time(lambda: run(n_tokens), reps) - median_time(lambda: run(2), reps)) / (n_tokens - 2)
-    return batch / per_tok
+    return batch / marginal_time(run, n_tokens, reps, short=2)
 
 
 class Suite:

@@ -115,15 +115,6 @@ class _Row:
     arm_sums: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass
-class _StaticDecoder:
-    """What a static (or graphed) generation keeps for the next one of the same shape."""
-
-    runners: list[StaticForwardGroup]
-    math: StepMath
-    decode: DecodeStep
-
-
 class GenARMEngine:
     """Decodes with a ``ModelSet``. Holds no per-request state: safe to share between requests
     that run one after another (the app serialises them through its queue)."""
@@ -144,7 +135,8 @@ class GenARMEngine:
         self.eos_ids = self._eos_ids()
         self.rules = TokenRules.for_tokenizer(self.tokenizer, model_set.vocab_size, self.eos_ids).to(model_set.base.device)
         self.last_decode: dict[str, Any] = {}
-        self._static: OrderedDict[tuple, _StaticDecoder] = OrderedDict()
+        # A static decode step (its runners' caches and buffers, its math, its graph) by what it bakes in.
+        self._static: OrderedDict[tuple, DecodeStep] = OrderedDict()
 
     def _decode_mode(self, groups: list) -> str:
         """``auto``: CUDA graphs when every model is on a CUDA device, else the dynamic cache."""
@@ -302,14 +294,13 @@ class GenARMEngine:
                 runner.load(feed)
             found.math.cfg = cfg
             found.math.alphas.copy_(alphas)
-            return found.runners, found.math, found.decode, True
+            return found.runners, found.math, found, True
         runners = [StaticForwardGroup(g, f, self.models.vocab_size, c) for g, f, c in zip(groups, feeds, buckets)]
         math = StepMath(self.rules, active, alphas, cfg)
-        decoder = _StaticDecoder(runners, math, DecodeStep(runners, math, graph=mode == "graph"))
-        self._static[key] = decoder
+        decode = self._static[key] = DecodeStep(runners, math, graph=mode == "graph")
         while len(self._static) > self.static_decoders:
             self._static.popitem(last=False)
-        return decoder.runners, decoder.math, decoder.decode, False
+        return runners, math, decode, False
 
     # ------------------------------------------------------------------ bookkeeping
 
