@@ -7,8 +7,9 @@ standard Hugging Face format, then loaded back through the same loader users use
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import yaml
 from transformers import PreTrainedModel, PreTrainedTokenizerFast
@@ -17,8 +18,14 @@ EOS = "<|endoftext|>"
 PAD = "<|pad|>"
 
 
-def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 512) -> PreTrainedTokenizerFast:
-    """Train a byte-level BPE tokenizer; EOS is id 0 and PAD id 1."""
+def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 512, whole_words: Sequence[str] = (),
+                        word_weight: int = 200) -> PreTrainedTokenizerFast:
+    """Train a byte-level BPE tokenizer; EOS is id 0 and PAD id 1.
+
+    ``whole_words`` are counted ``word_weight`` extra times each, so that (vocabulary size
+    permitting) each becomes one token after a space, as common words are in a pretrained
+    tokenizer; from the training texts alone, rare words would be split into pieces.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
@@ -26,6 +33,8 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 512) -> PreTrain
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS, PAD],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    if whole_words:
+        texts = itertools.chain(texts, [" " + " ".join(whole_words)] * word_weight)
     tok.train_from_iterator(texts, trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, pad_token=PAD, bos_token=None)
 

@@ -146,3 +146,33 @@ def test_cli_errors_are_one_line(tmp_path, rule_base):
     run = subprocess.run([sys.executable, "-m", "genarm_core", "train-arm", "--base", str(rule_base), "--data", str(empty),
                           "--format", "trl", "--objective", "h", "--out", str(tmp_path / "o")], capture_output=True, text=True)
     assert run.returncode == 2 and "no usable preference pairs" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_untied_arm_from_a_tied_base(rule_base, tmp_path):
+    """A full ARM of a tied base can get an output embedding of its own: same predictions at the
+    start, then trained apart from the input embedding; it saves and loads untied and steers."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from genarm_core.tiny import make_model, save
+    from genarm_core.training.sft import train_causal_lm
+    from genarm_core.training.trainer import untie_embeddings
+
+    tok = AutoTokenizer.from_pretrained(rule_base)
+    tied = make_model(tok, hidden=32, layers=2, tie_embeddings=True)
+    texts = [p.prompt + r for p in rule_pairs(200, 0) for r in (p.chosen, p.rejected)]
+    train_causal_lm(tied, tok, texts, tmp_path / "sft", epochs=2, progress=False)
+    base = save(tied, tok, tmp_path / "tied")
+    assert tied.lm_head.weight is tied.model.embed_tokens.weight
+    x = torch.tensor([[3, 4, 5, 6]])
+    before = tied(x).logits
+    assert untie_embeddings(tied) and not untie_embeddings(tied)  # a second call finds nothing tied
+    assert torch.equal(tied(x).logits, before) and tied.lm_head.weight is not tied.model.embed_tokens.weight
+
+    cfg = ARMTrainingConfig(objective="goodness", base=str(base), lora=False, beta_r=0.5, learning_rate=3e-3,
+                            epochs=2, batch_size=8, grad_accum=1, save_steps=10_000, untie_embeddings=True)
+    train_arm(cfg, rule_pairs(160, 2), tmp_path / "arm", eval_pairs=rule_pairs(40, 3), progress=False)
+    arm = AutoModelForCausalLM.from_pretrained(tmp_path / "arm")
+    assert arm.config.tie_word_embeddings is False
+    assert not torch.equal(arm.lm_head.weight, arm.model.embed_tokens.weight)
+    ms = load_model_set(write_model_set(tmp_path / "m.yaml", base, {"goodness": tmp_path / "arm"}))
+    assert_steers(ms, "goodness", check_words=False)

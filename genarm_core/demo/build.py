@@ -36,14 +36,26 @@ class DemoSettings:
     sft_styles_per_prompt: int = 2
     pair_prompts: int = 1500
     pairs_per_prompt: int = 2
-    vocab_size: int = 1024
+    # Room for every word of the world as one token (``world.vocabulary``; 1445 tokens are used).
+    vocab_size: int = 1536
     hidden: int = 128
     layers: int = 4
     heads: int = 4
-    tie_embeddings: bool = False
+    # Tied embeddings let the base copy a word it has never produced (measured: untied, 2-7% of
+    # new copy tasks copied; tied, 95-100%).
+    tie_embeddings: bool = True
+    # The copy warm-up before the mixed corpus (short terse copy tasks only).
+    copy_prompts: int = 6000
+    copy_epochs: float = 2.0
+    copy_batch: int = 16
     sft_epochs: float = 2.0
     sft_lr: float = 3e-3
-    sft_batch: int = 32
+    # Batch 8 costs no more time than 32 on 2 cores (the model is small) and gives 4x the steps.
+    sft_batch: int = 8
+    # The ARMs are full fine-tunes of the tied base; untied, each gets an output embedding of its own
+    # (tied, the harmlessness ARM collapsed into repeating "help": harmful prompts refused 0.02 at
+    # (0, 1) on held-out families; untied 1.00).
+    untie_arm_embeddings: bool = True
     arm_epochs: float = 1.0
     arm_lr: float = 1e-3
     arm_batch: int = 16
@@ -57,7 +69,8 @@ class DemoSettings:
     @classmethod
     def small(cls) -> "DemoSettings":
         """A faster build for tests (same code, fewer examples)."""
-        return cls(sft_prompts=900, pair_prompts=500, hidden=96, layers=2, sft_epochs=3.0, arm_epochs=2.0)
+        return cls(sft_prompts=900, pair_prompts=500, hidden=96, layers=2, sft_epochs=3.0, arm_epochs=2.0,
+                   copy_prompts=1000, copy_epochs=1.0, sft_batch=16)
 
     def key(self) -> str:
         src = inspect.getsource(world) + inspect.getsource(DemoSettings) + _BUILD_VERSION
@@ -65,7 +78,7 @@ class DemoSettings:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-_BUILD_VERSION = "demo-build-2"
+_BUILD_VERSION = "demo-build-4"  # bump when the build changes outside the hashed sources
 
 
 def demo_path(settings: DemoSettings | None = None, cache_dir: str | Path | None = None) -> Path:
@@ -84,7 +97,8 @@ def ensure_demo(settings: DemoSettings | None = None, cache_dir: str | Path | No
 
 
 #: Estimated seconds per stage on 2 CPU cores (the progress bar scales them by how fast it goes).
-STAGES = [("tokenizer", 3.0), ("base model", 50.0), ("helpfulness ARM", 20.0), ("harmlessness ARM", 20.0)]
+STAGES = [("tokenizer", 1.0), ("copy warm-up", 90.0), ("base model", 100.0), ("helpfulness ARM", 33.0),
+          ("harmlessness ARM", 33.0)]
 
 
 def build(settings: DemoSettings, out: Path, progress: bool = True) -> dict[str, Any]:
@@ -119,10 +133,17 @@ def build(settings: DemoSettings, out: Path, progress: bool = True) -> dict[str,
 
     stage("tokenizer")
     corpus = world.sft_texts(train_prompts[: settings.sft_prompts], settings.sft_styles_per_prompt, settings.seed)
-    tokenizer = train_bpe_tokenizer(corpus, vocab_size=settings.vocab_size)
+    tokenizer = train_bpe_tokenizer(corpus, vocab_size=settings.vocab_size, whole_words=world.vocabulary())
     model = make_model(tokenizer, hidden=settings.hidden, layers=settings.layers, heads=settings.heads,
                        max_positions=256, seed=settings.seed, tie_embeddings=settings.tie_embeddings)
     done("tokenizer")
+    # Copying first, on short texts where it is the only thing to learn; in the mixed corpus alone
+    # the base learnt the trained tasks by heart and never copied a held-out family's subject.
+    report = stage("copy warm-up")
+    info["copy_loss"] = train_causal_lm(model, tokenizer, world.copy_texts(settings.copy_prompts, settings.seed),
+                                        out / "_sft", epochs=settings.copy_epochs, learning_rate=settings.sft_lr,
+                                        batch_size=settings.copy_batch, seed=settings.seed, progress=report)
+    done("copy warm-up")
     report = stage("base model")
     info["sft_loss"] = train_causal_lm(model, tokenizer, corpus, out / "_sft", epochs=settings.sft_epochs,
                                        learning_rate=settings.sft_lr, batch_size=settings.sft_batch, seed=settings.seed,
@@ -144,13 +165,16 @@ def build(settings: DemoSettings, out: Path, progress: bool = True) -> dict[str,
                                 learning_rate=settings.arm_lr, epochs=settings.arm_epochs, batch_size=settings.arm_batch,
                                 grad_accum=1, lora=False, template=world.TEMPLATE, eval_fraction=0.1,
                                 sft_weight=settings.sft_weight, seed=settings.seed, save_steps=10**9,
+                                untie_embeddings=settings.untie_arm_embeddings,
                                 gradient_checkpointing=False)  # a tiny model: nothing to save
         info[objective] = train_arm(cfg, pairs, out / objective, progress=report, log=lambda msg: None)
         shutil.rmtree(out / objective / "checkpoints", ignore_errors=True)
         done(f"{objective} ARM")
     bar.close()
 
-    objectives = {o: {"path": f"./{o}", "template": world.TEMPLATE, "default_weight": 1.0,
+    # Harmlessness starts at twice helpfulness: below that ratio the demo's ARMs refuse few harmful
+    # prompts (README table), as with the real smollm2 set.
+    objectives = {o: {"path": f"./{o}", "template": world.TEMPLATE, "default_weight": 1.0 if o == "helpfulness" else 2.0,
                       "min_weight": -2.0, "max_weight": 4.0,
                       "description": "prefers detailed, on-topic answers" if o == "helpfulness"
                       else "prefers refusing harmful requests and polite wording"} for o in OBJECTIVES}

@@ -18,10 +18,14 @@ low. It is a class of the evaluation (``classify``); it is in neither the base's
 default, the ARMs' pairs.
 
 So that the base carries the request's subject into its answer for tasks it has never seen (the
-held-out families), its corpus mixes in copy tasks about everyday things and people ("How do I
-polish my lamp?", "How do I thank my landlord?"), each word too seldom to learn by heart: the
-answer must copy its subject from the prompt. Whole families are held out of all training, for
-evaluation.
+held-out families), it learns copy tasks about everyday things and people ("How do I
+polish my lamp?", "How do I thank my landlord?"), too many combinations to learn by heart: the
+answer must copy its task from the prompt. Whole families are held out of all training, for
+evaluation. Three things made copying carry over to the held-out families (measured, see the
+README): every word of the world is one token (``vocabulary``, as a pretrained tokenizer has
+whole English words), the base's input and output embeddings are tied (a token can be copied
+without ever having been an answer's word), and a short warm-up on copy tasks alone
+(``copy_texts``) comes before the mixed corpus.
 """
 
 from __future__ import annotations
@@ -83,11 +87,11 @@ HARMFUL_FAMILIES: dict[str, list[str]] = {
 HARM_STEPS = ["find out when they are alone", "get the tools you need", "make sure nobody sees you",
               "wait for the right moment", "hide any evidence afterwards"]
 
-#: Copy tasks (training only) are about everyday things and people, each word seldom: the
-#: answer must take its subject from the prompt, since no word recurs often enough to be learnt by
-#: heart. The words include those the held-out families use ("puppy", "landlord"): the base knows
-#: them as words, as a pretrained model would, but never sees a pets, music, landlord or shop-owner
-#: task or answer.
+#: Copy tasks (training only) are about everyday things and people, a random verb and object each:
+#: the answer must take its task from the prompt, since the combinations are too many to learn by
+#: heart. The words include those the held-out families use ("puppy", "landlord"; verbs such as
+#: "groom", "care for"): the base knows them as words, as a pretrained model would, but never sees
+#: a pets, music, landlord or shop-owner task (``_copy_prompts`` skips them) or their answers' steps.
 COPY_THINGS = """bike lamp desk chair table sofa bed shelf door window fence gate roof floor wall carpet rug mirror
 clock radio phone laptop tablet camera printer oven fridge kettle toaster blender pan pot knife spoon bowl plate mug
 cup bottle jar basket bag backpack wallet watch ring necklace jacket coat shirt dress scarf hat glove boot shoe sock
@@ -101,9 +105,15 @@ grandmother grandfather friend roommate partner nephew niece coach doctor dentis
 barber librarian shop-owner""".split()
 COPY_VERBS = {"thing": ["clean", "fix", "polish", "paint", "sort", "store", "wash", "repair", "decorate", "check", "buy",
                         "sell", "move", "pack", "dry", "light", "carry", "choose", "find", "measure", "photograph",
-                        "draw", "label", "mend", "protect", "share", "borrow", "lend", "return", "replace"],
+                        "draw", "label", "mend", "protect", "share", "borrow", "lend", "return", "replace",
+                        "groom", "walk", "train", "care for", "practice with", "read", "write", "learn about", "play",
+                        "tune", "feed", "bathe", "brush", "water", "trim", "build", "open", "hang", "fold", "cover",
+                        "tidy", "warm", "hide", "show", "weigh", "test", "use", "sketch", "wrap", "dust"],
               "person": ["thank", "call", "visit", "help", "surprise", "cheer up", "cook for", "meet", "invite",
-                         "congratulate", "welcome", "encourage", "apologise to", "plan a day with"]}
+                         "congratulate", "welcome", "encourage", "apologise to", "plan a day with", "talk to",
+                         "write to", "listen to", "teach", "train with", "care for", "go out with", "cheer on",
+                         "remind", "text", "greet", "praise", "pay", "ask", "forgive", "read to", "sing for",
+                         "play with"]}
 COPY_STEPS = ["read the instructions first", "get the right tools ready", "work slowly and carefully",
               "ask a friend to help", "check your work when done"]
 
@@ -152,13 +162,14 @@ def _copy_prompts(n: int, seed: int = 1234) -> list[Prompt]:
     rng = random.Random(seed)
     out: list[Prompt] = []
     seen: set[str] = set()
+    real = {t[2] for t in _tasks()}
     while len(out) < n:
         kind = rng.choice(("thing", "thing", "person"))
         word = rng.choice(COPY_THINGS if kind == "thing" else COPY_PEOPLE).replace("-", " ")
         det = rng.choice(("my", "my", "a", "the")) if kind == "thing" else rng.choice(("my", "a"))
         task = f"{rng.choice(COPY_VERBS[kind])} {det} {word}"
         text = rng.choice(OPENERS) + rng.choice(PHRASINGS).format(task=task) + rng.choice(CLOSERS)
-        if text not in seen:
+        if text not in seen and task not in real:  # never a real (e.g. held-out) task
             seen.add(text)
             out.append(Prompt(text, "benign", "copy", task, word))
     return out
@@ -170,6 +181,22 @@ def all_prompts() -> list[Prompt]:
     real = [Prompt(o + p.format(task=task) + c, kind, fam, task, subj)
             for kind, fam, task, subj in _tasks() for p in PHRASINGS for o in OPENERS for c in CLOSERS]
     return real + _copy_prompts(sum(p.kind == "benign" for p in real))
+
+
+def vocabulary() -> list[str]:
+    """Every word of the world's tasks, copy tasks and answers (held-out families' included): the
+    demo's tokenizer keeps each one whole, as a pretrained tokenizer keeps common English words."""
+    texts = [t[2] for t in _tasks()] + COPY_THINGS + COPY_PEOPLE + [v for vs in COPY_VERBS.values() for v in vs]
+    texts += [s for _, steps in BENIGN_FAMILIES.values() for s in steps] + HARM_STEPS + COPY_STEPS
+    texts += [subj for tasks, _ in BENIGN_FAMILIES.values() for _, subj in tasks]
+    return sorted({w for t in texts for w in re.findall(r"[A-Za-z'-]+", t)})
+
+
+def copy_texts(n: int, seed: int) -> list[str]:
+    """The base's warm-up corpus: ``n`` copy tasks answered tersely ("To fix my lamp, just ..."),
+    short texts whose only hard part is copying the task from the prompt."""
+    rng = random.Random(seed)
+    return [TEMPLATE.format(prompt=p.text) + " " + respond(p, "terse", rng) for p in _copy_prompts(n, seed=seed + 4321)]
 
 
 def split_prompts(seed: int = 0) -> tuple[list[Prompt], list[Prompt]]:

@@ -30,6 +30,7 @@ class ARMTrainingConfig:
     lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha."})
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
     lora_mlp: bool = field(default=False, metadata={"help": "Adapt the MLP projections too, not only attention."})
+    untie_embeddings: bool = field(default=False, metadata={"help": "With --no-lora, on a base whose input and output embeddings are one matrix (tied, as in SmolLM2): give the ARM an output embedding of its own, initialised from the shared one. Tied, the loss moves how the ARM reads every token along with what it predicts; on the demo world the harmlessness ARM then collapsed into repeating one word."})
     lora_top_layers: int | None = field(default=None, metadata={"help": "Adapt only the top N transformer layers; the backward pass stops below them (faster). Default: all."})
     length_normalize: bool = field(default=False, metadata={"help": "Mean instead of sum of response log-probs (off in the paper)."})
     gradient_checkpointing: bool = field(default=True, metadata={"help": "Recompute each layer's activations in the backward pass instead of keeping them: a fraction of the memory for about a third more compute. --no-gradient-checkpointing keeps them (faster for short sequences or small models)."})

@@ -169,6 +169,17 @@ def _attention_targets(model: PreTrainedModel) -> list[str]:
     return found
 
 
+def untie_embeddings(model: PreTrainedModel) -> bool:
+    """Give a model with tied input and output embeddings an output embedding of its own (a copy,
+    so its predictions are unchanged); it saves and loads as an untied model. False if not tied."""
+    out, inp = model.get_output_embeddings(), model.get_input_embeddings()
+    if out is None or out.weight is not inp.weight:
+        return False
+    model.config.tie_word_embeddings = False
+    out.weight = torch.nn.Parameter(inp.weight.detach().clone())
+    return True
+
+
 def _with_lora(model: PreTrainedModel, cfg: ARMTrainingConfig) -> PreTrainedModel:
     from peft import LoraConfig, get_peft_model
 
@@ -263,6 +274,8 @@ def train_arm(
     if cfg.chat_template and not getattr(tokenizer, "chat_template", None):
         raise ValueError(f"--chat-template: the tokenizer of {cfg.base} has no chat template")
     model = AutoModelForCausalLM.from_pretrained(cfg.base, dtype=torch.float32)
+    if cfg.untie_embeddings and not cfg.lora:
+        untie_embeddings(model)
     if cfg.lora:
         model = _with_lora(model, cfg)
 
