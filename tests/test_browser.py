@@ -139,16 +139,20 @@ def test_blind_mode_hides_the_base_until_the_vote(page, app_url):
     page.fill("#annotator textarea", "blind-tester")
     page.click("#generate-btn")
     page.wait_for_selector("#vote-A:not([disabled])", timeout=60000)
-    for side in "AB":  # both panels look alike: grey tokens, no numbers, no setting
-        assert page.locator(f"#tokens-{side} .genarm-neutral").count() > 0
+    shown = 0
+    for side in "AB":  # both panels look alike: grey tokens (or only an end mark), no numbers, no setting
+        shown += page.locator(f"#tokens-{side} .genarm-neutral").count()
+        assert page.locator(f"#tokens-{side} .genarm-neutral, #tokens-{side} .genarm-end").count() > 0
         assert page.locator(f"#tokens-{side} .genarm-tip").count() == 0
         assert "hidden until you vote" in page.locator(f"#reveal-{side}").inner_text()
         assert page.locator(f"#sliders-{side}").is_hidden()
+    assert shown > 0  # (an answer may end at once: EOS as its first token shows only the end mark)
     page.click("#vote-tie")
     page.wait_for_function("document.querySelector('#judge-status')?.innerText.includes('Recorded judgment')")
     revealed = page.locator("#reveal-A").inner_text() + page.locator("#reveal-B").inner_text()
     assert "Base only" in revealed and "(revealed)" in revealed
     assert page.locator("#tokens-A .genarm-tip").count() + page.locator("#tokens-B .genarm-tip").count() > 0
+    assert page.locator("#tokens-A .genarm-neutral").count() + page.locator("#tokens-B .genarm-neutral").count() == 0
 
 
 def test_a_name_typed_at_once_is_not_overwritten_by_the_page_load(browser, app_url):
