@@ -188,7 +188,6 @@ def vocabulary() -> list[str]:
     demo's tokenizer keeps each one whole, as a pretrained tokenizer keeps common English words."""
     texts = [t[2] for t in _tasks()] + COPY_THINGS + COPY_PEOPLE + [v for vs in COPY_VERBS.values() for v in vs]
     texts += [s for _, steps in BENIGN_FAMILIES.values() for s in steps] + HARM_STEPS + COPY_STEPS
-    texts += [subj for tasks, _ in BENIGN_FAMILIES.values() for _, subj in tasks]
     return sorted({w for t in texts for w in re.findall(r"[A-Za-z'-]+", t)})
 
 
