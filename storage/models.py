@@ -82,10 +82,15 @@ class JudgmentRow(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     blind: Mapped[bool] = mapped_column(Boolean, default=False)
     swapped: Mapped[bool] = mapped_column(Boolean, default=False)
-    #: The client's key for this vote: sending it again returns the stored judgment.
+    #: The client's key for this vote: the same key with the same content returns the stored
+    #: judgment; with other content it is refused (a change of verdict is an explicit edit).
     idempotency_key: Mapped[Optional[str]] = mapped_column(String(200), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    #: When the verdict was last changed by an edit (None: never); earlier verdicts are in ``judgment_history``.
+    updated_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
     objective_verdicts: Mapped[list["ObjectiveVerdictRow"]] = relationship(back_populates="judgment", cascade="all, delete-orphan")
+    history: Mapped[list["JudgmentHistoryRow"]] = relationship(back_populates="judgment", cascade="all, delete-orphan",
+                                                               order_by="JudgmentHistoryRow.id")
 
 
 class ObjectiveVerdictRow(Base):
@@ -98,6 +103,21 @@ class ObjectiveVerdictRow(Base):
     objective: Mapped[str] = mapped_column(String(200))
     verdict: Mapped[str] = mapped_column(String(16))
     judgment: Mapped[JudgmentRow] = relationship(back_populates="objective_verdicts")
+
+
+class JudgmentHistoryRow(Base):
+    """A verdict a judgment held before an edit replaced it (the judgment row keeps the latest)."""
+
+    __tablename__ = "judgment_history"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    judgment_id: Mapped[int] = mapped_column(ForeignKey("judgments.id", ondelete="CASCADE"), index=True)
+    verdict: Mapped[str] = mapped_column(String(16))
+    objective_verdicts: Mapped[dict[str, str]] = mapped_column(JSON)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    #: When this verdict was given (the judgment's creation, or the edit that set it).
+    given_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    replaced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    judgment: Mapped[JudgmentRow] = relationship(back_populates="history")
 
 
 class PresetRow(Base):

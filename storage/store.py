@@ -21,12 +21,36 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from .db import StorageError, open_engine
-from .models import GenerationRow, JudgmentRow, ModelSetRow, ObjectiveVerdictRow, PresetRow, SweepRow
+from .models import (GenerationRow, JudgmentHistoryRow, JudgmentRow, ModelSetRow, ObjectiveVerdictRow, PresetRow, SweepRow,
+                     utcnow)
 
 VERDICTS = ("A", "B", "tie", "both_bad")
 _GEN_FIELDS = ("prompt", "prompt_messages", "completion", "method", "weights", "setting", "beta", "temperature", "top_k", "top_p",
                "max_new_tokens", "seed", "settings", "n_tokens", "latency_s", "finish_reason", "scores", "trace",
                "model_set_id", "sweep_id")
+
+
+class JudgmentExists(ValueError):
+    """A vote that would replace a stored judgment of the same pair by the same annotator (or key)."""
+
+    def __init__(self, judgment_id: int, annotator: str, verdict: str):
+        self.judgment_id, self.annotator, self.verdict = judgment_id, annotator, verdict
+        who = f"annotator {annotator!r}" if annotator else "this key"
+        super().__init__(f"a judgment of this pair by {who} exists (#{judgment_id}, verdict {verdict}); "
+                         f"to change it, edit judgment #{judgment_id}")
+
+
+@dataclass(frozen=True)
+class _VoteContent:
+    """What a vote says; two votes with equal content are the same vote."""
+
+    verdict: str
+    per_objective: dict[str, str]
+    comment: str
+
+    @staticmethod
+    def of(row: JudgmentRow) -> "_VoteContent":
+        return _VoteContent(row.verdict, {v.objective: v.verdict for v in row.objective_verdicts}, row.comment or "")
 
 
 @dataclass(frozen=True)
@@ -140,19 +164,18 @@ class Store:
     def add_judgment(self, generation_a_id: int, generation_b_id: int, verdict: str,
                      objective_verdicts: dict[str, str] | None = None, annotator: str = "", comment: str = "",
                      blind: bool = False, swapped: bool = False, idempotency_key: str | None = None) -> int:
-        """Record a verdict on two generations of the same prompt.
+        """Record a verdict on two generations of the same prompt; returns the judgment's id.
 
-        With ``idempotency_key``, a vote sent again (say, after its answer was lost) returns the
-        judgment stored the first time instead of adding another.
+        Idempotency, as payment APIs define it: a vote sent again with the same ``idempotency_key``
+        and the same content (verdicts and comment) returns the judgment stored the first time; the
+        same key with other content is refused with ``JudgmentExists``, and so is a second vote by
+        a named annotator on a pair they already judged. A change of verdict is ``edit_judgment``.
 
         Raises:
+            JudgmentExists: this annotator (or this key) already judged the pair, differently.
             ValueError: unknown verdict, missing generation, different prompts, the same generation
             twice, or a key already used for a vote on other generations.
         """
-        if idempotency_key:
-            existing = self._judgment_by_key(idempotency_key, generation_a_id, generation_b_id)
-            if existing is not None:
-                return existing
         if verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
         per_obj = {k: v for k, v in (objective_verdicts or {}).items() if v}
@@ -161,13 +184,18 @@ class Store:
                 raise ValueError(f"verdict for {obj!r} must be one of {VERDICTS}, got {v!r}")
         if generation_a_id == generation_b_id:
             raise ValueError("a judgment compares two different generations")
+        annotator = annotator.strip()
+        content = _VoteContent(verdict, per_obj, comment or "")
+        existing = self._existing_vote(idempotency_key, generation_a_id, generation_b_id, annotator, content)
+        if existing is not None:
+            return existing
         with self._session(write=True) as s:
             a, b = s.get(GenerationRow, generation_a_id), s.get(GenerationRow, generation_b_id)
             if a is None or b is None:
                 raise ValueError(f"no generation with id {generation_a_id if a is None else generation_b_id}")
             if a.prompt != b.prompt:
                 raise ValueError("the two generations answer different prompts")
-            row = JudgmentRow(generation_a_id=a.id, generation_b_id=b.id, verdict=verdict, annotator=annotator.strip(),
+            row = JudgmentRow(generation_a_id=a.id, generation_b_id=b.id, verdict=verdict, annotator=annotator,
                               comment=comment, blind=bool(blind), swapped=bool(swapped), idempotency_key=idempotency_key or None,
                               objective_verdicts=[ObjectiveVerdictRow(objective=k, verdict=v) for k, v in per_obj.items()])
             s.add(row)
@@ -175,20 +203,83 @@ class Store:
                 s.flush()
             except IntegrityError:  # the same key, stored by a concurrent request a moment ago
                 s.rollback()
-                existing = self._judgment_by_key(idempotency_key or "", generation_a_id, generation_b_id)
-                if existing is None:
+                stored = self._existing_vote(idempotency_key, generation_a_id, generation_b_id, annotator, content)
+                if stored is None:
                     raise
-                return existing
+                return stored
             return row.id
 
-    def _judgment_by_key(self, key: str, generation_a_id: int, generation_b_id: int) -> int | None:
+    def _existing_vote(self, key: str | None, generation_a_id: int, generation_b_id: int, annotator: str,
+                       content: "_VoteContent") -> int | None:
+        """The stored judgment this vote repeats (its id), None when it is new; raises when it conflicts."""
         with self._session() as s:
-            row = s.scalar(select(JudgmentRow).where(JudgmentRow.idempotency_key == key))
+            row = s.scalar(select(JudgmentRow).options(selectinload(JudgmentRow.objective_verdicts))
+                           .where(JudgmentRow.idempotency_key == key)) if key else None
+            if row is not None and (row.generation_a_id, row.generation_b_id) != (generation_a_id, generation_b_id):
+                raise ValueError(f"idempotency key {key!r} was already used for a vote on other generations")
+            if row is None and annotator:
+                pair = {generation_a_id, generation_b_id}
+                row = s.scalar(select(JudgmentRow).options(selectinload(JudgmentRow.objective_verdicts))
+                               .where(JudgmentRow.annotator == annotator, JudgmentRow.generation_a_id.in_(pair),
+                                      JudgmentRow.generation_b_id.in_(pair)).order_by(JudgmentRow.id))
             if row is None:
                 return None
-            if (row.generation_a_id, row.generation_b_id) != (generation_a_id, generation_b_id):
-                raise ValueError(f"idempotency key {key!r} was already used for a vote on other generations")
+            if _VoteContent.of(row) == content:
+                return row.id
+            raise JudgmentExists(row.id, row.annotator, row.verdict)
+
+    def edit_judgment(self, judgment_id: int, verdict: str, objective_verdicts: dict[str, str] | None = None,
+                      comment: str | None = None, annotator: str | None = None) -> int:
+        """Change a judgment's verdict (and its per-objective verdicts and comment: ``None`` keeps the
+        stored ones). The verdict it replaces moves to the judgment's history; ratings read the latest.
+        An edit that changes nothing is not recorded. With ``annotator``, only that annotator's
+        judgment may be changed.
+
+        Raises:
+            ValueError: no such judgment, an unknown verdict, or a judgment by someone else.
+        """
+        if verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
+        per_obj = None if objective_verdicts is None else {k: v for k, v in objective_verdicts.items() if v}
+        for obj, v in (per_obj or {}).items():
+            if v not in VERDICTS:
+                raise ValueError(f"verdict for {obj!r} must be one of {VERDICTS}, got {v!r}")
+        with self._session(write=True) as s:
+            row = s.get(JudgmentRow, judgment_id, with_for_update=True,
+                        options=[selectinload(JudgmentRow.objective_verdicts)])
+            if row is None:
+                raise ValueError(f"no judgment with id {judgment_id}")
+            if annotator is not None and annotator.strip() != row.annotator:
+                who = repr(row.annotator) if row.annotator else "an anonymous annotator"
+                raise ValueError(f"judgment #{judgment_id} is by {who}; only they can change it")
+            old = _VoteContent.of(row)
+            new = _VoteContent(verdict, old.per_objective if per_obj is None else per_obj,
+                               old.comment if comment is None else comment)
+            if new == old:
+                return row.id
+            now = utcnow()
+            row.history.append(JudgmentHistoryRow(verdict=old.verdict, objective_verdicts=old.per_objective,
+                                                  comment=old.comment, given_at=row.updated_at or row.created_at,
+                                                  replaced_at=now))
+            row.verdict, row.comment, row.updated_at = new.verdict, new.comment, now
+            # In place: replacing the collection would insert before deleting and trip (judgment, objective)'s unique key.
+            for ov in list(row.objective_verdicts):
+                if ov.objective in new.per_objective:
+                    ov.verdict = new.per_objective[ov.objective]
+                else:
+                    row.objective_verdicts.remove(ov)
+            row.objective_verdicts += [ObjectiveVerdictRow(objective=k, verdict=v) for k, v in new.per_objective.items()
+                                       if k not in old.per_objective]
+            s.flush()
             return row.id
+
+    def judgment_history(self, judgment_id: int) -> list[dict[str, Any]]:
+        """A judgment's earlier verdicts, oldest first (the judgment itself holds the latest)."""
+        with self._session() as s:
+            rows = s.scalars(select(JudgmentHistoryRow).where(JudgmentHistoryRow.judgment_id == judgment_id)
+                             .order_by(JudgmentHistoryRow.id))
+            return [{"verdict": r.verdict, "objective_verdicts": dict(r.objective_verdicts), "comment": r.comment,
+                     "given_at": r.given_at, "replaced_at": r.replaced_at} for r in rows]
 
     def create_sweep(self, name: str, config: dict[str, Any]) -> int:
         with self._session(write=True) as s:
@@ -268,7 +359,8 @@ class Store:
                 per_obj = {v.objective: v.verdict for v in j.objective_verdicts}
                 if flt.objective and flt.objective not in per_obj:
                     continue
-                rec = {"judgment_id": j.id, "created_at": j.created_at, "annotator": j.annotator, "model_set": ms_name,
+                rec = {"judgment_id": j.id, "created_at": j.created_at, "updated_at": j.updated_at,
+                       "annotator": j.annotator, "model_set": ms_name,
                        "verdict": j.verdict, "comment": j.comment, "blind": j.blind, "swapped": j.swapped,
                        "prompt": a.prompt, "prompt_messages": list(a.prompt_messages) if a.prompt_messages else None,
                        "completion_a": a.completion, "completion_b": b.completion,
@@ -292,6 +384,7 @@ class Store:
             return {name: s.scalar(select(func.count()).select_from(model)) or 0
                     for name, model in (("model_sets", ModelSetRow), ("generations", GenerationRow),
                                         ("judgments", JudgmentRow), ("objective_verdicts", ObjectiveVerdictRow),
+                                        ("judgment_history", JudgmentHistoryRow),
                                         ("presets", PresetRow), ("sweeps", SweepRow))}
 
     def objectives(self) -> list[str]:
@@ -311,4 +404,4 @@ def _gen_dict(row: GenerationRow, include_trace: bool = True) -> dict[str, Any]:
     return d
 
 
-__all__ = ["Store", "StorageError", "JudgmentFilter", "VERDICTS", "setting_of", "parse_date"]
+__all__ = ["Store", "StorageError", "JudgmentExists", "JudgmentFilter", "VERDICTS", "setting_of", "parse_date"]

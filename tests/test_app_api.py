@@ -59,6 +59,65 @@ def test_a_vote_sent_again_after_a_lost_answer_is_stored_once(live):
     assert ctx.store.counts()["judgments"] == before + 2
 
 
+def test_a_second_vote_with_another_verdict_is_refused_and_an_edit_changes_it(live):
+    """The defect this replaces: the second vote was answered "Recorded judgment #N" (the first's id) and lost."""
+    from gradio_client.exceptions import AppError
+
+    client, ctx = live
+    a, b = json.loads(generate(client, seed=11))["generation_ids"]
+    first = judge(client, a, b, "A", annotator="twice", comment="first look")["judgment_id"]
+    assert judge(client, a, b, "A", annotator="twice", comment="first look")["judgment_id"] == first  # a retry
+    with pytest.raises(AppError, match=rf"a judgment of this pair by annotator 'twice' exists \(#{first}, verdict A\).*"
+                                       rf"edit judgment #{first}.*/edit_judgment"):
+        judge(client, a, b, "B", annotator="twice", comment="changed my mind")
+    with pytest.raises(AppError, match="exists"):
+        judge(client, a, b, "A", annotator="twice", comment="another comment", key="another-page")
+    with pytest.raises(AppError, match="is by 'twice'; only they can change it"):
+        client.predict(first, "B", "", "someone-else", None, api_name="/edit_judgment")
+    out = json.loads(client.predict(first, "B", "", "twice", "changed my mind", api_name="/edit_judgment"))
+    assert out == {"judgment_id": first, "history": 1}
+    j = ctx.store.judgments_frame().set_index("judgment_id").loc[first]
+    assert (j.verdict, j.comment) == ("B", "changed my mind")
+    assert [h["verdict"] for h in ctx.store.judgment_history(first)] == ["A"]
+    with pytest.raises(AppError, match="judgment_id must be a judgment id"):
+        client.predict("first", "B", "", "twice", None, api_name="/edit_judgment")
+
+
+def test_scripted_voters_at_once_lose_no_vote(live):
+    """20 voters through the API at once, each voting twice on shared pairs, some changing their verdict:
+    every answer is either a stored judgment that holds what was sent, or a refusal that names one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    client, ctx = live
+    pairs = [json.loads(generate(client, seed=20 + i))["generation_ids"] for i in range(3)]
+
+    def voter(i):
+        c = Client(client.src, verbose=False)
+        a, b = pairs[i % 3]
+        answers = []
+        for verdict in ("A", "A" if i % 2 else "B"):  # odd voters repeat themselves, even ones change their mind
+            try:
+                answers.append((verdict, judge(c, a, b, verdict, annotator=f"voter-{i}")["judgment_id"]))
+            except AppError as exc:
+                answers.append((verdict, str(exc)))
+        return i, answers
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(voter, range(20)))
+    stored = ctx.store.judgments_frame().set_index("judgment_id")
+    for i, ((v1, first), (v2, second)) in results:
+        assert isinstance(first, int) and stored.loc[first].verdict == v1 and stored.loc[first].annotator == f"voter-{i}"
+        if v2 == v1:
+            assert second == first
+        else:
+            assert isinstance(second, str) and f"#{first}" in second and "exists" in second
+    mine = stored[stored.annotator.str.startswith("voter-")]
+    assert len(mine) == 20 and mine.annotator.is_unique
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"wa": '{"helpfulness": 100}'}, "between"),
     ({"wa": '{"helpfulness": "a lot"}'}, "must be a number"),

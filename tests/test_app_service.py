@@ -44,6 +44,37 @@ def test_pair_is_generated_streamed_and_stored(ctx):
         ctx.judge_pair(pair.voted_copy(), "A", {}, "me")
 
 
+def test_votes_repeat_conflict_and_edit_through_the_service(ctx):
+    """Same key and content: the stored judgment; other content: refused naming it; a change is an edit."""
+    from app.service import AlreadyJudged
+
+    settings = panels(ctx, ("GenARM", {"helpfulness": 1.0}), ("Base only", {}))
+    pair = run(ctx, "Hello", settings)[-1].pair
+    a, b = pair.ids
+    first = ctx.judge_api(a, b, "A", "{}", "ann", "ok").judgment_id
+    assert ctx.judge_api(a, b, "A", "{}", "ann", "ok").judgment_id == first
+    with pytest.raises(AlreadyJudged, match=rf"exists \(#{first}, verdict A\)") as info:
+        ctx.judge_api(a, b, "tie", "{}", "ann", "ok")
+    assert info.value.judgment_id == first
+    # The page of a pair this annotator already judged elsewhere says so and offers no buttons again.
+    voted, status, views = compare.vote(ctx, pair, "B", {}, "ann", "", "combined shift")
+    assert voted.voted and status.startswith("Not recorded: a judgment of this pair by annotator 'ann' exists")
+    assert ctx.store.counts()["judgments"] == 1
+    ctx.edit_api(first, "B", None, "ann", None)
+    j = ctx.store.judgments_frame().iloc[0]
+    assert (j.verdict, j.comment) == ("B", "ok") and [h["verdict"] for h in ctx.records.history(first)] == ["A"]
+    with pytest.raises(UserError, match="only they can change it"):
+        ctx.edit_api(first, "A", None, "bob", None)
+    # The Judgments tab's form (no login: no identity to check; with one, only one's own judgments).
+    from app.tabs import judgments
+
+    assert judgments.change_verdict(ctx, first, "tie", "", None) == f"Judgment #{first} now reads tie; 2 earlier verdicts kept."
+    with pytest.raises(UserError, match="only they can change it"):
+        judgments.change_verdict(ctx, first, "A better", "", "bob")
+    with pytest.raises(UserError, match="judgment_id must be a judgment id"):
+        judgments.change_verdict(ctx, None, "A better", "", None)
+
+
 def test_best_of_n_panel(ctx):
     final = run(ctx, "Hello", [ctx.setting("Best-of-N", {"helpfulness": 1.0}, 3), ctx.setting("GenARM", {"helpfulness": 1.0})])[-1]
     assert final.done and final.pair.settings[0] == Setting("best_of_n", {"helpfulness": 1.0}, 3)

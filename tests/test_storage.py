@@ -83,7 +83,8 @@ def test_every_table_round_trips(store):
     assert store.presets() == {"safe": {"harmlessness": 1.5}}
     store.delete_preset("safe")
     assert store.presets() == {}
-    assert store.counts() == {"model_sets": 1, "generations": 2, "judgments": 1, "objective_verdicts": 2, "presets": 0, "sweeps": 1}
+    assert store.counts() == {"model_sets": 1, "generations": 2, "judgments": 1, "objective_verdicts": 2, "judgment_history": 0,
+                              "presets": 0, "sweeps": 1}
 
 
 def test_bad_judgments_are_refused(store):
@@ -159,6 +160,92 @@ def test_a_vote_sent_again_is_stored_once(store):
     with pytest.raises(ValueError, match="already used"):
         store.add_judgment(c, d, "B", idempotency_key="page-1:pair-7")
     assert store.add_judgment(c, d, "B") != first and store.counts()["judgments"] == 2
+
+
+def test_a_second_vote_with_other_content_is_refused_not_dropped(store):
+    """The defect: an annotator's second vote on a pair was answered with the first vote's id and lost."""
+    from storage.store import JudgmentExists
+
+    a, b = store.add_generations([gen_record(), gen_record(completion="5")])
+    first = store.add_judgment(a, b, "A", {"helpfulness": "A"}, annotator="ann", comment="c", idempotency_key="k1")
+    # same key, same content: the stored judgment
+    assert store.add_judgment(a, b, "A", {"helpfulness": "A"}, annotator="ann", comment="c", idempotency_key="k1") == first
+    # same key, other content (verdict, per-objective verdict, or comment): refused, naming the stored judgment
+    for verdict, per, comment in (("B", {"helpfulness": "A"}, "c"), ("A", {"helpfulness": "B"}, "c"), ("A", {"helpfulness": "A"}, "d")):
+        with pytest.raises(JudgmentExists, match=rf"a judgment of this pair by annotator 'ann' exists \(#{first}.*edit judgment #{first}"):
+            store.add_judgment(a, b, verdict, per, annotator="ann", comment=comment, idempotency_key="k1")
+    # another key (another page) by the same annotator on the same pair, in either order: refused too
+    with pytest.raises(JudgmentExists):
+        store.add_judgment(b, a, "tie", annotator="ann", idempotency_key="k2")
+    # another annotator may judge the same pair
+    assert store.add_judgment(a, b, "B", annotator="bob") != first
+    assert store.counts()["judgments"] == 2
+    j = store.judgments_frame().set_index("judgment_id").loc[first]
+    assert (j.verdict, j.verdict_helpfulness, j.comment) == ("A", "A", "c")
+
+
+def test_an_edit_changes_the_verdict_and_keeps_the_earlier_one(store):
+    a, b = store.add_generations([gen_record(), gen_record(completion="5")])
+    jid = store.add_judgment(a, b, "A", {"helpfulness": "A", "harmlessness": "B"}, annotator="ann", comment="first")
+    with pytest.raises(ValueError, match="is by 'ann'; only they can change it"):
+        store.edit_judgment(jid, "B", annotator="bob")
+    with pytest.raises(ValueError, match="no judgment with id 999"):
+        store.edit_judgment(999, "B")
+    with pytest.raises(ValueError, match="verdict must be one of"):
+        store.edit_judgment(jid, "A wins")
+    assert store.edit_judgment(jid, "B", annotator="ann") == jid  # per-objective verdicts and comment kept
+    assert store.edit_judgment(jid, "B", annotator="ann") == jid  # nothing changed: no history row
+    store.edit_judgment(jid, "tie", {"helpfulness": "tie"}, comment="second thoughts", annotator="ann")
+    j = store.judgments_frame().set_index("judgment_id").loc[jid]
+    assert (j.verdict, j.verdict_helpfulness, j.comment) == ("tie", "tie", "second thoughts")
+    assert "verdict_harmlessness" not in j or not isinstance(j.verdict_harmlessness, str)
+    assert j.updated_at is not None and store.counts()["judgments"] == 1
+    history = store.judgment_history(jid)
+    assert [(h["verdict"], h["objective_verdicts"], h["comment"]) for h in history] == [
+        ("A", {"helpfulness": "A", "harmlessness": "B"}, "first"), ("B", {"helpfulness": "A", "harmlessness": "B"}, "first")]
+    assert history[0]["replaced_at"] <= history[1]["given_at"] <= history[1]["replaced_at"]
+    # After an edit, the same vote as the latest is the stored judgment; the old content is a conflict.
+    assert store.add_judgment(a, b, "tie", {"helpfulness": "tie"}, annotator="ann", comment="second thoughts") == jid
+    from storage.store import JudgmentExists
+    with pytest.raises(JudgmentExists):
+        store.add_judgment(a, b, "A", {"helpfulness": "A", "harmlessness": "B"}, annotator="ann", comment="first")
+
+
+def _racing_voter(db_url, a, b, verdict, key, start, q):
+    from storage.store import JudgmentExists
+
+    s = Store(db_url)
+    start.wait()
+    try:
+        q.put(("stored", s.add_judgment(a, b, verdict, annotator="racer", idempotency_key=key)))
+    except JudgmentExists as exc:
+        q.put(("exists", exc.judgment_id))
+    s.close()
+
+
+def test_concurrent_votes_on_one_key_store_one_and_refuse_the_others(db_url):
+    """Eight processes send the same key at once, half with another verdict: one judgment is stored; the
+    same-content votes get its id, the others are refused naming it. Nothing is acknowledged and lost."""
+    store = Store(db_url)
+    a, b = store.add_generations([gen_record(), gen_record(completion="5")])
+    ctx = mp.get_context("spawn")
+    q, start = ctx.Queue(), ctx.Event()
+    verdicts = ["A", "B"] * 4
+    procs = [ctx.Process(target=_racing_voter, args=(db_url, a, b, v, "same-key", start, q)) for v in verdicts]
+    for p in procs:
+        p.start()
+    time.sleep(3)  # let every process import and open its store
+    start.set()
+    answers = [q.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    stored = store.judgments_frame()
+    assert len(stored) == 1
+    jid, winner = int(stored.iloc[0].judgment_id), stored.iloc[0].verdict
+    assert all(i == jid for _, i in answers)
+    assert sorted(kind for kind, _ in answers) == ["exists"] * 4 + ["stored"] * 4  # the winner's 4 repeats, the rest refused
+    assert winner in ("A", "B")
+    store.close()
 
 
 def test_export_loads_in_datasets(store, tmp_path):

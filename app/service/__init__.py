@@ -25,7 +25,7 @@ from storage.db import StorageError
 from storage.store import Store
 
 from . import requests
-from .errors import NotStoredError, UserError
+from .errors import AlreadyJudged, NotStoredError, UserError
 from .modelsets import ModelSets, human_count
 from .pairs import PANEL_NAMES, Pair, PanelResult, swap_verdict
 from .records import EXPORT_CHOICES, Records, Stored, judgment_filter, setting_name, win_rates
@@ -163,13 +163,27 @@ class AppContext:
     def judge_api(self, generation_a: Any, generation_b: Any, verdict: Any, per_objective: Any, annotator: Any = "",
                   comment: Any = "", key: Any = None) -> Stored:
         """A vote through the API. Without a key of its own, a vote is keyed by its pair and
-        annotator: sending it again (its answer lost) returns the stored one."""
+        annotator: sending it again (its answer lost) returns the stored one; the same key with
+        another verdict or comment is refused (``AlreadyJudged``): a change is ``edit_api``."""
         a = requests.generation_id(generation_a, "generation_a_id")
         b = requests.generation_id(generation_b, "generation_b_id")
         verdict, per = requests.verdicts(self.config, verdict, per_objective)
         annotator = str(annotator or "")
         key = str(key) if key else f"api:{a}:{b}:{annotator}"
         return self.records.judge([a, b], verdict, per, annotator=annotator, comment=str(comment or ""), key=key)
+
+    def edit_api(self, judgment_id: Any, verdict: Any, per_objective: Any = None, annotator: Any = None,
+                 comment: Any = None) -> Stored:
+        """Change a judgment's verdict (an explicit edit; the earlier verdict stays in its history).
+
+        ``annotator`` (None: not checked) must be the judgment's own; ``per_objective`` None or ""
+        keeps the stored per-objective verdicts (a JSON object replaces them); ``comment`` None
+        keeps the stored comment."""
+        jid = requests.generation_id(judgment_id, "judgment_id", what="a judgment id")
+        keep_per = per_objective is None or (isinstance(per_objective, str) and not per_objective.strip())
+        verdict, per = requests.verdicts(self.config, verdict, "{}" if keep_per else per_objective)
+        return self.records.edit(jid, verdict, None if keep_per else per, comment=None if comment is None else str(comment),
+                                 annotator=None if annotator is None else str(annotator))
 
     # ------------------------------------------------------------------ sweeps, prompts, storage
 
@@ -195,6 +209,6 @@ class AppContext:
         return self.records.pending
 
 
-__all__ = ["AppContext", "UserError", "NotStoredError", "PairUpdate", "Pair", "PanelResult", "PANEL_NAMES", "VERDICTS",
+__all__ = ["AppContext", "UserError", "AlreadyJudged", "NotStoredError", "PairUpdate", "Pair", "PanelResult", "PANEL_NAMES", "VERDICTS",
            "EXPORT_CHOICES", "METHOD_LABELS", "judgment_filter", "setting_name", "win_rates", "parse_chat", "parse_grid",
            "read_prompt_list", "human_count", "swap_verdict"]

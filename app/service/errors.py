@@ -10,3 +10,11 @@ class UserError(ValueError):
 
 class NotStoredError(UserError):
     """The database refused a write; what was being written is kept in memory (``records.Records``)."""
+
+
+class AlreadyJudged(UserError):
+    """A vote on a pair its annotator already judged differently; ``judgment_id`` is the stored one."""
+
+    def __init__(self, message: str, judgment_id: int):
+        super().__init__(message)
+        self.judgment_id = judgment_id

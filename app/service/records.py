@@ -24,9 +24,9 @@ from genarm_core.config import DecodingConfig, Setting
 from genarm_core.engine import RowResult
 from storage.db import StorageError
 from storage.export import count, export as export_judgments
-from storage.store import JudgmentFilter, Store, parse_date
+from storage.store import JudgmentExists, JudgmentFilter, Store, parse_date
 
-from .errors import NotStoredError, UserError
+from .errors import AlreadyJudged, NotStoredError, UserError
 from .requests import VERDICTS
 
 EXPORT_CHOICES = {"TRL preference JSONL": ("trl", ".jsonl"), "TRL preference Parquet": ("trl", ".parquet"),
@@ -117,11 +117,28 @@ class Records:
             jid = self.store.add_judgment(int(generation_ids[0]), int(generation_ids[1]), verdict, per_objective,
                                           annotator=annotator or "", comment=comment or "", blind=blind,
                                           swapped=swapped, idempotency_key=key)
+        except JudgmentExists as exc:
+            raise AlreadyJudged(f"{exc} (the Judgments tab's \"Change a verdict\", or the API's /edit_judgment); "
+                                f"this vote was not stored", exc.judgment_id) from None
         except ValueError as exc:
             raise UserError(str(exc)) from None
         except StorageError as exc:
             raise UserError(f"the judgment was not stored: {exc}. Vote again once the database is back") from None
         return Stored(jid, annotator or "")
+
+    def edit(self, judgment_id: int, verdict: str, per_objective: dict[str, str] | None, comment: str | None = None,
+             annotator: str | None = None) -> Stored:
+        """Change a stored judgment's verdict; the one it replaces is kept in its history."""
+        try:
+            jid = self.store.edit_judgment(judgment_id, verdict, per_objective, comment=comment, annotator=annotator)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        except StorageError as exc:
+            raise UserError(f"the change was not stored: {exc}. Try again once the database is back") from None
+        return Stored(jid, annotator or "")
+
+    def history(self, judgment_id: int) -> list[dict[str, Any]]:
+        return self._read(lambda: self.store.judgment_history(judgment_id))
 
     def annotators(self) -> list[str]:
         return self._read(self.store.annotators)

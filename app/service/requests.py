@@ -80,13 +80,14 @@ def json_object(text: Any, field: str, example: str) -> dict[str, Any]:
     return value
 
 
-def generation_id(value: Any, field: str) -> int:
+def generation_id(value: Any, field: str, what: str = "a generation id") -> int:
+    """A stored row's id (a generation's, or with ``what`` a judgment's) as sent: a whole number from 1."""
     try:
         n = number(value, field, integer=True)
     except UserError:
-        raise UserError(f"{field} must be a generation id (a whole number), got {value!r}") from None
+        raise UserError(f"{field} must be {what} (a whole number), got {value!r}") from None
     if n < 1:
-        raise UserError(f"{field} must be a generation id (a whole number from 1), got {value!r}")
+        raise UserError(f"{field} must be {what} (a whole number from 1), got {value!r}")
     return int(n)
 
 

@@ -36,6 +36,12 @@ def record_judgment(ctx: AppContext, generation_a_id: Any, generation_b_id: Any,
     return json.dumps({"judgment_id": stored.judgment_id})
 
 
+def edit_judgment(ctx: AppContext, judgment_id: Any, verdict: Any, objective_verdicts: Any = "{}", annotator: Any = "",
+                  comment: Any = None) -> str:
+    stored = ctx.edit_api(judgment_id, verdict, objective_verdicts, annotator, comment)
+    return json.dumps({"judgment_id": stored.judgment_id, "history": len(ctx.records.history(stored.judgment_id))})
+
+
 def register(ctx: AppContext) -> None:
     def api_generate_pair(prompt: str, weights_a: str = "{}", method_a: str = "genarm", weights_b: str = "{}",
                           method_b: str = "base", beta: float = 1.0, temperature: float = 1.0, top_k: int = 0,
@@ -50,12 +56,24 @@ def register(ctx: AppContext) -> None:
     def api_record_judgment(generation_a_id: int, generation_b_id: int, verdict: str, objective_verdicts: str = "{}",
                             annotator: str = "", comment: str = "", idempotency_key: str = "") -> str:
         """Record a verdict (A, B, tie, both_bad) on two stored generations of the same prompt. Sending the
-        same vote again (same key, or by default the same pair and annotator) returns the stored judgment."""
+        same vote again (same key, or by default the same pair and annotator) returns the stored judgment;
+        another verdict or comment for a pair this annotator judged is refused: use /edit_judgment."""
         try:
             return record_judgment(ctx, generation_a_id, generation_b_id, verdict, objective_verdicts, annotator,
                                    comment, idempotency_key)
         except UserError as exc:
             raise refuse(exc) from None
 
+    def api_edit_judgment(judgment_id: int, verdict: str, objective_verdicts: str = "{}", annotator: str = "",
+                          comment: str | None = None) -> str:
+        """Change a stored judgment's verdict, as its annotator (the earlier verdict is kept in its history;
+        ratings use the latest). A comment of None keeps the stored one. Returns JSON with the id and the
+        number of earlier verdicts."""
+        try:
+            return edit_judgment(ctx, judgment_id, verdict, objective_verdicts, annotator, comment)
+        except UserError as exc:
+            raise refuse(exc) from None
+
     gr.api(api_generate_pair, api_name="generate_pair", concurrency_id="generate", concurrency_limit=1)
     gr.api(api_record_judgment, api_name="record_judgment")
+    gr.api(api_edit_judgment, api_name="edit_judgment")

@@ -13,8 +13,8 @@ from typing import Any, Iterator
 import gradio as gr
 
 from ..render import COMBINED, token_html
-from ..service import (METHOD_LABELS, PANEL_NAMES, VERDICTS, AppContext, Pair, PairUpdate, Setting, UserError,
-                       parse_chat)
+from ..service import (METHOD_LABELS, PANEL_NAMES, VERDICTS, AlreadyJudged, AppContext, Pair, PairUpdate, Setting,
+                       UserError, parse_chat)
 from .common import DecodingControls, LooseNumber, LooseRadio, LooseSlider, View, refuse
 
 VERDICT_BUTTONS = {"A is better": "A", "B is better": "B", "Tie": "tie", "Both bad": "both_bad"}
@@ -107,7 +107,11 @@ def run_pair(ctx: AppContext, req: PairRequest) -> Iterator[PairView]:
 def vote(ctx: AppContext, pair: Pair | None, verdict: str, per_objective: dict[str, str], annotator: str, comment: str,
          colour_by: str) -> tuple[Pair, str, list[PanelView]]:
     """Record a vote on the page's pair; returns the voted pair, the status line and the revealed panels."""
-    stored = ctx.judge_pair(pair, verdict, per_objective, annotator, comment)
+    try:
+        stored = ctx.judge_pair(pair, verdict, per_objective, annotator, comment)
+    except AlreadyJudged as exc:  # judged on another page: say so, and offer no buttons again
+        pair = pair.voted_copy()
+        return pair, f"Not recorded: {exc}", panel_views(pair, colour_by)
     pair = pair.voted_copy()
     who = f" by {stored.annotator}" if stored.annotator else ""
     return pair, f"Recorded judgment #{stored.judgment_id}{who}.", panel_views(pair, colour_by)

@@ -10,7 +10,9 @@ import pandas as pd
 
 from ..render import win_rate_figure
 from ..service import EXPORT_CHOICES, AppContext, UserError, judgment_filter
-from .common import LooseRadio, refuse
+from .common import LooseNumber, LooseRadio, refuse
+
+VERDICT_LABELS = {"A better": "A", "B better": "B", "tie": "tie", "both bad": "both_bad"}
 
 
 # ---------------------------------------------------------------------------------------- handlers
@@ -28,16 +30,32 @@ def judgments_view(ctx: AppContext, annotator: str | None, objective: str | None
     return table, full, win_rate_figure(rates, title), [""] + ctx.records.annotators(), summary
 
 
-def judgment_detail(full: pd.DataFrame | None, row: int | None) -> str:
-    """One judgment, whole: the prompt, both completions and the verdicts (as Markdown, escaped)."""
+def judgment_detail(full: pd.DataFrame | None, row: int | None, history: list[dict[str, Any]] | None = None) -> str:
+    """One judgment, whole: the prompt, both completions, the verdicts and the ones edits replaced
+    (as Markdown, escaped)."""
     if full is None or full.empty or row is None or not 0 <= row < len(full):
         return ""
     r = full.iloc[row]
     esc = lambda text: str(text).replace("```", "ʼʼʼ")  # noqa: E731 - keep fenced blocks closed
     verdicts = ", ".join(f"{c[len('verdict_'):]}: {v}" for c, v in r.items() if c.startswith("verdict_") and isinstance(v, str))
-    return (f"**Judgment #{r.judgment_id}**: {r.verdict}{' (' + verdicts + ')' if verdicts else ''}\n\n"
+    earlier = "".join(f"\n- was **{h['verdict']}**" + (f" ({', '.join(f'{k}: {v}' for k, v in h['objective_verdicts'].items())})"
+                                                      if h["objective_verdicts"] else "")
+                      + f", given {pd.Timestamp(h['given_at']).strftime('%Y-%m-%d %H:%M:%S')}, replaced "
+                      f"{pd.Timestamp(h['replaced_at']).strftime('%Y-%m-%d %H:%M:%S')}" for h in history or [])
+    changed = f"\n\nEarlier verdicts (latest counts):{earlier}" if earlier else ""
+    return (f"**Judgment #{r.judgment_id}**: {r.verdict}{' (' + verdicts + ')' if verdicts else ''}{changed}\n\n"
             f"Prompt:\n```text\n{esc(r.prompt)}\n```\nA:\n```text\n{esc(r.completion_a)}\n```\nB:\n```text\n"
             f"{esc(r.completion_b)}\n```")
+
+
+def change_verdict(ctx: AppContext, judgment_id: Any, verdict: Any, comment: Any, username: str | None) -> str:
+    """The "Change a verdict" form: an explicit edit (the replaced verdict stays in the history).
+    With a login only one's own judgments can be changed; without one the page has no identity
+    to check, and the history shows every change."""
+    stored = ctx.edit_api(judgment_id, VERDICT_LABELS.get(verdict, verdict), None, username or None,
+                          None if not (comment or "").strip() else comment)
+    n = len(ctx.records.history(stored.judgment_id))
+    return f"Judgment #{stored.judgment_id} now reads {verdict}; {n} earlier verdict{'s' if n != 1 else ''} kept."
 
 
 def run_export(ctx: AppContext, choice: str, annotator: str | None, objective: str | None, since: str | None):
@@ -58,6 +76,11 @@ class JudgmentsTab:
     full: Any
     detail: Any
     plot: Any
+    edit_id: Any
+    edit_verdict: Any
+    edit_comment: Any
+    edit: Any
+    edit_status: Any
     fmt: Any
     export: Any
     files: Any
@@ -77,14 +100,23 @@ def layout(ctx: AppContext) -> JudgmentsTab:
                                         "140px", "60px"], max_height=420)
     full = gr.State(None)
     detail = gr.Markdown(elem_id="judgment-detail")
+    with gr.Accordion("Change a verdict", open=False, elem_id="edit-judgment"):
+        gr.Markdown("A vote is never overwritten by voting again: change it here. The verdict it replaces is kept in "
+                    "the judgment's history (shown in its detail); ratings and exports use the latest.")
+        with gr.Row():
+            edit_id = LooseNumber(label="Judgment #", precision=0, value=None, elem_id="edit-judgment-id")
+            edit_verdict = LooseRadio(list(VERDICT_LABELS), label="New verdict", elem_id="edit-judgment-verdict")
+            edit_comment = gr.Textbox(label="Comment (empty keeps the stored one)")
+            edit = gr.Button("Save change", elem_id="edit-judgment-btn", scale=0, min_width=120)
+        edit_status = gr.Markdown(elem_id="edit-judgment-status")
     plot = gr.Plot(label="Win rate by setting", elem_id="judgments-plot")
     with gr.Row():
         fmt = LooseRadio(list(EXPORT_CHOICES), value="TRL preference JSONL", label="Export format")
         export = gr.Button("Export", elem_id="export-btn", scale=0, min_width=120)
     files = gr.File(label="Export files", file_count="multiple", interactive=False, elem_id="export-files", height=120)
     export_status = gr.Markdown()
-    return JudgmentsTab(annotator, objective, since, refresh, summary, table, full, detail, plot, fmt, export, files,
-                        export_status)
+    return JudgmentsTab(annotator, objective, since, refresh, summary, table, full, detail, plot, edit_id, edit_verdict,
+                        edit_comment, edit, edit_status, fmt, export, files, export_status)
 
 
 def wire(ctx: AppContext, t: JudgmentsTab, tab: gr.Tab) -> None:
@@ -106,9 +138,28 @@ def wire(ctx: AppContext, t: JudgmentsTab, tab: gr.Tab) -> None:
 
     def on_select(full, event: gr.SelectData):
         row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
-        return judgment_detail(full, row)
+        if full is None or full.empty or row is None or not 0 <= row < len(full):
+            return "", gr.skip()
+        jid = int(full.iloc[row].judgment_id)
+        try:
+            history = ctx.records.history(jid)
+        except UserError as exc:
+            raise refuse(exc) from None
+        return judgment_detail(full, row, history), jid
 
-    t.table.select(on_select, [t.full], [t.detail], api_visibility="private")
+    t.table.select(on_select, [t.full], [t.detail, t.edit_id], api_visibility="private")
+
+    def on_edit(request: gr.Request, judgment_id, verdict, comment, annotator, objective, since):
+        username = getattr(request, "username", None) if request is not None else None
+        try:
+            status = change_verdict(ctx, judgment_id, verdict, comment, username)
+            table, full, fig, annotators, summary = judgments_view(ctx, annotator, objective, since)
+        except UserError as exc:
+            raise refuse(exc) from None
+        return status, table, full, fig, gr.update(choices=annotators), summary, ""
+
+    t.edit.click(on_edit, [t.edit_id, t.edit_verdict, t.edit_comment, *filters], [t.edit_status, *outputs],
+                 api_visibility="private")
 
     def on_export(choice, annotator, objective, since):
         try:
