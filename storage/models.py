@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -41,13 +41,30 @@ class SweepRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class StudyRow(Base):
+    """A study: a comparison as data (model set, prompts, settings, samples, decoding, judges); its
+    generations point back to it, one per cell (setting × prompt × sample)."""
+
+    __tablename__ = "studies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: A hash of what decides the completions (not the judges): the same study run again resumes.
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class GenerationRow(Base):
     """One completion with every setting that produced it."""
 
     __tablename__ = "generations"
+    __table_args__ = (Index("uq_generations_study_cell", "study_id", "cell", unique=True),)
     id: Mapped[int] = mapped_column(primary_key=True)
     model_set_id: Mapped[Optional[int]] = mapped_column(ForeignKey("model_sets.id"), index=True)
     sweep_id: Mapped[Optional[int]] = mapped_column(ForeignKey("sweeps.id"), index=True)
+    study_id: Mapped[Optional[int]] = mapped_column(ForeignKey("studies.id"), index=True)
+    #: The study cell this completion fills ("setting index/prompt index/sample"); None outside studies.
+    cell: Mapped[Optional[str]] = mapped_column(String(200))
     prompt: Mapped[str] = mapped_column(Text)
     prompt_messages: Mapped[Optional[list[Any]]] = mapped_column(JSON)
     completion: Mapped[str] = mapped_column(Text)
@@ -118,6 +135,38 @@ class JudgmentHistoryRow(Base):
     given_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     replaced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     judgment: Mapped[JudgmentRow] = relationship(back_populates="history")
+
+
+class JudgeScoreRow(Base):
+    """A judge's score of one generation (a reward model's value, a rule's 0/1, a metric)."""
+
+    __tablename__ = "judge_scores"
+    __table_args__ = (UniqueConstraint("generation_id", "judge"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    generation_id: Mapped[int] = mapped_column(ForeignKey("generations.id", ondelete="CASCADE"), index=True)
+    judge: Mapped[str] = mapped_column(String(200), index=True)
+    value: Mapped[Optional[float]] = mapped_column(Float)  # None: the judge does not apply to this completion
+    #: True when the judge is one of the models that steered the generation (an ARM scoring its own output).
+    self_scored: Mapped[bool] = mapped_column(Boolean, default=False)
+    details: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class JudgeVerdictRow(Base):
+    """A pairwise judge's verdict on two generations of the same prompt (A = ``generation_a_id``)."""
+
+    __tablename__ = "judge_verdicts"
+    __table_args__ = (UniqueConstraint("judge", "generation_a_id", "generation_b_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[Optional[int]] = mapped_column(ForeignKey("studies.id"), index=True)
+    judge: Mapped[str] = mapped_column(String(200), index=True)
+    generation_a_id: Mapped[int] = mapped_column(ForeignKey("generations.id", ondelete="CASCADE"), index=True)
+    generation_b_id: Mapped[int] = mapped_column(ForeignKey("generations.id", ondelete="CASCADE"), index=True)
+    verdict: Mapped[str] = mapped_column(String(16))  # A | B | tie
+    #: Whether the verdicts in the two orders agreed (position bias check); False gives a tie.
+    consistent: Mapped[bool] = mapped_column(Boolean, default=True)
+    details: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class PresetRow(Base):

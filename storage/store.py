@@ -21,13 +21,14 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from .db import StorageError, open_engine
-from .models import (GenerationRow, JudgmentHistoryRow, JudgmentRow, ModelSetRow, ObjectiveVerdictRow, PresetRow, SweepRow,
-                     utcnow)
+from .studies import StudyTables
+from .models import (GenerationRow, JudgeScoreRow, JudgeVerdictRow, JudgmentHistoryRow, JudgmentRow, ModelSetRow,
+                     ObjectiveVerdictRow, PresetRow, StudyRow, SweepRow, utcnow)
 
 VERDICTS = ("A", "B", "tie", "both_bad")
 _GEN_FIELDS = ("prompt", "prompt_messages", "completion", "method", "weights", "setting", "beta", "temperature", "top_k", "top_p",
                "max_new_tokens", "seed", "settings", "n_tokens", "latency_s", "finish_reason", "scores", "trace",
-               "model_set_id", "sweep_id")
+               "model_set_id", "sweep_id", "study_id", "cell")
 
 
 class JudgmentExists(ValueError):
@@ -97,8 +98,9 @@ def setting_of(method: str, weights: dict[str, float] | None, setting: dict[str,
             "n": 1}
 
 
-class Store:
-    """Everything the dashboard writes and reads. Thread-safe: each call opens its own session."""
+class Store(StudyTables):
+    """Everything the dashboard writes and reads. Thread-safe: each call opens its own session.
+    Studies' tables (cells, judges' scores and verdicts) are in ``storage.studies``."""
 
     def __init__(self, url: str | None = None, engine: Engine | None = None, busy_timeout_s: float = 30.0,
                  create: bool = True):
@@ -316,12 +318,16 @@ class Store:
             row = s.get(GenerationRow, generation_id)
             return None if row is None else _gen_dict(row)
 
-    def generations_frame(self, sweep_id: int | None = None, include_trace: bool = False) -> pd.DataFrame:
-        """Every generation (or a sweep's), one row each, weights and scores as ``w_<obj>``/``score_<obj>`` columns."""
+    def generations_frame(self, sweep_id: int | None = None, include_trace: bool = False,
+                          study_id: int | None = None) -> pd.DataFrame:
+        """Every generation (or a sweep's, or a study's), one row each, weights and scores as
+        ``w_<obj>``/``score_<obj>`` columns."""
         with self._session() as s:
             q = select(GenerationRow, ModelSetRow.name).outerjoin(ModelSetRow, GenerationRow.model_set_id == ModelSetRow.id)
             if sweep_id is not None:
                 q = q.where(GenerationRow.sweep_id == sweep_id)
+            if study_id is not None:
+                q = q.where(GenerationRow.study_id == study_id)
             records = []
             for row, ms_name in s.execute(q.order_by(GenerationRow.id)):
                 d = _gen_dict(row, include_trace)
@@ -384,7 +390,8 @@ class Store:
             return {name: s.scalar(select(func.count()).select_from(model)) or 0
                     for name, model in (("model_sets", ModelSetRow), ("generations", GenerationRow),
                                         ("judgments", JudgmentRow), ("objective_verdicts", ObjectiveVerdictRow),
-                                        ("judgment_history", JudgmentHistoryRow),
+                                        ("judgment_history", JudgmentHistoryRow), ("studies", StudyRow),
+                                        ("judge_scores", JudgeScoreRow), ("judge_verdicts", JudgeVerdictRow),
                                         ("presets", PresetRow), ("sweeps", SweepRow))}
 
     def objectives(self) -> list[str]:

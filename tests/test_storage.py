@@ -84,7 +84,7 @@ def test_every_table_round_trips(store):
     store.delete_preset("safe")
     assert store.presets() == {}
     assert store.counts() == {"model_sets": 1, "generations": 2, "judgments": 1, "objective_verdicts": 2, "judgment_history": 0,
-                              "presets": 0, "sweeps": 1}
+                              "studies": 0, "judge_scores": 0, "judge_verdicts": 0, "presets": 0, "sweeps": 1}
 
 
 def test_bad_judgments_are_refused(store):
@@ -453,3 +453,29 @@ def test_a_postgres_outage_is_a_clear_error_and_the_store_recovers():
         store.close()
         admin.dispose()
         drop()
+
+
+def test_study_tables_resume_by_cell_and_keep_one_score_per_judge(store):
+    """A study is found again by what decides its completions; cells, judges' scores and verdicts are stored once."""
+    key = {"model_set": "demo", "prompts": ["p"], "settings": [{"method": "base"}], "samples": 2, "seed": 0}
+    sid, created = store.open_study("s", key, {**key, "judges": ["length"]})
+    again, created_again = store.open_study("s", key, {**key, "judges": ["length", "rule"]})
+    assert created and not created_again and again == sid and store.study(sid)["config"]["judges"] == ["length", "rule"]
+    assert store.open_study("s", {**key, "seed": 1}, key)[0] != sid
+    a, b = store.add_generations([gen_record(study_id=sid, cell="0/0/0"), gen_record(study_id=sid, cell="0/0/1", completion="5")])
+    assert store.study_cells(sid) == {"0/0/0": a, "0/0/1": b}
+    with pytest.raises(Exception):  # the (study, cell) key: a cell is never stored twice
+        store.add_generations([gen_record(study_id=sid, cell="0/0/0")])
+    assert store.add_judge_scores([{"generation_id": a, "judge": "len", "value": 3.0},
+                                   {"generation_id": b, "judge": "len", "value": float("nan")}]) == 2
+    assert store.add_judge_scores([{"generation_id": a, "judge": "len", "value": 9.0}]) == 0
+    scores = store.judge_scores_frame(sid).set_index("generation_id")
+    import pandas as pd
+    assert scores.loc[a, "value"] == 3.0 and pd.isna(scores.loc[b, "value"])  # NaN is stored as NULL (PostgreSQL's JSON rule)
+    assert store.scored([a, b], "len") == {a, b}
+    assert store.add_judge_verdicts([{"study_id": sid, "judge": "llm", "generation_a_id": a, "generation_b_id": b,
+                                      "verdict": "tie", "consistent": False}]) == 1
+    assert store.add_judge_verdicts([{"study_id": sid, "judge": "llm", "generation_a_id": a, "generation_b_id": b,
+                                      "verdict": "A"}]) == 0
+    assert store.judge_verdicts_frame(sid).iloc[0].verdict == "tie"
+    assert [s["cells"] for s in store.studies() if s["id"] == sid] == [2]
