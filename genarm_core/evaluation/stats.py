@@ -1,0 +1,66 @@
+"""The statistics a results table reports: percentile-bootstrap intervals of a mean, and paired
+win / tie / lose counts with the win rate's interval (GENARM.md §6: win / (win + tie + lose) and
+(win + ½ tie) / n). Resampling is seeded, so a table is the same every time it is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with its (level) bootstrap interval over ``n`` values."""
+
+    value: float
+    low: float
+    high: float
+    n: int
+
+    def __str__(self) -> str:
+        if self.n == 0:
+            return "–"
+        return f"{self.value:.2f} [{self.low:.2f}, {self.high:.2f}]"
+
+
+def bootstrap_mean(values: Sequence[float | None], rounds: int = 1000, seed: int = 0, level: float = 0.95) -> Interval:
+    """The mean of ``values`` (None and NaN left out) with a percentile-bootstrap interval."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    x = np.array([v for v in values if v is not None], dtype=float)
+    x = x[~np.isnan(x)]
+    if x.size == 0:
+        return Interval(float("nan"), float("nan"), float("nan"), 0)
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, x.size, size=(rounds, x.size))].mean(axis=1)  # (rounds,)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return Interval(float(x.mean()), float(low), float(high), int(x.size))
+
+
+@dataclass(frozen=True)
+class WinRate:
+    wins: int
+    ties: int
+    losses: int
+    win_rate: Interval  # win / (win + tie + lose)
+    win_rate_half_ties: Interval  # (win + ½ tie) / n
+
+
+def paired_win_rate(a: Sequence[float | None], b: Sequence[float | None], tolerance: float = 0.0, rounds: int = 1000,
+                    seed: int = 0, level: float = 0.95) -> WinRate:
+    """A against B on the same items (same prompt and sample): a win when a > b + tolerance, a loss
+    when b > a + tolerance, else a tie; items where either is missing are left out."""
+    if len(a) != len(b):
+        raise ValueError(f"paired scores need equal lengths, got {len(a)} and {len(b)}")
+    outcome = [1.0 if x > y + tolerance else 0.0 if y > x + tolerance else 0.5
+               for x, y in zip(a, b) if x is not None and y is not None and not (np.isnan(x) or np.isnan(y))]
+    wins, losses = outcome.count(1.0), outcome.count(0.0)
+    return WinRate(wins, len(outcome) - wins - losses, losses,
+                   bootstrap_mean([float(o == 1.0) for o in outcome], rounds, seed, level),
+                   bootstrap_mean(outcome, rounds, seed, level))

@@ -1,0 +1,72 @@
+"""Model-free metrics and the statistics of a results table, on hand-made data and the tiny engine."""
+
+import math
+
+import numpy as np
+import pytest
+
+from genarm_core.evaluation.metrics import (best_of_n_kl_bound, completion_metrics, distinct_n, kl_along_path, rep_n)
+from genarm_core.evaluation.stats import bootstrap_mean, paired_win_rate
+
+
+def test_distinct_and_rep_count_ngrams_within_a_completion():
+    text = "the cat sat the cat sat"
+    assert distinct_n(text, 1) == 3 / 6 and distinct_n(text, 2) == 3 / 5  # (the cat) (cat sat) (sat the)
+    assert rep_n(text, 3) == pytest.approx(1 - 3 / 4) and rep_n("all different words here", 2) == 0.0
+    assert distinct_n("one", 2) is None and rep_n("", 1) is None
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        distinct_n("a b", 0)
+
+
+def test_completion_metrics_and_the_best_of_n_bound():
+    m = completion_metrics("a b a b", 4, "eos", 2.0, [{"combined_logprob": -1.0, "base_logprob": -1.5}] * 4)
+    assert m["ended_eos"] == 1.0 and m["seconds_per_token"] == 0.5 and m["kl_to_base"] == pytest.approx(2.0)
+    assert completion_metrics("x", 0, "length", 1.0)["kl_to_base"] is None
+    assert best_of_n_kl_bound(1) == 0.0 and best_of_n_kl_bound(4) == pytest.approx(math.log(4) - 0.75)
+
+
+def test_kl_along_the_path_is_zero_for_zero_weights_and_positive_when_steering(tiny_set):
+    from genarm_core.config import DecodingConfig, RowSpec
+    from genarm_core.engine import GenARMEngine
+    from genarm_core.loading import load_model_set
+
+    engine = GenARMEngine(load_model_set(tiny_set))
+    rows = [RowSpec(f"Human: prompt {i} Assistant:", {"helpfulness": 0.0, "harmlessness": 0.0}) for i in range(4)]
+    steered = [RowSpec(f"Human: prompt {i} Assistant:", {"helpfulness": 2.0}) for i in range(16)]
+    cfg = DecodingConfig(temperature=1.0, max_new_tokens=12, seed=3, trace=True, stop_at_eos=False)
+    assert all(kl_along_path(r.trace) == 0.0 for r in engine.generate(rows, cfg))
+    results = engine.generate(steered, cfg)
+    kls = [kl_along_path(r.trace) for r in results]
+    # Recomputed from the trace's own per-token values: the same sum.
+    assert kls[0] == pytest.approx(sum(t["combined_logprob"] - t["base_logprob"] for t in results[0].trace))
+    assert np.mean(kls) > 0  # an unbiased estimate of KL(π̃ ‖ π_base) ≥ 0 at temperature 1
+
+
+def test_bootstrap_interval_of_a_known_case():
+    const = bootstrap_mean([2.0] * 10)
+    assert (const.value, const.low, const.high, const.n) == (2.0, 2.0, 2.0, 10)
+    iv = bootstrap_mean([0.0, 1.0] * 50, rounds=2000, seed=1)
+    assert iv.value == 0.5 and iv.low < 0.5 < iv.high
+    # Normal approximation: the mean of 100 fair coins has sd 0.05, so the 95% interval is about ±0.098.
+    assert iv.high - iv.low == pytest.approx(2 * 1.96 * 0.05, rel=0.15)
+    assert bootstrap_mean([None, float("nan")]).n == 0 and str(bootstrap_mean([])) == "–"
+    assert bootstrap_mean([1.0, 3.0], seed=5) == bootstrap_mean([1.0, 3.0], seed=5)  # seeded
+
+
+def test_bootstrap_interval_covers_the_truth_at_about_the_nominal_rate():
+    rng = np.random.default_rng(0)
+    hits = 0
+    trials = 300
+    for t in range(trials):
+        iv = bootstrap_mean(rng.normal(1.0, 2.0, size=60).tolist(), rounds=400, seed=t)
+        hits += iv.low <= 1.0 <= iv.high
+    assert 0.89 <= hits / trials <= 0.99  # nominal 0.95; the percentile bootstrap runs a little narrow at n = 60
+
+
+def test_paired_win_rate_counts_and_interval():
+    wr = paired_win_rate([3.0, 2.0, 1.0, 5.0, None], [1.0, 2.0, 4.0, 4.5, 0.0], tolerance=0.0)
+    assert (wr.wins, wr.ties, wr.losses) == (2, 1, 1)
+    assert wr.win_rate.value == 0.5 and wr.win_rate_half_ties.value == pytest.approx(2.5 / 4) and wr.win_rate.n == 4
+    assert paired_win_rate([1.0], [1.2], tolerance=0.5).ties == 1
+    with pytest.raises(ValueError, match="equal lengths"):
+        paired_win_rate([1.0], [])
