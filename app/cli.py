@@ -21,7 +21,7 @@ commands:
   smollm2     build or evaluate the built-in real model set
   demo        build or evaluate the built-in toy world
   export      export judgments for trainers (TRL, CSV, battles)
-  stats       counts and win rates of a database
+  stats       counts and win rates of a database; 'stats ratings': Bradley–Terry ratings with 95% CIs
 
 Run 'genarm COMMAND --help' for a command's options."""
 
@@ -37,6 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return serve(rest, prog="genarm serve")
     if command == "stats":
+        if rest[:1] == ["ratings"]:
+            return ratings(rest[1:])
         return stats(rest)
     if command == "export":
         from storage.cli import main as storage_main
@@ -74,6 +76,50 @@ def stats(argv: Sequence[str]) -> int:
     except (StorageError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def ratings(argv: Sequence[str]) -> int:
+    """``genarm stats ratings``: a Bradley–Terry rating per judged setting (ties as half a win, one
+    setting anchored at 1000 on the Elo scale) with seeded bootstrap 95% intervals, as markdown or CSV."""
+    import argparse
+
+    from storage.db import StorageError
+    from storage.store import Store
+
+    from .service.errors import UserError
+    from .service.records import Records, judgment_filter, ratings_table
+
+    p = argparse.ArgumentParser(prog="genarm stats ratings", description=ratings.__doc__)
+    p.add_argument("--db", help="SQLAlchemy URL or SQLite file of an existing database (default: $GENARM_DB or the user data folder)")
+    p.add_argument("--objective", help="rate on this objective's verdicts (default: the overall verdict)")
+    p.add_argument("--annotator", help="only this annotator's judgments")
+    p.add_argument("--since", help="only judgments from this date (YYYY-MM-DD)")
+    p.add_argument("--anchor", help="the setting fixed at 1000 (default: Base only, when judged)")
+    p.add_argument("--rounds", type=int, default=200, help="bootstrap rounds")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--format", choices=["markdown", "csv"], default="markdown")
+    args = p.parse_args(argv)
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
+    try:
+        store = Store(args.db, create=False)
+        records = Records(store)
+        flt = judgment_filter(args.annotator, args.objective, args.since)
+        table = ratings_table(records.judgments(flt), flt.objective, args.anchor, args.rounds, args.seed)
+        records.close()
+    except (StorageError, UserError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if table.empty:
+        print("no judgments match these filters")
+        return 0
+    if args.format == "csv":
+        print(table.to_csv(index=False), end="")
+    else:
+        from genarm_core.tables import markdown_table
+
+        print(markdown_table(table.astype(object).where(table.notna(), ""), {c: c for c in table.columns}))
     return 0
 
 

@@ -80,3 +80,36 @@ def test_genarm_command_dispatches(tiny_set):
     assert main([]) == 2 and main(["--help"]) == 0
     assert subprocess.run([sys.executable, "-m", "app.cli", "stats", "--help"], capture_output=True,
                           text=True).stdout.startswith("usage: genarm stats")
+
+
+def test_stats_ratings_prints_bradley_terry_with_intervals(tmp_path, capsys):
+    """`genarm stats ratings`: base anchored at 1000, a setting that wins most battles above it, a setting
+    judged too rarely shown as "not enough judgments" rather than a number."""
+    import csv
+    import io
+
+    from app.cli import main
+    from storage.store import Store
+
+    from .storage_helpers import gen_record
+
+    db = tmp_path / "r.db"
+    store = Store(str(db))
+    bon = {"method": "best_of_n", "weights": {"helpfulness": 1.0}, "n": 4}
+    for i, (verdict, other) in enumerate([("A", None)] * 8 + [("B", None)] * 2 + [("tie", None)] * 2 + [("A", bon)] * 2):
+        a, b = store.add_generations([gen_record(prompt=f"p{i}", weights={"helpfulness": 1.0}),
+                                      gen_record(prompt=f"p{i}", completion="x", method="best_of_n" if other else "base",
+                                                 weights=other["weights"] if other else {}, setting=other)])
+        store.add_judgment(a, b, verdict, annotator="ann")
+    store.close()
+    assert main(["stats", "ratings", "--db", str(db), "--format", "csv", "--rounds", "50"]) == 0
+    rows = {r["setting"]: r for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+    assert rows["Base only"]["rating"] == "1000" and rows["Base only"]["note"] == "anchor"
+    assert int(rows["GenARM helpfulness=1"]["rating"]) > 1000 and rows["GenARM helpfulness=1"]["battles"] == "14"
+    low, high = (float(x) for x in rows["GenARM helpfulness=1"]["95% CI"].strip("[]").split(","))
+    assert low < int(rows["GenARM helpfulness=1"]["rating"]) < high
+    bon_row = next(r for name, r in rows.items() if name.startswith("Best-of-"))
+    assert bon_row["rating"] == "" and bon_row["note"] == "not enough judgments"
+    assert main(["stats", "ratings", "--db", str(db), "--anchor", "nobody"]) == 2
+    assert "anchor: no judgments of 'nobody'" in capsys.readouterr().err
+    assert main(["stats", "ratings", "--db", str(db)]) == 0 and "| setting | rating |" in capsys.readouterr().out

@@ -70,3 +70,39 @@ def test_paired_win_rate_counts_and_interval():
     assert paired_win_rate([1.0], [1.2], tolerance=0.5).ties == 1
     with pytest.raises(ValueError, match="equal lengths"):
         paired_win_rate([1.0], [])
+
+
+def test_bradley_terry_matches_a_known_answer():
+    from genarm_core.evaluation.ratings import bradley_terry
+
+    # A beats B 3 times in 4: the MLE gives P(A beats B) = 3/4, i.e. 400·log10(3) Elo points apart.
+    r = bradley_terry([("A", "B", 1)] * 3 + [("A", "B", 0)], anchor="B")
+    assert r["B"] == 1000.0 and r["A"] - r["B"] == pytest.approx(400 * math.log10(3), abs=0.5)
+    # Ties count as half a win for each side: two ties and one win each way leave them level.
+    level = bradley_terry([("A", "B", 0.5), ("A", "B", 0.5), ("A", "B", 1), ("B", "A", 1)], anchor="A")
+    assert level["B"] == pytest.approx(1000.0, abs=0.01)
+    with pytest.raises(ValueError, match="anchor 'Z' has no battles"):
+        bradley_terry([("A", "B", 1)], anchor="Z")
+    with pytest.raises(ValueError, match="an outcome must be"):
+        bradley_terry([("A", "B", 2)])
+
+
+def test_bootstrap_rating_intervals_cover_the_truth_on_simulated_votes():
+    from genarm_core.evaluation.ratings import SCALE, bootstrap_ratings
+
+    truth = {"base": 1000.0, "genarm": 1100.0, "bon": 950.0}
+    names = list(truth)
+    rng = np.random.default_rng(0)
+    covered = total = 0
+    for trial in range(30):
+        battles = []
+        for _ in range(240):
+            i, j = rng.choice(3, size=2, replace=False)
+            a, b = names[i], names[j]
+            p = 1 / (1 + math.exp(-(truth[a] - truth[b]) / SCALE))
+            battles.append((a, b, float(rng.random() < p)))
+        ivs = bootstrap_ratings(battles, anchor="base", rounds=100, seed=trial)
+        for n in ("genarm", "bon"):
+            total += 1
+            covered += ivs[n].low <= truth[n] <= ivs[n].high
+    assert 0.85 <= covered / total <= 1.0  # nominal 0.95 over 60 intervals

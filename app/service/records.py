@@ -266,3 +266,46 @@ def win_rates(judgments: pd.DataFrame, objective: str | None = None) -> pd.DataF
         rows.append({"setting": setting_name(setting, beta), "n": n, **t, "win_rate": t["wins"] / n if n else float("nan"),
                      "win_rate_half_ties": (t["wins"] + 0.5 * ties) / n if n else float("nan")})
     return pd.DataFrame(rows, columns=cols).sort_values("win_rate", ascending=False, ignore_index=True)
+
+
+#: Below this many judgments a setting's win rate or rating is not shown as a number.
+MIN_JUDGMENTS = 5
+
+
+def battles(judgments: pd.DataFrame, objective: str | None = None) -> list[tuple[str, str, float]]:
+    """Judgments as (setting A, setting B, outcome) battles: A better 1, B better 0, tie and both bad
+    ½ (as ``win_rates`` counts them). Judgments without this objective's verdict are left out."""
+    col = f"verdict_{objective}" if objective else "verdict"
+    if judgments.empty or col not in judgments:
+        return []
+    outcome = {"A": 1.0, "B": 0.0, "tie": 0.5, "both_bad": 0.5}
+    return [(setting_name(r["setting_a"], r["beta_a"]), setting_name(r["setting_b"], r["beta_b"]), outcome[r[col]])
+            for _, r in judgments.iterrows() if isinstance(r[col], str) and r[col] in outcome]
+
+
+def ratings_table(judgments: pd.DataFrame, objective: str | None = None, anchor: str | None = None, rounds: int = 200,
+                  seed: int = 0) -> pd.DataFrame:
+    """Bradley–Terry rating per setting with its bootstrap 95% interval and battle count, best first.
+
+    ``anchor`` (a setting's name; default "Base only" when it was judged, else the most judged
+    setting) is fixed at 1000. Settings with fewer than ``MIN_JUDGMENTS`` battles are listed with
+    "not enough judgments" instead of a number."""
+    from genarm_core.evaluation.ratings import bootstrap_ratings
+
+    cols = ["setting", "rating", "95% CI", "battles", "note"]
+    fights = battles(judgments, objective)
+    if not fights:
+        return pd.DataFrame(columns=cols)
+    played = pd.Series([n for a, b, _ in fights for n in (a, b)]).value_counts()
+    if anchor is None:
+        anchor = "Base only" if "Base only" in played else str(played.index[0])
+    elif anchor not in played:
+        raise UserError(f"anchor: no judgments of {anchor!r}; judged settings: {sorted(played.index)}")
+    rows = []
+    for name, iv in bootstrap_ratings(fights, anchor, rounds=rounds, seed=seed).items():
+        enough = iv.n >= MIN_JUDGMENTS
+        rows.append({"setting": name, "rating": round(iv.value) if enough else None,
+                     "95% CI": f"[{iv.low:.0f}, {iv.high:.0f}]" if enough else "",
+                     "battles": iv.n, "note": "anchor" if name == anchor else "" if enough else "not enough judgments"})
+    df = pd.DataFrame(rows, columns=cols).astype({"rating": "Int64"})
+    return df.sort_values("rating", ascending=False, na_position="last", ignore_index=True)
