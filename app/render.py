@@ -79,16 +79,27 @@ def _empty(title: str, message: str, height: int = 300):
 
 
 def win_rate_figure(rates: pd.DataFrame, title: str):
-    """Bar chart of win rates by setting (from ``app.service.win_rates``)."""
+    """Bar chart of win rates by setting (from ``app.service.win_rates``) with 95% interval bars and
+    n; a setting with too few judgments gets no bar, only "not enough judgments (n=…)"."""
     import plotly.graph_objects as go
 
     if rates.empty:
         return _empty(title, "No judgments yet: generate a pair in the Compare tab and vote.")
+    shown = rates.assign(win_rate=rates["win_rate"].where(rates["enough"]),
+                         win_rate_half_ties=rates["win_rate_half_ties"].where(rates["enough"]))
     fig = go.Figure()
-    fig.add_bar(x=rates["setting"], y=rates["win_rate"], name="win / (win + tie + lose)",
-                text=[f"n={n}" for n in rates["n"]], textposition="outside", marker_color=COLOURS[0])
-    fig.add_bar(x=rates["setting"], y=rates["win_rate_half_ties"], name="(win + ½ tie) / n", marker_color=COLOURS[2])
-    fig.update_layout(title=title, yaxis=dict(range=[0, 1.15], title="win rate"), barmode="group", height=380,
+    for col, low, high, name, colour in (("win_rate", "win_rate_low", "win_rate_high", "win / (win + tie + lose)", COLOURS[0]),
+                                         ("win_rate_half_ties", "half_ties_low", "half_ties_high", "(win + ½ tie) / n",
+                                          COLOURS[2])):
+        fig.add_bar(x=shown["setting"], y=shown[col], name=name, marker_color=colour,
+                    error_y=dict(type="data", symmetric=False, array=(shown[high] - shown[col]).tolist(),
+                                 arrayminus=(shown[col] - shown[low]).tolist(), thickness=1.2, width=4),
+                    hovertemplate="%{x}: %{y:.2f}<extra>" + name + "</extra>")
+    for _, r in rates.iterrows():
+        label = f"n={r['n']}" if r["enough"] else f"not enough judgments (n={r['n']})"
+        fig.add_annotation(x=r["setting"], y=r["win_rate_high"] if r["enough"] else 0.05, text=label, showarrow=False,
+                           yshift=14, font=dict(size=11, color="#444" if r["enough"] else "#b45309"))
+    fig.update_layout(title=title, yaxis=dict(range=[0, 1.2], title="win rate (95% CI)"), barmode="group", height=400,
                       margin=dict(t=60, b=90), legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
     return fig
 

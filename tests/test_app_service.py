@@ -211,6 +211,8 @@ def test_win_rates_by_setting(ctx):
     aligned = rates.loc["GenARM helpfulness=1"]
     assert (aligned.wins, aligned.losses, aligned.ties, aligned.both_bad) == (1, 1, 1, 1)
     assert aligned.win_rate == pytest.approx(0.25) and aligned.win_rate_half_ties == pytest.approx(0.5)
+    assert aligned.win_rate_low <= aligned.win_rate <= aligned.win_rate_high < 1 and not aligned.enough  # 4 < 5 judgments
+    assert aligned.half_ties_low < 0.5 < aligned.half_ties_high
     table, full = ctx.records.judgments_table(JudgmentFilter())
     assert list(table.columns[:6]) == ["#", "when (UTC)", "annotator", "verdict", "A", "B"]
     assert len(table.loc[0, "when (UTC)"]) == 19  # to the second

@@ -35,6 +35,8 @@ EXPORT_CHOICES = {"TRL preference JSONL": ("trl", ".jsonl"), "TRL preference Par
 #: Exports older than this are removed from the temporary folder (the browser has fetched them).
 EXPORT_KEEP_S = 600.0
 PREVIEW_CHARS = 160
+#: Below this many judgments a setting's win rate or rating is not shown as a number.
+MIN_JUDGMENTS = 5
 
 
 def setting_name(setting: Setting, beta: float | None = None) -> str:
@@ -233,43 +235,40 @@ class Records:
             raise UserError(f"the database cannot be read: {exc}") from None
 
 
-def win_rates(judgments: pd.DataFrame, objective: str | None = None) -> pd.DataFrame:
-    """Win rate of every setting (with its β) against whatever it was compared with.
+def win_rates(judgments: pd.DataFrame, objective: str | None = None, rounds: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Win rate of every setting (with its β) against whatever it was compared with, with
+    bootstrap 95% intervals (over the setting's judgments, seeded).
 
     Each judgment counts once for each side's setting. ``win_rate`` = win / (win + tie + lose)
     (GENARM.md §6); ``win_rate_half_ties`` = (win + ½ tie) / n; "both bad" counts as a tie for
-    both. Settings are ``Setting``s (data); ``setting`` is their name for people.
+    both. ``*_low`` / ``*_high`` bound each rate; ``enough`` is False below ``MIN_JUDGMENTS``
+    (a page says "not enough judgments" there instead of drawing one vote as 100%). Settings are
+    ``Setting``s (data); ``setting`` is their name for people.
     """
+    from genarm_core.evaluation.stats import bootstrap_mean
+
     col = f"verdict_{objective}" if objective else "verdict"
-    cols = ["setting", "n", "wins", "ties", "losses", "both_bad", "win_rate", "win_rate_half_ties"]
+    cols = ["setting", "n", "wins", "ties", "losses", "both_bad", "win_rate", "win_rate_low", "win_rate_high",
+            "win_rate_half_ties", "half_ties_low", "half_ties_high", "enough"]
     if judgments.empty or col not in judgments:
         return pd.DataFrame(columns=cols)
-    tally: dict[tuple[Setting, float], dict[str, int]] = {}
+    outcomes: dict[tuple[Setting, float], list[str]] = {}
     for _, r in judgments.iterrows():
         v = r[col]
         if not isinstance(v, str) or v not in VERDICTS:
             continue
         for side, other in (("a", "B"), ("b", "A")):
-            t = tally.setdefault((r[f"setting_{side}"], r[f"beta_{side}"]), {"wins": 0, "ties": 0, "losses": 0, "both_bad": 0})
-            if v == side.upper():
-                t["wins"] += 1
-            elif v == other:
-                t["losses"] += 1
-            elif v == "tie":
-                t["ties"] += 1
-            else:
-                t["both_bad"] += 1
+            kind = "wins" if v == side.upper() else "losses" if v == other else "ties" if v == "tie" else "both_bad"
+            outcomes.setdefault((r[f"setting_{side}"], r[f"beta_{side}"]), []).append(kind)
     rows = []
-    for (setting, beta), t in tally.items():
-        n = sum(t.values())
-        ties = t["ties"] + t["both_bad"]
-        rows.append({"setting": setting_name(setting, beta), "n": n, **t, "win_rate": t["wins"] / n if n else float("nan"),
-                     "win_rate_half_ties": (t["wins"] + 0.5 * ties) / n if n else float("nan")})
+    for (setting, beta), kinds in outcomes.items():
+        t = {k: kinds.count(k) for k in ("wins", "ties", "losses", "both_bad")}
+        plain = bootstrap_mean([float(k == "wins") for k in kinds], rounds, seed)
+        half = bootstrap_mean([1.0 if k == "wins" else 0.0 if k == "losses" else 0.5 for k in kinds], rounds, seed)
+        rows.append({"setting": setting_name(setting, beta), "n": len(kinds), **t, "win_rate": plain.value,
+                     "win_rate_low": plain.low, "win_rate_high": plain.high, "win_rate_half_ties": half.value,
+                     "half_ties_low": half.low, "half_ties_high": half.high, "enough": len(kinds) >= MIN_JUDGMENTS})
     return pd.DataFrame(rows, columns=cols).sort_values("win_rate", ascending=False, ignore_index=True)
-
-
-#: Below this many judgments a setting's win rate or rating is not shown as a number.
-MIN_JUDGMENTS = 5
 
 
 def battles(judgments: pd.DataFrame, objective: str | None = None) -> list[tuple[str, str, float]]:
