@@ -31,6 +31,17 @@ _GEN_FIELDS = ("prompt", "prompt_messages", "completion", "method", "weights", "
                "model_set_id", "sweep_id", "study_id", "cell")
 
 
+def _checked_verdicts(verdict: str, per_objective: dict[str, str]) -> dict[str, str]:
+    """The per-objective verdicts that were given (blanks dropped), after checking every verdict."""
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
+    per = {k: v for k, v in per_objective.items() if v}
+    for obj, v in per.items():
+        if v not in VERDICTS:
+            raise ValueError(f"verdict for {obj!r} must be one of {VERDICTS}, got {v!r}")
+    return per
+
+
 class JudgmentExists(ValueError):
     """A vote that would replace a stored judgment of the same pair by the same annotator (or key)."""
 
@@ -178,12 +189,7 @@ class Store(StudyTables):
             ValueError: unknown verdict, missing generation, different prompts, the same generation
             twice, or a key already used for a vote on other generations.
         """
-        if verdict not in VERDICTS:
-            raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
-        per_obj = {k: v for k, v in (objective_verdicts or {}).items() if v}
-        for obj, v in per_obj.items():
-            if v not in VERDICTS:
-                raise ValueError(f"verdict for {obj!r} must be one of {VERDICTS}, got {v!r}")
+        per_obj = _checked_verdicts(verdict, objective_verdicts or {})
         if generation_a_id == generation_b_id:
             raise ValueError("a judgment compares two different generations")
         annotator = annotator.strip()
@@ -240,12 +246,8 @@ class Store(StudyTables):
         Raises:
             ValueError: no such judgment, an unknown verdict, or a judgment by someone else.
         """
-        if verdict not in VERDICTS:
-            raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
-        per_obj = None if objective_verdicts is None else {k: v for k, v in objective_verdicts.items() if v}
-        for obj, v in (per_obj or {}).items():
-            if v not in VERDICTS:
-                raise ValueError(f"verdict for {obj!r} must be one of {VERDICTS}, got {v!r}")
+        checked = _checked_verdicts(verdict, objective_verdicts or {})
+        per_obj = None if objective_verdicts is None else checked
         with self._session(write=True) as s:
             row = s.get(JudgmentRow, judgment_id, with_for_update=True,
                         options=[selectinload(JudgmentRow.objective_verdicts)])
