@@ -37,6 +37,9 @@ EXPORT_KEEP_S = 600.0
 PREVIEW_CHARS = 160
 #: Below this many judgments a setting's win rate or rating is not shown as a number.
 MIN_JUDGMENTS = 5
+#: What one judgment is worth to one side: a win 1, a loss 0, a tie or "both bad" ½ (the half-ties
+#: win rate and the Bradley–Terry battles both count this way).
+_SIDE_SCORE = {"wins": 1.0, "losses": 0.0, "ties": 0.5, "both_bad": 0.5}
 
 
 def setting_name(setting: Setting, beta: float | None = None) -> str:
@@ -264,7 +267,7 @@ def win_rates(judgments: pd.DataFrame, objective: str | None = None, rounds: int
     for (setting, beta), kinds in outcomes.items():
         t = {k: kinds.count(k) for k in ("wins", "ties", "losses", "both_bad")}
         plain = bootstrap_mean([float(k == "wins") for k in kinds], rounds, seed)
-        half = bootstrap_mean([1.0 if k == "wins" else 0.0 if k == "losses" else 0.5 for k in kinds], rounds, seed)
+        half = bootstrap_mean([_SIDE_SCORE[k] for k in kinds], rounds, seed)
         rows.append({"setting": setting_name(setting, beta), "n": len(kinds), **t, "win_rate": plain.value,
                      "win_rate_low": plain.low, "win_rate_high": plain.high, "win_rate_half_ties": half.value,
                      "half_ties_low": half.low, "half_ties_high": half.high, "enough": len(kinds) >= MIN_JUDGMENTS})
@@ -277,7 +280,8 @@ def battles(judgments: pd.DataFrame, objective: str | None = None) -> list[tuple
     col = f"verdict_{objective}" if objective else "verdict"
     if judgments.empty or col not in judgments:
         return []
-    outcome = {"A": 1.0, "B": 0.0, "tie": 0.5, "both_bad": 0.5}
+    outcome = {"A": _SIDE_SCORE["wins"], "B": _SIDE_SCORE["losses"], "tie": _SIDE_SCORE["ties"],
+               "both_bad": _SIDE_SCORE["both_bad"]}
     return [(setting_name(r["setting_a"], r["beta_a"]), setting_name(r["setting_b"], r["beta_b"]), outcome[r[col]])
             for _, r in judgments.iterrows() if isinstance(r[col], str) and r[col] in outcome]
 
