@@ -66,6 +66,11 @@ class RowResult:
     finish_reason: str  # "eos" | "length" | "stop" | "cancelled"
     latency_s: float
     scores: dict[str, float] = field(default_factory=dict)  # r_i(x, y) for every ARM that ran
+    #: Σ_t [log π̃(y_t) − log π_base(y_t)] along the returned tokens (the KL to the base along the
+    #: sampled path; 0 for the base alone and for Best-of-N, whose samples are the base's own)
+    kl_to_base: float = 0.0
+    #: the method's model forwards (row-steps of the base and of the ARMs it needs) per returned token
+    forwards_per_token: float = 0.0
     trace: list[dict[str, Any]] | None = None
     candidates: list[dict[str, Any]] | None = None  # Best-of-N: every sample with its scores
 
@@ -77,7 +82,8 @@ class RowResult:
         return {"index": self.index, "prompt": self.prompt if isinstance(self.prompt, str) else list(self.prompt),
                 "method": self.method, "weights": self.weights, "completion": self.text, "token_ids": self.token_ids,
                 "prompt_ids": self.prompt_ids, "finish_reason": self.finish_reason, "n_tokens": self.n_tokens,
-                "latency_s": self.latency_s, "scores": self.scores, "trace": self.trace, "candidates": self.candidates}
+                "latency_s": self.latency_s, "scores": self.scores, "kl_to_base": self.kl_to_base,
+                "forwards_per_token": self.forwards_per_token, "trace": self.trace, "candidates": self.candidates}
 
 
 @dataclass
@@ -113,6 +119,7 @@ class _Row:
     finished_at: float = 0.0
     trace: list[dict[str, Any]] = field(default_factory=list)
     arm_sums: dict[str, float] = field(default_factory=dict)
+    kl: float = 0.0  # Σ (combined − base) log-prob of the tokens taken
 
 
 class GenARMEngine:
@@ -334,6 +341,7 @@ class GenARMEngine:
             row.utf8 = int(states[b])
             for k, name in enumerate(active):
                 row.arm_sums[name] = row.arm_sums.get(name, 0.0) + arm_picked[k][b]
+            row.kl += comb_picked[b] - base_picked[b]
             before = row.text
             if row.detok is None:
                 row.detok = IncrementalText(self.tokenizer)
@@ -384,10 +392,15 @@ class GenARMEngine:
                 chosen = max(mine, key=value)
             else:
                 chosen = mine[0]
+            # What the method itself needs per step (a batch may run more ARMs, for scores or a trace):
+            # the base, plus each ARM it steers or ranks by, for each of its rows.
+            needed = 1 + (0 if spec.method == "base" else sum(1 for w in spec.weights.values() if w))
+            steps = sum(len(r.tokens) for r in mine)
             results.append(RowResult(
                 index=i, prompt=spec.prompt, method=spec.method, weights=dict(spec.weights), text=chosen.text,
                 token_ids=list(chosen.tokens), prompt_ids=prompt_ids[i], finish_reason=chosen.finish_reason,
-                latency_s=max(r.finished_at for r in mine), scores=dict(chosen.arm_sums),
+                latency_s=max(r.finished_at for r in mine), scores=dict(chosen.arm_sums), kl_to_base=chosen.kl,
+                forwards_per_token=needed * steps / max(1, len(chosen.tokens)),
                 trace=chosen.trace if chosen.trace else None, candidates=candidates,
             ))
         return results

@@ -1,5 +1,6 @@
 """Model-free metrics and the statistics of a results table, on hand-made data and the tiny engine."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -40,6 +41,15 @@ def test_kl_along_the_path_is_zero_for_zero_weights_and_positive_when_steering(t
     # Recomputed from the trace's own per-token values: the same sum.
     assert kls[0] == pytest.approx(sum(t["combined_logprob"] - t["base_logprob"] for t in results[0].trace))
     assert np.mean(kls) > 0  # an unbiased estimate of KL(π̃ ‖ π_base) ≥ 0 at temperature 1
+    # The engine's running sum (no trace needed) is the same number, and the same tokens come out.
+    untraced = engine.generate(steered, dataclasses.replace(cfg, trace=False))
+    assert [r.token_ids for r in untraced] == [r.token_ids for r in results]
+    assert [r.kl_to_base for r in untraced] == pytest.approx(kls, abs=1e-9)
+    assert all(r.forwards_per_token == 2.0 for r in untraced)  # the base and one ARM per token
+    bon = engine.generate([RowSpec("Human: hi Assistant:", {"helpfulness": 1.0}, method="best_of_n", n=4)],
+                          dataclasses.replace(cfg, trace=False))[0]
+    assert bon.kl_to_base == 0.0  # its samples are the base's own
+    assert bon.forwards_per_token == pytest.approx(2 * sum(len(c["token_ids"]) for c in bon.candidates) / bon.n_tokens)
 
 
 def test_bootstrap_interval_of_a_known_case():

@@ -52,10 +52,18 @@ def best_of_n_kl_bound(n: int) -> float:
 
 
 def completion_metrics(text: str, n_tokens: int, finish_reason: str, latency_s: float,
-                       trace: Sequence[dict[str, Any]] | None = None) -> dict[str, float | None]:
-    """Every model-free metric of one completion, by name (None where one does not apply)."""
+                       trace: Sequence[dict[str, Any]] | None = None, kl: float | None = None,
+                       forwards_per_token: float | None = None) -> dict[str, float | None]:
+    """Every model-free metric of one completion, by name (None where one does not apply).
+
+    ``kl``: the engine's running sum (``RowResult.kl_to_base``), used when there is no trace."""
     return {"length_tokens": float(n_tokens), "ended_eos": float(finish_reason == "eos"),
             "distinct_1": distinct_n(text, 1), "distinct_2": distinct_n(text, 2),
             "rep_2": rep_n(text, 2), "rep_3": rep_n(text, 3), "rep_4": rep_n(text, 4),
-            "kl_to_base": kl_along_path(trace),
-            "seconds_per_token": latency_s / n_tokens if n_tokens else None}
+            "kl_to_base": kl_along_path(trace) if trace else kl,
+            "seconds_per_token": latency_s / n_tokens if n_tokens else None,
+            "forwards_per_token": forwards_per_token}
+
+#: The names ``completion_metrics`` returns, in table order.
+METRICS = ("length_tokens", "ended_eos", "distinct_1", "distinct_2", "rep_2", "rep_3", "rep_4", "kl_to_base",
+           "seconds_per_token", "forwards_per_token")
