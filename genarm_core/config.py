@@ -178,7 +178,7 @@ _MODEL_KEYS = {
     "device_map", "trust_remote_code",
 }
 _OBJECTIVE_KEYS = _MODEL_KEYS | {"default_weight", "min_weight", "max_weight", "description"}
-_TOP_KEYS = {"name", "base", "objectives", "defaults", "max_new_tokens_cap", "description"}
+_TOP_KEYS = {"name", "base", "objectives", "defaults", "max_new_tokens_cap", "description", "judges"}
 _DTYPES = {"auto", "float32", "float16", "bfloat16"}
 
 
@@ -226,6 +226,8 @@ class ModelSetConfig:
     max_new_tokens_cap: int = 512
     source: str | None = None
     description: str = ""
+    #: ``judges:`` entries (``evaluation.judges.JudgeSpec``): what studies of this set grade with
+    judges: tuple = ()
 
     @property
     def objective_names(self) -> list[str]:
@@ -305,6 +307,9 @@ class ModelSetConfig:
         if "base" not in data:
             fail("missing 'base'")
 
+        def resolve(p: str | None) -> str | None:
+            return resolve_path(p, root)
+
         def model(d: Any, field_name: str, allowed: set[str]) -> ModelSpec:
             if not isinstance(d, dict):
                 fail(f"'{field_name}' must be a mapping with at least 'path'")
@@ -326,13 +331,6 @@ class ModelSetConfig:
                 fail(f"'{field_name}': {exc}")
             if d.get("device_map") not in (None, "auto"):
                 fail(f"'{field_name}.device_map' may only be 'auto'")
-
-            def resolve(p: str | None) -> str | None:
-                if p is None or root is None:
-                    return p
-                candidate = (root / p).expanduser()
-                # Local relative folders resolve against the file; anything else is a hub id.
-                return str(candidate.resolve()) if (p.startswith((".", "/", "~")) or candidate.exists()) else p
 
             return ModelSpec(
                 path=resolve(d.get("path")) or "",
@@ -375,7 +373,19 @@ class ModelSetConfig:
         cap = data.get("max_new_tokens_cap", 512)
         if not isinstance(cap, int) or cap < 1:
             fail(f"'max_new_tokens_cap' must be a positive integer, got {cap!r}")
+        from .evaluation.judges import parse_judges
+
+        judges = parse_judges(data.get("judges"), where, resolve)
         return cls(base=base, objectives=tuple(objectives), name=str(data.get("name", Path(where).stem)),
                    defaults=defaults, max_new_tokens_cap=cap, source=str(source) if source else None,
-                   description=str(data.get("description", "")))
+                   description=str(data.get("description", "")), judges=judges)
+
+
+def resolve_path(p: str | None, root: Path | None) -> str | None:
+    """A path written in a file, against the file's folder: local relative folders resolve there;
+    anything else (a hub id) is kept as written."""
+    if p is None or root is None:
+        return p
+    candidate = (root / p).expanduser()
+    return str(candidate.resolve()) if (p.startswith((".", "/", "~")) or candidate.exists()) else p
 
