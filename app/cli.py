@@ -2,6 +2,7 @@
 
     genarm serve ...       the dashboard (the same as ``python app.py ...``)
     genarm export|stats    the database (``python -m storage ...``)
+    genarm study run|report|list   studies (``app.study_cli``; several processes: ``accelerate launch -m app.cli study run``)
     genarm generate|train-arm|demo|smollm2 ...   the engine and training (``python -m genarm_core ...``)
 
 It lives in ``app`` because only this layer may import all the others.
@@ -18,10 +19,11 @@ commands:
   serve       start the dashboard (genarm serve --help)
   generate    generate with a model set
   train-arm   train an ARM for one objective from preference data
-  smollm2     build or evaluate the built-in real model set
+  smollm2     build the built-in real model set
   demo        build or evaluate the built-in toy world
   export      export judgments for trainers (TRL, CSV, battles)
   stats       counts and win rates of a database; 'stats ratings': Bradley–Terry ratings with 95% CIs
+  study       run a study file (settings x prompts x samples, judged), resumable; report or list studies
 
 Run 'genarm COMMAND --help' for a command's options."""
 
@@ -40,6 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if rest[:1] == ["ratings"]:
             return ratings(rest[1:])
         return stats(rest)
+    if command == "study":
+        from .study_cli import main as study_main
+
+        return study_main(rest)
     if command == "export":
         from storage.cli import main as storage_main
 

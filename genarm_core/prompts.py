@@ -23,32 +23,44 @@ class PromptFileError(ValueError):
 
 
 def parse_prompt_lines(lines: Iterable[str], source: str = "<text>") -> list[Any]:
-    prompts: list[Any] = []
+    return [r["prompt"] for r in parse_prompt_records(lines, source)]
+
+
+def parse_prompt_records(lines: Iterable[str], source: str = "<text>") -> list[dict[str, Any]]:
+    """Each prompt as a record: ``{"prompt": ...}`` plus the other fields of a JSON object line
+    (e.g. ``kind``, ``subject``, which a study's rule judges may read)."""
+    records: list[dict[str, Any]] = []
     for n, raw in enumerate(lines, 1):
         line = raw.strip()
         if not line:
             continue
         if line[0] not in '{["':
-            prompts.append(line)
+            records.append({"prompt": line})
             continue
         try:
             item = json.loads(line)
         except json.JSONDecodeError as exc:
             if line[0] == '"':
-                prompts.append(line)
+                records.append({"prompt": line})
                 continue
             raise PromptFileError(f"{source}:{n}: not valid JSON ({exc.msg}); write plain text lines or one JSON value per line") from None
+        fields: dict[str, Any] = {}
         if isinstance(item, dict):
+            fields = {k: v for k, v in item.items() if k not in ("prompt", "instruction")}
             item = item.get("prompt", item.get("instruction"))
         if isinstance(item, list) and not all(isinstance(m, dict) and "content" in m for m in item):
             item = None
         if not isinstance(item, (str, list)) or not item:
             raise PromptFileError(f"{source}:{n}: expected a string, an object with 'prompt', or a list of chat messages")
-        prompts.append(item)
-    return prompts
+        records.append({**fields, "prompt": item})
+    return records
 
 
 def read_prompt_file(path: str | Path) -> list[Any]:
+    return [r["prompt"] for r in read_prompt_records(path)]
+
+
+def read_prompt_records(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise PromptFileError(f"no such file: {path}")
@@ -56,4 +68,4 @@ def read_prompt_file(path: str | Path) -> list[Any]:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise PromptFileError(f"{path}: not UTF-8 text") from None
-    return parse_prompt_lines(text.splitlines(), path.name)
+    return parse_prompt_records(text.splitlines(), path.name)

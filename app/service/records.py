@@ -66,6 +66,18 @@ class Stored:
     annotator: str
 
 
+def generation_record(r: RowResult, setting: Setting, cfg: DecodingConfig, model_set_id: int | None,
+                      **extra: Any) -> dict[str, Any]:
+    """A generation as the store takes it (``extra``: sweep_id, study_id, cell)."""
+    prompt_text = r.prompt if isinstance(r.prompt, str) else "\n".join(f"{m['role']}: {m['content']}" for m in r.prompt)
+    return dict(prompt=prompt_text, prompt_messages=None if isinstance(r.prompt, str) else list(r.prompt),
+                completion=r.text, method=setting.method, weights=setting.weight_map, setting=setting.to_dict(),
+                beta=cfg.beta, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
+                max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, settings=cfg.to_dict(), n_tokens=r.n_tokens,
+                latency_s=r.latency_s, finish_reason=r.finish_reason, scores=r.scores, trace=r.trace,
+                model_set_id=model_set_id, **extra)
+
+
 class Records:
     """Everything the dashboard writes and reads, for one ``Store``."""
 
@@ -90,16 +102,7 @@ class Records:
         Raises:
             NotStoredError: the database refused the write; the records are kept for the next save.
         """
-        records = []
-        for r, setting in zip(results, settings):
-            prompt_text = r.prompt if isinstance(r.prompt, str) else "\n".join(f"{m['role']}: {m['content']}" for m in r.prompt)
-            records.append(dict(
-                prompt=prompt_text, prompt_messages=None if isinstance(r.prompt, str) else list(r.prompt),
-                completion=r.text, method=setting.method, weights=setting.weight_map, setting=setting.to_dict(),
-                beta=cfg.beta, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
-                max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, settings=cfg.to_dict(), n_tokens=r.n_tokens,
-                latency_s=r.latency_s, finish_reason=r.finish_reason, scores=r.scores, trace=r.trace,
-                model_set_id=model_set_id, sweep_id=sweep_id))
+        records = [generation_record(r, setting, cfg, model_set_id, sweep_id=sweep_id) for r, setting in zip(results, settings)]
         with self._lock:
             batch = self._pending + records
             try:

@@ -1,0 +1,276 @@
+"""Running a study: every cell through the one engine, stored; every judge's scores and verdicts stored.
+
+``run_study`` is resumable and may run on several processes (``accelerate launch -m app.cli study
+run``): the study's engine batches are fixed by the file (``Study.batches``), the batches with a
+cell not yet stored are split between the processes with accelerate's
+``PartialState.split_between_processes``, and each process writes its cells to the one database.
+A batch is stored in one transaction, so a killed run loses at most the batches in flight; a
+rerun skips every stored cell, and scores whatever a judge has not scored yet (a judge added
+to the file later, or a run killed between storing and scoring).
+
+Order per process: generate its batches (each judged by the scoring judges and the model-free
+metrics right after it is stored); wait for the others; score anything left unscored; judge
+the pairs (setting vs the reference on the same prompt and sample) with the pairwise judges.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from genarm_core.config import ConfigError, ModelSetConfig
+from genarm_core.evaluation.judges import Item, JudgeSpec, build_judge
+from genarm_core.evaluation.metrics import METRICS, completion_metrics
+from genarm_core.evaluation.study import Cell, Study, load_prompt_records
+from storage.store import Store
+
+from .errors import UserError
+from .records import generation_record
+
+_CELL = re.compile(r"\| prompt (\d+) \| sample (\d+)$")
+#: Pairs a pairwise judge is given at once (each is two prompts: both orders).
+VERDICT_BATCH = 16
+
+
+def cell_position(key: str) -> tuple[int, int]:
+    """(prompt index, sample) of a stored cell key."""
+    m = _CELL.search(key)
+    if m is None:
+        raise ValueError(f"not a study cell key: {key!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+@dataclass
+class StudyRun:
+    """What one process did."""
+
+    study_id: int
+    created: bool
+    cells: int  # in the study
+    stored_before: int  # already stored when this run began
+    generated: int  # by this process
+    scores: int  # judge scores added by this process
+    verdicts: int  # pairwise verdicts added by this process
+    seconds: float
+
+
+class _Single:
+    """accelerate's ``PartialState`` for a plain single-process run (no launcher, nothing initialised)."""
+
+    num_processes, process_index, is_main_process = 1, 0, True
+
+    def wait_for_everyone(self) -> None:
+        pass
+
+    def split_between_processes(self, items):
+        import contextlib
+
+        return contextlib.nullcontext(items)
+
+
+def process_state():
+    """accelerate's ``PartialState`` when started by a launcher with several processes (``accelerate
+    launch --multi_gpu --num_processes N``, or ``torchrun``), else a single process. Without CUDA the
+    processes talk over gloo on the CPU; with it, each process's "cuda" is its own local GPU."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return _Single()
+    import torch
+    from accelerate import PartialState
+
+    state = PartialState(cpu=not torch.cuda.is_available())
+    if torch.cuda.is_available():
+        torch.cuda.set_device(state.local_process_index)
+    return state
+
+
+def study_judges(study: Study, config: ModelSetConfig) -> list[JudgeSpec]:
+    """The model set's judges, then the study's (a study entry replaces the set's of the same name);
+    checked against the set: an ``arm`` judge names one of its objectives, and a reward model that
+    is one of the guiding ARMs is marked self-scored."""
+    specs = {j.name: j for j in config.judges}
+    specs.update({j.name: j for j in study.judges})
+    arm_paths = {o.model.adapter or o.model.path for o in config.objectives}
+    out = []
+    for spec in specs.values():
+        if spec.name in METRICS:
+            raise ConfigError(f"{spec.source}: judges.{spec.name}: that name is a built-in metric; call the judge otherwise")
+        if spec.kind == "arm" and spec.options["objective"] not in config.objective_names:
+            raise ConfigError(f"{spec.source}: judges.{spec.name}.objective: {spec.options['objective']!r} is not an "
+                              f"objective of this model set ({', '.join(config.objective_names)})")
+        if spec.kind in ("reward_model", "llm_judge") and spec.options["path"] in arm_paths and not spec.self_scored:
+            spec = dataclasses.replace(spec, self_scored=True)
+        out.append(spec)
+    return out
+
+
+def check_settings(study: Study, config: ModelSetConfig) -> None:
+    """Every setting's objectives and weights are the model set's (the message names the setting)."""
+    for s in study.settings:
+        try:
+            config.setting(s.method, s.weight_map, s.n)
+        except ConfigError as exc:
+            raise ConfigError(f"{study.source}: settings: {s.label}: {exc}") from None
+
+
+class StudyRunner:
+    """One study on one loaded model set and one store (one process's part of it)."""
+
+    def __init__(self, study: Study, store: Store, engine: Any, models_yaml: str | Path,
+                 state: Any = None, progress: bool = True, log: Callable[[str], None] | None = None):
+        self.engine, self.store = engine, store
+        self.config: ModelSetConfig = engine.models.config
+        self.state = state or _Single()
+        self.progress = progress and self.state.is_main_process
+        self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        check_settings(study, self.config)
+        self.study = study.with_records(load_prompt_records(study, models_yaml))
+        self.specs = study_judges(study, self.config)
+        self.judges = [build_judge(s) for s in self.specs]
+        spec = self.config.to_dict()
+        spec.pop("source", None)
+        spec["fingerprints"] = engine.models.fingerprints
+        self.model_set_id = store.register_model_set(self.config.name, spec)
+        config = {**self.study.to_dict(), "judges": {s.name: {**s.to_dict(), "self_scored": s.self_scored} for s in self.specs}}
+        self.study_id, self.created = store.open_study(self.study.name, self.study.key(spec), config)
+        self.cells = {c.key: c for c in self.study.cells()}
+
+    # ------------------------------------------------------------------ items
+
+    def _item(self, cell: Cell, completion: str, arm_scores: dict[str, float]) -> Item:
+        record = self.study.prompts[cell.prompt_index]
+        return Item(record["prompt"], completion, {k: v for k, v in record.items() if k != "prompt"}, dict(arm_scores or {}))
+
+    def _score(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Score stored generations (``id``, ``cell``, ``completion``, ``scores`` and the metric inputs)
+        with every scoring judge that has not scored them, and the metrics; store the scores."""
+        if not rows:
+            return 0
+        ids = [r["id"] for r in rows]
+        added = 0
+        for judge in [j for j in self.judges if j.kind != "llm_judge"]:
+            todo = [r for r in rows if r["id"] not in self.store.scored(ids, judge.name)]
+            if not todo:
+                continue
+            values = judge.score([self._item(self.cells[r["cell"]], r["completion"], r.get("scores")) for r in todo])
+            added += self.store.add_judge_scores([{"generation_id": r["id"], "judge": judge.name, "value": v,
+                                                   "self_scored": judge.self_scored} for r, v in zip(todo, values)])
+        todo = [r for r in rows if r["id"] not in self.store.scored(ids, METRICS[0])]
+        metric_rows = []
+        for r in todo:
+            m = completion_metrics(r["completion"], r["n_tokens"], r["finish_reason"], r["latency_s"], kl=r.get("kl_to_base"),
+                                   forwards_per_token=r.get("forwards_per_token"))
+            metric_rows += [{"generation_id": r["id"], "judge": name, "value": m[name]} for name in METRICS]
+        return added + self.store.add_judge_scores(metric_rows)
+
+    # ------------------------------------------------------------------ phases
+
+    def run(self, cancel: threading.Event | None = None) -> StudyRun:
+        t0 = time.perf_counter()
+        stored = self.store.study_cells(self.study_id)
+        pending = [b for b in self.study.batches() if any(c.key not in stored for c in b)]
+        generated = scores = verdicts = 0
+        with self.state.split_between_processes(pending) as mine:
+            mine = list(mine)
+            total = sum(len(b) for b in mine)
+            if self.state.is_main_process:
+                self.log(f"study {self.study.name!r} (#{self.study_id}): {len(self.cells)} cells, {len(stored)} stored, "
+                         f"{sum(len(b) for b in pending)} in {len(pending)} batches to run"
+                         + (f" on {self.state.num_processes} processes" if self.state.num_processes > 1 else ""))
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total, desc=f"study {self.study.name}", unit="cell", disable=not self.progress)
+            for batch in mine:
+                if cancel is not None and cancel.is_set():
+                    bar.close()
+                    raise UserError(f"study cancelled; {generated} cells were stored, run it again to resume")
+                g, s = self._run_batch(batch)
+                generated, scores = generated + g, scores + s
+                bar.update(len(batch))
+            bar.close()
+        self.state.wait_for_everyone()
+        scores += self._score_left()
+        self.state.wait_for_everyone()
+        verdicts = self._judge_pairs()
+        self.state.wait_for_everyone()
+        return StudyRun(self.study_id, self.created, len(self.cells), len(stored), generated, scores, verdicts,
+                        time.perf_counter() - t0)
+
+    def _run_batch(self, batch: list[Cell]) -> tuple[int, int]:
+        cfg = dataclasses.replace(self.study.decoding, seed=self.study.seed + batch[0].sample, trace=False,
+                                  score_all=any(j.kind == "arm" for j in self.judges))
+        results = self.engine.generate([c.setting.row(self.study.prompts[c.prompt_index]["prompt"]) for c in batch], cfg)
+        stored = self.store.study_cells(self.study_id)  # another run may have stored some meanwhile
+        keep = [(c, r) for c, r in zip(batch, results) if c.key not in stored]
+        if not keep:
+            return 0, 0
+        records = [generation_record(r, c.setting, cfg, self.model_set_id, study_id=self.study_id, cell=c.key) for c, r in keep]
+        ids = self.store.add_generations(records)
+        rows = [{"id": i, "cell": c.key, "completion": r.text, "scores": r.scores, "n_tokens": r.n_tokens,
+                 "finish_reason": r.finish_reason, "latency_s": r.latency_s, "kl_to_base": r.kl_to_base,
+                 "forwards_per_token": r.forwards_per_token} for i, (c, r) in zip(ids, keep)]
+        return len(keep), self._score(rows)
+
+    def _stored_rows(self) -> list[dict[str, Any]]:
+        frame = self.store.generations_frame(study_id=self.study_id)
+        if frame.empty:
+            return []
+        metrics = self.store.judge_scores_frame(study_id=self.study_id)
+        known = {(g, j): v for g, j, v in zip(metrics["generation_id"], metrics["judge"], metrics["value"])}
+        rows = []
+        for r in frame.to_dict("records"):
+            if r["cell"] not in self.cells:
+                continue
+            rows.append({**r, "kl_to_base": known.get((r["id"], "kl_to_base")),
+                         "forwards_per_token": known.get((r["id"], "forwards_per_token")),
+                         "scores": {k[len("score_"):]: v for k, v in r.items() if k.startswith("score_") and v == v}})
+        return rows
+
+    def _score_left(self) -> int:
+        """Score what no judge of this run has scored (a new judge; a kill between store and score).
+        The KL and forwards of such a generation are lost with its result; they stay unknown (None)."""
+        rows = self._stored_rows()
+        with self.state.split_between_processes(rows) as mine:
+            return self._score(list(mine))
+
+    def _judge_pairs(self) -> int:
+        pairwise = [j for j in self.judges if j.kind == "llm_judge"]
+        if not pairwise:
+            return 0
+        rows = {r["cell"]: r for r in self._stored_rows()}
+        ref = self.study.reference
+        pairs = []
+        for key, r in rows.items():
+            cell = self.cells[key]
+            if cell.setting == ref:
+                continue
+            ref_row = rows.get(Cell(ref, cell.prompt_index, cell.sample).key)
+            if ref_row is not None:
+                pairs.append((cell, r, ref_row))
+        done = self.store.judge_verdicts_frame(study_id=self.study_id)
+        have = set(zip(done["judge"], done["generation_a_id"], done["generation_b_id"]))
+        added = 0
+        with self.state.split_between_processes(pairs) as mine:
+            mine = list(mine)
+            for judge in pairwise:
+                todo = [p for p in mine if (judge.name, p[1]["id"], p[2]["id"]) not in have]
+                for start in range(0, len(todo), VERDICT_BATCH):
+                    chunk = todo[start:start + VERDICT_BATCH]
+                    out = judge.verdicts([(self._item(c, a["completion"], {}), self._item(c, b["completion"], {}))
+                                          for c, a, b in chunk])
+                    added += self.store.add_judge_verdicts([
+                        {"study_id": self.study_id, "judge": judge.name, "generation_a_id": a["id"],
+                         "generation_b_id": b["id"], "verdict": v.verdict, "consistent": v.consistent, "details": v.details}
+                        for (c, a, b), v in zip(chunk, out)])
+        return added
+
+    def close(self) -> None:
+        for j in self.judges:
+            j.close()

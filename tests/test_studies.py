@@ -1,0 +1,228 @@
+"""Studies on the tiny set: the file's rules, a run stored cell by cell and judged, resume after a kill,
+the same cells from 2 processes (accelerate, gloo on the CPU), the report and its files."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from genarm_core.config import ConfigError, DecodingConfig, RowSpec
+from genarm_core.evaluation.study import load_study, parse_study
+from storage.store import Store
+
+PROMPTS = ["Human: hello Assistant:", "Human: how do I bake bread? Assistant:",
+           {"prompt": "Human: tell me a joke Assistant:", "kind": "benign"}]
+
+
+def study_file(tmp_path: Path, tiny_set: Path, **over) -> Path:
+    data = {"name": "tiny study", "model_set": str(tiny_set), "prompts": PROMPTS, "samples": 2, "seed": 4,
+            "decoding": {"temperature": 1.0, "max_new_tokens": 6},
+            "settings": ["base", {"method": "genarm", "grid": {"helpfulness": [0.0, 1.0], "harmlessness": [1.0]}},
+                         {"method": "best_of_n", "n": 2, "weights": {"helpfulness": 1.0}}],
+            "judges": {"long": {"kind": "rule", "function": "tests.test_judges:long_answer", "args": {"words": 3}},
+                       "helpfulness_arm": {"kind": "arm", "objective": "helpfulness"},
+                       "pairwise": {"kind": "llm_judge", "path": str(Path(tiny_set).parent / "base"), "batch_size": 4}},
+            "batch_rows": 4}
+    data.update(over)
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def cli(*args, timeout=300, **kw):
+    return subprocess.run([sys.executable, "-m", "app.cli", "study", *args], capture_output=True, text=True,
+                          timeout=timeout, **kw)
+
+
+def test_a_study_file_expands_its_grid_and_fixes_its_batches(tmp_path, tiny_set):
+    study = load_study(study_file(tmp_path, tiny_set))
+    labels = [s.label for s in study.settings]
+    assert labels == ["Base only", "GenARM harmlessness=1", "GenARM harmlessness=1 helpfulness=1",
+                      "Best-of-2 helpfulness=1"]
+    assert study.reference.label == "Base only"
+    study = study.with_records([{"prompt": p} if isinstance(p, str) else p for p in PROMPTS])
+    cells = study.cells()
+    assert len(cells) == 4 * 3 * 2 and len({c.key for c in cells}) == len(cells)
+    batches = study.batches()
+    assert sum(len(b) for b in batches) == len(cells)
+    for b in batches:  # one seed per batch, at most 4 rows (Best-of-2 counts 2)
+        assert len({c.sample for c in b}) == 1
+        assert sum(c.setting.n for c in b) <= 4
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"settings": []}, r"study.yaml: settings: a non-empty list"),
+    ({"settings": [{"method": "magic"}]}, r"study.yaml: settings\[0\]: method must be one of"),
+    ({"settings": [{"method": "genarm", "grid": {"helpfulness": []}}]}, r"settings\[0\].grid"),
+    ({"settings": ["base"], "reference": {"method": "genarm", "weights": {"helpfulness": 1}}},
+     r"reference: 'GenARM helpfulness=1' is not one of the settings"),
+    ({"samples": 0}, r"samples: must be an integer >= 1"),
+    ({"prompts": "missing.txt"}, r"prompts: no prompt file 'missing.txt'"),
+    ({"decoding": {"temperature": -1}}, r"decoding: "),
+    ({"judges": {"x": {"kind": "rule"}}}, r"study.yaml: judges.x.function: required"),
+    ({"extra": 1}, r"unknown key\(s\) \['extra'\]"),
+])
+def test_bad_study_files_name_the_field(tmp_path, tiny_set, change, message):
+    with pytest.raises(ConfigError, match=message):
+        load_study(study_file(tmp_path, tiny_set, **change))
+
+
+def test_run_stores_every_cell_and_every_judgment_then_resumes(tmp_path, tiny_set, engine):
+    from app.service.study_report import build_report
+    from app.service.studies import StudyRunner
+
+    path = study_file(tmp_path, tiny_set)
+    store = Store(str(tmp_path / "db.sqlite"))
+    runner = StudyRunner(load_study(path), store, engine, tiny_set, progress=False)
+    first = runner.run()
+    assert (first.cells, first.stored_before, first.generated) == (24, 0, 24)
+    cells = store.study_cells(first.study_id)
+    assert len(cells) == 24
+    scores = store.judge_scores_frame(study_id=first.study_id)
+    per_judge = scores.groupby("judge").size()
+    assert per_judge["long"] == per_judge["helpfulness_arm"] == per_judge["kl_to_base"] == 24
+    assert scores[scores["judge"] == "helpfulness_arm"]["self_scored"].all()
+    verdicts = store.judge_verdicts_frame(study_id=first.study_id)
+    assert len(verdicts) == 3 * 3 * 2  # every non-reference setting against the base, per prompt and sample
+    # A cell's text is what a single call with the same seed gives (sample k: seed + k).
+    gens = store.generations_frame(study_id=first.study_id).set_index("cell")
+    row = gens.loc["GenARM harmlessness=1 helpfulness=1 | prompt 1 | sample 1"]
+    alone = engine.generate([RowSpec(PROMPTS[1], {"helpfulness": 1.0, "harmlessness": 1.0})],
+                            DecodingConfig(temperature=1.0, max_new_tokens=6, seed=5))[0]
+    assert row["completion"] == alone.text
+    # The KL of the base alone is 0; GenARM's is the engine's running sum.
+    kl = scores[scores["judge"] == "kl_to_base"].set_index("generation_id")["value"]
+    base_ids = gens[gens.index.str.startswith("Base only")]["id"]
+    assert (kl.loc[base_ids] == 0).all()
+
+    again = StudyRunner(load_study(path), store, engine, tiny_set, progress=False).run()
+    assert (again.study_id, again.stored_before, again.generated, again.scores, again.verdicts) == (first.study_id, 24, 0, 0, 0)
+
+    # A judge added to the file later scores the stored cells on the next run; nothing is regenerated.
+    data = yaml.safe_load(path.read_text())
+    data["judges"]["short"] = {"kind": "rule", "function": "tests.test_judges:long_answer", "args": {"words": 1}}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    third = StudyRunner(load_study(path), store, engine, tiny_set, progress=False).run()
+    assert (third.study_id, third.generated, third.scores) == (first.study_id, 0, 24)
+
+    report = build_report(store, first.study_id, rounds=200)
+    assert list(report.summary["setting"]) == [s.label for s in load_study(path).settings]
+    assert set(report.summary["n"]) == {6}
+    md = report.markdown()
+    assert "helpfulness_arm (self-scored)" in md and "KL to base" in md and "orders agree" in md
+    wins = report.wins[report.wins["judge"] == "pairwise"]
+    assert len(wins) == 3 and (wins[["wins", "ties", "losses"]].sum(axis=1) == 6).all()
+    files = report.write(tmp_path / "report")
+    names = {f.name for f in files}
+    assert {"study_1.md", "study_1_summary.csv", "study_1_wins.csv", "study_1_frontier.html"} <= names
+    assert (tmp_path / "report" / "plotly.min.js").exists()  # the plots open without the internet
+    import pandas as pd
+
+    csv = pd.read_csv(tmp_path / "report" / "study_1_summary.csv")
+    assert {"long", "long_low", "long_high", "long_n", "kl_to_base"} <= set(csv.columns)
+
+
+def test_a_killed_run_resumes_without_a_cell_twice_or_one_lost(tmp_path, tiny_set):
+    path = study_file(tmp_path, tiny_set, judges={}, samples=4, decoding={"temperature": 1.0, "max_new_tokens": 40},
+                      batch_rows=3)
+    db = tmp_path / "killed.sqlite"
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "study", "run", str(path), "--db", str(db), "--no-progress"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    total = 4 * 3 * 4
+    stored = 0
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.3)
+        if db.exists():
+            try:
+                stored = sum(s["cells"] for s in Store(str(db), create=False).studies())
+            except Exception:  # noqa: BLE001 - the database may be mid-creation
+                continue
+            if 0 < stored < total // 2:
+                proc.send_signal(signal.SIGKILL)
+                break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, f"the run ended before it could be killed ({stored} cells): {proc.stderr.read()}"
+    before = Store(str(db), create=False).studies()[0]["cells"]
+    assert 0 < before < total
+    out = cli("run", str(path), "--db", str(db), "--no-progress")
+    assert out.returncode == 0, out.stderr
+    assert f"{before} stored before, {total - before} generated" in out.stderr
+    resumed = Store(str(db), create=False).generations_frame(study_id=1)
+    assert len(resumed) == total and resumed["cell"].is_unique  # none twice, none lost
+    # The same texts as a run never killed (batches are fixed by the file, not by what is left).
+    clean = tmp_path / "clean.sqlite"
+    assert cli("run", str(path), "--db", str(clean), "--no-progress").returncode == 0
+    whole = Store(str(clean), create=False).generations_frame(study_id=1).set_index("cell")["completion"]
+    assert resumed.set_index("cell")["completion"].sort_index().equals(whole.sort_index())
+
+
+@pytest.mark.skipif(shutil.which("accelerate") is None, reason="accelerate's launcher is not on PATH")
+def test_two_processes_store_the_same_cells_as_one(tmp_path, tiny_set):
+    path = study_file(tmp_path, tiny_set, judges={"long": {"kind": "rule", "function": "tests.test_judges:long_answer"}})
+    one, two = tmp_path / "one.sqlite", tmp_path / "two.sqlite"
+    single = cli("run", str(path), "--db", str(one), "--no-progress")
+    assert single.returncode == 0, single.stderr
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    launched = subprocess.run(["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                               "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "app.cli", "study", "run",
+                               str(path), "--db", str(two), "--no-progress"], capture_output=True, text=True,
+                              timeout=300, env=env)
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    assert "on 2 processes" in launched.stderr
+    a = Store(str(one), create=False).generations_frame(study_id=1).set_index("cell")
+    b = Store(str(two), create=False).generations_frame(study_id=1).set_index("cell")
+    assert len(a) == len(b) == 24
+    assert a["completion"].sort_index().equals(b["completion"].sort_index())
+    assert a["n_tokens"].sort_index().equals(b["n_tokens"].sort_index())
+    sa = Store(str(one), create=False).judge_scores_frame(study_id=1)
+    sb = Store(str(two), create=False).judge_scores_frame(study_id=1)
+    assert len(sa) == len(sb)
+
+
+def test_cli_errors_are_messages_and_the_report_and_list_commands(tmp_path, tiny_set):
+    bad = study_file(tmp_path, tiny_set, settings=[{"method": "genarm", "weights": {"kindness": 1}}])
+    out = cli("run", str(bad), "--db", str(tmp_path / "db.sqlite"))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "settings: GenARM kindness=1: unknown objective(s) ['kindness']" in out.stderr
+    out = cli("run", str(tmp_path / "nope.yaml"))
+    assert out.returncode == 2 and "study file not found" in out.stderr
+    good = study_file(tmp_path, tiny_set, judges={}, samples=1)
+    db = str(tmp_path / "db.sqlite")
+    assert cli("run", str(good), "--db", db, "--no-progress").returncode == 0
+    listed = cli("list", "--db", db)
+    assert "#1  tiny study  12 completions stored" in listed.stdout
+    rep = cli("report", str(good), "--db", db, "--out", str(tmp_path / "r"), "--rounds", "50")
+    assert rep.returncode == 0, rep.stderr
+    assert "## Study #1: tiny study" in rep.stdout and (tmp_path / "r" / "study_1.md").exists()
+    missing = cli("report", "9", "--db", db)
+    assert missing.returncode == 2 and "no study #9" in missing.stderr
+
+
+def test_model_set_judges_join_and_a_guiding_arm_is_marked_self_scored(tmp_path, tiny_set):
+    from app.service.studies import study_judges
+    from genarm_core.config import ModelSetConfig
+
+    data = yaml.safe_load(Path(tiny_set).read_text())
+    data["judges"] = {"mine": {"kind": "rule", "function": "tests.test_judges:long_answer"},
+                      "arm_as_rm": {"kind": "reward_model", "path": "./help", "template": "{prompt}{completion}"}}
+    (Path(tiny_set).parent / "judged.yaml").write_text(yaml.safe_dump(data))
+    config = ModelSetConfig.from_file(Path(tiny_set).parent / "judged.yaml")
+    study = parse_study({"model_set": str(tiny_set), "prompts": ["x"], "settings": ["base"],
+                         "judges": {"mine": {"kind": "rule", "function": "tests.test_judges:wordy"},
+                                    "bad_arm": {"kind": "arm", "objective": "kindness"}}}, "s.yaml")
+    with pytest.raises(ConfigError, match=r"judges.bad_arm.objective: 'kindness' is not an objective"):
+        study_judges(study, config)
+    study = parse_study({"model_set": str(tiny_set), "prompts": ["x"], "settings": ["base"],
+                         "judges": {"mine": {"kind": "rule", "function": "tests.test_judges:wordy"}}}, "s.yaml")
+    specs = {s.name: s for s in study_judges(study, config)}
+    assert specs["mine"].options["function"].endswith(":wordy")  # the study's entry replaces the set's
+    assert specs["arm_as_rm"].self_scored  # a reward model that is a guiding ARM grades its own steering
+    assert json.dumps(specs["arm_as_rm"].to_dict())
