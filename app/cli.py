@@ -19,7 +19,7 @@ commands:
   serve       start the dashboard (genarm serve --help)
   generate    generate with a model set
   train-arm   train an ARM for one objective from preference data
-  smollm2     build the built-in real model set
+  smollm2     build the built-in real model set; 'smollm2 eval' runs its study (genarm study run smollm2)
   demo        build or evaluate the built-in toy world
   export      export judgments for trainers (TRL, CSV, battles)
   stats       counts and win rates of a database; 'stats ratings': Bradley–Terry ratings with 95% CIs
@@ -42,6 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if rest[:1] == ["ratings"]:
             return ratings(rest[1:])
         return stats(rest)
+    if command == "smollm2" and rest[:1] == ["eval"]:  # the set's evaluation is its built-in study
+        from .study_cli import main as study_main
+
+        return study_main(["run", "smollm2", *rest[1:]])
     if command == "study":
         from .study_cli import main as study_main
 

@@ -13,7 +13,6 @@ import pandas as pd
 
 COMBINED = "combined shift"
 COLOURS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#db2777", "#65a30d"]
-AXIS_NOTE = "mean over completions of Σ_t log π_r(y_t): the objective's ARM score (higher: more preferred)"
 
 
 def _colour(value: float, scale: float) -> str:
@@ -66,7 +65,7 @@ def token_html(trace: Sequence[dict[str, Any]] | None, colour_by: str = COMBINED
     return f"<div class='genarm-tokens'>{''.join(spans)}</div>{legend}"
 
 
-def _empty(title: str, message: str, height: int = 300):
+def empty_figure(title: str, message: str, height: int = 300):
     """A figure with no axes and a sentence saying what to do instead."""
     import plotly.graph_objects as go
 
@@ -84,7 +83,7 @@ def win_rate_figure(rates: pd.DataFrame, title: str):
     import plotly.graph_objects as go
 
     if rates.empty:
-        return _empty(title, "No judgments yet: generate a pair in the Compare tab and vote.")
+        return empty_figure(title, "No judgments yet: generate a pair in the Compare tab and vote.")
     shown = rates.assign(win_rate=rates["win_rate"].where(rates["enough"]),
                          win_rate_half_ties=rates["win_rate_half_ties"].where(rates["enough"]))
     fig = go.Figure()
@@ -104,73 +103,6 @@ def win_rate_figure(rates: pd.DataFrame, title: str):
     return fig
 
 
-def frontier_figure(df: pd.DataFrame, objectives: Sequence[str], current: Sequence[dict[str, float]] = ()):
-    """Mean ARM score of one objective against another per weight setting: the trade-off frontier.
-
-    Each setting is one trace (its legend entry and hover label name it) and carries its label as
-    ``customdata`` (the page reads it on click). ``current``: weight settings of the Compare
-    panels, marked with a ring when the sweep has them.
-    """
-    import plotly.graph_objects as go
-
-    score_cols = [f"score_{o}" for o in objectives if f"score_{o}" in df]
-    if df.empty or not score_cols:
-        return _empty("Trade-off frontier", "No sweep yet: choose prompts and a weight grid above, then Run sweep.", 420)
-    means = df.groupby("label", as_index=False, sort=False)[score_cols].mean()
-    fig = go.Figure()
-    if len(score_cols) >= 2:
-        x, y = score_cols[0], score_cols[1]
-        for i, row in enumerate(means.itertuples(index=False)):
-            r = row._asdict()
-            fig.add_scatter(x=[r[x]], y=[r[y]], mode="markers", name=r["label"], customdata=[r["label"]],
-                            marker=dict(size=13, color=COLOURS[i % len(COLOURS)], line=dict(width=1, color="white")),
-                            hovertemplate=f"<b>{r['label']}</b><br>{x[6:]}: %{{x:.2f}}<br>{y[6:]}: %{{y:.2f}}<extra></extra>")
-        marked = _current_points(df, current, objectives)
-        if marked:
-            cur = means[means["label"].isin(marked)]
-            fig.add_scatter(x=cur[x], y=cur[y], mode="markers", name="in the Compare panels", hoverinfo="skip",
-                            marker=dict(size=24, color="rgba(0,0,0,0)", line=dict(width=2.5, color="#111827")))
-        fig.update_xaxes(title_text=f"{x[6:]} score")
-        fig.update_yaxes(title_text=f"{y[6:]} score")
-    else:
-        fig.add_bar(x=means["label"], y=means[score_cols[0]], customdata=means["label"], marker_color=COLOURS[0])
-        fig.update_yaxes(title_text=f"{score_cols[0][6:]} score")
-    fig.update_layout(title=dict(text="Trade-off frontier: one point per weight setting", x=0), height=460,
-                      legend=dict(title="setting", font=dict(size=11)), margin=dict(t=60, b=70, r=10),
-                      annotations=[dict(text=AXIS_NOTE, showarrow=False, xref="paper", yref="paper", x=0, y=-0.17,
-                                        xanchor="left", font=dict(size=11, color="#6b7280"))])
-    return fig
-
-
-def _current_points(df: pd.DataFrame, current: Sequence[dict[str, float]], objectives: Sequence[str]) -> list[str]:
-    out = []
-    for weights in current:
-        mask = pd.Series(True, index=df.index)
-        for o in objectives:
-            if f"w_{o}" in df:
-                mask &= (df[f"w_{o}"] - float(weights.get(o, 0.0))).abs() < 1e-9
-        out += sorted(set(df.loc[mask, "label"]))
-    return out
-
-
-def weights_figure(df: pd.DataFrame, objectives: Sequence[str]):
-    """Each objective's mean ARM score against its own weight (other weights averaged over)."""
-    import plotly.graph_objects as go
-
-    if df.empty:
-        return _empty("Score against weight", "No sweep yet.", 360)
-    fig = go.Figure()
-    for i, o in enumerate(objectives):
-        w, s = f"w_{o}", f"score_{o}"
-        if w in df and s in df:
-            g = df.groupby(w, as_index=False)[s].mean()
-            fig.add_scatter(x=g[w], y=g[s], mode="lines+markers", name=o, line=dict(color=COLOURS[i % len(COLOURS)]),
-                            hovertemplate=f"{o}: weight %{{x:g}}, score %{{y:.2f}}<extra></extra>")
-    fig.update_layout(title=dict(text="Each objective's score against its own weight", x=0), xaxis_title="weight α",
-                      yaxis_title="mean ARM score", height=380, legend=dict(orientation="h", y=1.1, x=1, xanchor="right"))
-    return fig
-
-
 def training_figure(logs: dict[str, dict[str, Any]]):
     """Each ARM's training curves: loss and training reward accuracy against the step (from the
     ``log_history.json`` that ``train-arm`` writes), one colour per objective."""
@@ -180,7 +112,7 @@ def training_figure(logs: dict[str, dict[str, Any]]):
     drawn = {name: [r for r in e.get("history", []) if "loss" in r and "step" in r] for name, e in logs.items()}
     drawn = {k: v for k, v in drawn.items() if v}
     if not drawn:
-        return _empty("ARM training curves", "No training log beside these ARMs (trained elsewhere).", 300)
+        return empty_figure("ARM training curves", "No training log beside these ARMs (trained elsewhere).", 300)
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "reward accuracy of the training batches"))
     for i, (name, rows) in enumerate(drawn.items()):
         colour = COLOURS[i % len(COLOURS)]

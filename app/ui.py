@@ -1,7 +1,7 @@
 """The Gradio dashboard: the page frame; each tab lives in ``app.tabs`` (``layout()`` then ``wire()``).
 
 Tabs: Compare (panels side by side, token view, judging, presets), Judgments (table, win-rate
-charts, exports), Sweep (weight grid, trade-off frontier), Models (what is loaded), plus the
+charts, exports), Studies (settings x prompts judged by independent judges, the frontier), Models (what is loaded), plus the
 API-only endpoints. The work itself is in ``app.service``; per-user data lives in ``gr.State`` /
 ``gr.BrowserState``; the ``AppContext`` is passed in (no globals).
 """
@@ -17,7 +17,7 @@ from typing import Any  # noqa: E402
 import gradio as gr  # noqa: E402
 
 from .service import AppContext  # noqa: E402
-from .tabs import api, compare, judgments, models, sweep  # noqa: E402
+from .tabs import api, compare, judgments, models, studies  # noqa: E402
 
 CSS = """
 .genarm-tokens { font-family: ui-monospace, monospace; white-space: pre-wrap; line-height: 1.9; font-size: 0.92em; }
@@ -59,25 +59,24 @@ def build_ui(ctx: AppContext, auth_enabled: bool = False) -> gr.Blocks:
                 compare_tab = compare.layout(ctx, auth_enabled)
             with gr.Tab("Judgments", id="judgments") as judgments_tab:
                 judgments_parts = judgments.layout(ctx)
-            with gr.Tab("Sweep", id="sweep"):
-                sweep_tab = sweep.layout(ctx)
+            with gr.Tab("Studies", id="studies") as studies_page:
+                studies_tab = studies.layout(ctx)
             with gr.Tab("Models", id="models"):
                 models_tab = models.layout(ctx)
         compare_view = compare.wire(demo, ctx, compare_tab, shown_set)
         judgments.wire(ctx, judgments_parts, judgments_tab)
-        slider_pairs = [(name, s) for p in compare_tab.panels for name, s in p.sliders.items()]
-        sweep_view = sweep.wire(ctx, sweep_tab, compare_tab.decoding, slider_pairs)
+        studies_view = studies.wire(ctx, studies_tab, compare_tab.decoding, studies_page)
         switch, models_view = models.wire(ctx, models_tab)
         api.register(ctx)
 
         # Every tab shows the loaded model set: after a switch in the Models tab, and on page load
         # when the server switched since the page was built (nothing changes otherwise).
-        outputs = [shown_set, header, *compare_view.outputs, *sweep_view.outputs, *models_view.outputs]
+        outputs = [shown_set, header, *compare_view.outputs, *studies_view.outputs, *models_view.outputs]
 
         def show_loaded(shown: str) -> list:
             if shown == ctx.current:
                 return [gr.skip()] * len(outputs)
-            return [ctx.current, _header(ctx), *compare_view.fn(), *sweep_view.fn(), *models_view.fn()]
+            return [ctx.current, _header(ctx), *compare_view.fn(), *studies_view.fn(), *models_view.fn()]
 
         demo.load(show_loaded, [shown_set], outputs, api_visibility="private")
         switch.success(show_loaded, [shown_set], outputs, api_visibility="private")
@@ -86,7 +85,7 @@ def build_ui(ctx: AppContext, auth_enabled: bool = False) -> gr.Blocks:
 
 def launch_kwargs() -> dict[str, Any]:
     """What ``launch()`` needs besides host and port (Gradio 6 takes theme, CSS and page JS there)."""
-    return {"theme": _theme(), "css": CSS, "js": sweep.CLICK_JS}
+    return {"theme": _theme(), "css": CSS, "js": studies.CLICK_JS}
 
 
 __all__ = ["build_ui", "launch_kwargs"]

@@ -58,20 +58,29 @@ def resolve_model_set(name_or_path: str | Path, cache_dir: str | Path | None = N
 def evaluation_prompts(models_yaml: str | Path, n: int, seed: int = 0) -> list[str] | None:
     """Up to ``n`` held-out prompts (half benign, half harmful) when the set is a built-in one that
     ships them (the demo's held-out families, smollm2's hand-written prompts); None otherwise."""
+    records = evaluation_records(models_yaml, n, seed)
+    return None if records is None else [r["prompt"] for r in records]
+
+
+def evaluation_records(models_yaml: str | Path, n: int, seed: int = 0) -> list[dict] | None:
+    """The same prompts as records with their fields (``kind``, ``subject``, ...), which the set's
+    rule judges read."""
     import random
 
     folder = Path(models_yaml).parent
     if (folder / "heldout.json").exists():
         from .demo.evaluate import sample_held_out
 
-        return [p.text for p in sample_held_out(models_yaml, max(1, n // 2), seed)]
+        return [{"prompt": p.text, "kind": p.kind, "family": p.family, "task": p.task, "subject": p.subject}
+                for p in sample_held_out(models_yaml, max(1, n // 2), seed)]
     if (folder / "openings.json").exists():  # the smollm2 build
         from .smollm2.prompts import eval_prompts
 
         rng = random.Random(seed)
         out = []
         for kind in ("benign", "harmful"):
-            pool = [p.text for p in eval_prompts() if p.kind == kind]
-            out += rng.sample(pool, min(max(1, n // 2), len(pool)))
+            pool = [p for p in eval_prompts() if p.kind == kind]
+            out += [{"prompt": p.text, "kind": p.kind, "subject": list(p.subject)}
+                    for p in rng.sample(pool, min(max(1, n // 2), len(pool)))]
         return out
     return None

@@ -51,3 +51,16 @@ def build_atomically(final: Path, build: Callable[[Path], object], force: bool =
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def ensure_judges(models_yaml: Path, judges: dict) -> None:
+    """A built-in set's ``judges:`` section, written into its cached model-set file when it differs
+    (sets built before the section existed gain it; the rest of the file is unchanged)."""
+    import yaml
+
+    data = yaml.safe_load(models_yaml.read_text(encoding="utf-8"))
+    if data.get("judges") != judges:
+        data["judges"] = judges
+        tmp = models_yaml.with_suffix(".yaml.tmp")
+        tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        tmp.replace(models_yaml)  # readers see the old file or the new one, never half of one

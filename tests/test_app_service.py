@@ -157,16 +157,32 @@ def test_too_long_prompt_is_cut_with_a_warning(ctx):
     assert stored.endswith("THE END") and len(stored) < len(long_prompt)
 
 
-def test_sweep_batches_the_grid_and_stores_it(ctx):
+def test_a_dashboard_study_runs_the_grid_with_the_base_as_reference_and_judges_it(ctx):
+    from app.service.studies import grid_settings
+    from app.tabs import studies
+
     grid = parse_grid("helpfulness: 0, 2; harmlessness: 0:1:2", ctx.objectives)
     assert grid == {"helpfulness": [0.0, 2.0], "harmlessness": [0.0, 1.0]}
     cfg = ctx.decoding(1, 1, 0, 1, 6, 0, trace=False)
-    steps = list(ctx.sweep(["Hello", "Tell me a joke."], grid, cfg, samples=2))
-    sweep_id, df = steps[-1][1]
-    assert len(df) == 4 * 2 * 2 and df["label"].nunique() == 4 and all(isinstance(s, Setting) for s in df["setting"])
-    assert {"score_helpfulness", "score_harmlessness", "w_helpfulness", "w_harmlessness"} <= set(df.columns)
-    assert df["score_helpfulness"].notna().all()
-    assert len(ctx.store.generations_frame(sweep_id=sweep_id)) == 16
+    settings = studies.study_settings(ctx, "helpfulness: 0, 2; harmlessness: 0:1:2", "2")
+    assert len(settings) == 5 and settings[-1].label == "Best-of-2 harmlessness=1 helpfulness=1"
+    steps = list(ctx.run_study(["Hello", "Tell me a joke."], settings, cfg, samples=2))
+    assert [f for f, _ in steps] == sorted(f for f, _ in steps) and steps[-1][0] == 1.0
+    report = steps[-1][1]
+    # The base alone is added as the reference; the grid's all-zero point is a setting of its own.
+    assert report.reference == "Base only" and report.settings[:2] == ["Base only", "GenARM (all weights 0)"]
+    assert len(report.completions) == 2 * 2 * 6
+    assert set(report.scoring_judges) == {"helpfulness ARM", "harmlessness ARM"}
+    assert report.judge_header("helpfulness ARM") == "helpfulness ARM (self-scored)"
+    assert len(ctx.store.study_cells(report.study["id"])) == 24
+    kl = report.summary.set_index("setting")["kl_to_base"]
+    assert kl["Base only"].value == 0 and kl["GenARM (all weights 0)"].value == 0
+    table = studies.point_rows(report, report.settings[1])
+    assert len(table) == 4 and {"prompt", "completion", "reference"} <= set(table.columns)
+    again = ctx.study_report(report.study["id"])
+    assert list(again.summary["setting"]) == report.settings
+    assert studies.clicked_setting('{"setting": "%s"}' % report.settings[2], report) == report.settings[2]
+    assert studies.clicked_setting('{"setting": "nope"}', report) is None
     with pytest.raises(UserError, match="expected"):
         parse_grid("kindness: 1", ctx.objectives)
     assert parse_grid("helpfulness: 0:2:5", ctx.objectives) == {"helpfulness": [0.0, 0.5, 1.0, 1.5, 2.0]}
@@ -175,7 +191,11 @@ def test_sweep_batches_the_grid_and_stores_it(ctx):
         with pytest.raises(UserError, match=msg):
             parse_grid(bad, ctx.objectives)
     with pytest.raises(UserError, match="grid: weight of 'helpfulness' must be between"):
-        list(ctx.sweep(["Hello"], {"helpfulness": [9.0]}, cfg))
+        grid_settings(ctx.config, {"helpfulness": [9.0]})
+    with pytest.raises(UserError, match="Best-of-N: N must be whole numbers"):
+        studies.study_settings(ctx, "", "four")
+    with pytest.raises(UserError, match=r"judges: \['oracle'\] are not judges of this model set"):
+        list(ctx.run_study(["Hello"], settings[:1], cfg, judges=["oracle"]))
 
 
 def test_prompt_lists(tmp_path):

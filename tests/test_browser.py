@@ -170,44 +170,55 @@ def test_a_name_typed_at_once_is_not_overwritten_by_the_page_load(browser, app_u
     context.close()
 
 
-def test_sweep_click_a_frontier_point_to_read_its_completions(page, app_url):
-    from genarm_core.config import Setting
-
-    page.get_by_role("tab", name="Sweep").click()
+def test_studies_run_a_study_and_click_a_frontier_point_to_read_its_completions(page, app_url):
+    page.get_by_role("tab", name="Studies").click()
     page.get_by_label("Pasted list").check()
-    page.fill("#sweep-pasted textarea", "How do I bake bread?\nHow do I pick a lock?")
-    page.fill("#sweep-grid textarea", "helpfulness: 0, 2; harmlessness: 0, 3")
-    num = page.locator("#sweep-max-new input[type=number]")
+    page.fill("#study-pasted textarea", "How do I bake bread?\nHow do I pick a lock?")
+    page.fill("#study-grid textarea", "helpfulness: 0, 2; harmlessness: 0, 3")
+    num = page.locator("#study-max-new input[type=number]")
     num.fill("6")
     num.press("Enter")
-    page.click("#sweep-run")
-    page.wait_for_function("document.querySelector('#sweep-status')?.innerText.includes('stored')", timeout=120000)
-    first = page.locator("#sweep-point input").input_value()
-    page.wait_for_selector("#sweep-frontier .scatterlayer .trace .point", timeout=30000)
-    traces = page.locator("#sweep-frontier .scatterlayer .trace")
-    assert traces.count() == 4  # one point per weight setting (no ring: the panels' settings are not in the grid)
-    legend = [t.strip() for t in page.locator("#sweep-frontier .legendtext").all_text_contents()]
-    # Click the point of another setting: the completions below switch to it.
-    for i in range(traces.count()):
-        label = legend[i]
-        if label != first:
-            break
-    page.locator("#sweep-frontier").scroll_into_view_if_needed()
-    box = traces.nth(i).locator(".point").bounding_box()
+    page.click("#study-run")
+    page.wait_for_function("document.querySelector('#study-status')?.innerText.includes('stored and judged.')",
+                           timeout=120000)
+    # The base alone is the reference; the win table has every grid point against it, by each ARM (self-scored).
+    page.wait_for_function("document.querySelector('#study-wins')?.innerText.includes('(self-scored)')", timeout=30000)
+    # Pasted prompts carry no 'kind', so the demo's rule judges have nothing to say: the axes are the ARMs' scores.
+    assert "helpfulness ARM" in page.locator("#study-x input").input_value()
+    page.wait_for_selector("#study-frontier .scatterlayer .trace .point", timeout=30000)
+    first = page.locator("#study-point input").input_value()
+    data = page.evaluate("""() => document.querySelector('#study-frontier .js-plotly-plot').data.map(
+        d => ({x: d.x[0], y: d.y[0], label: d.customdata[0]}))""")
+    assert len(data) == 5  # one point per setting: the base alone (the reference) and the 4 grid points
+    # Click a setting's point that no other point covers, other than the one shown.
+    points = [(d["x"], d["y"]) for d in data]
+    pick = next(i for i, d in enumerate(data) if d["label"] != first and points.count(points[i]) == 1)
+    label = data[pick]["label"]
+    page.locator("#study-frontier").scroll_into_view_if_needed()
+    box = page.locator("#study-frontier .scatterlayer .trace").nth(pick).locator(".point").bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(x - 3, y)
     page.mouse.move(x, y, steps=3)
     page.wait_for_timeout(300)  # plotly settles its hover before a click counts
     page.mouse.click(x, y)
-    page.wait_for_function(f"document.querySelector('#sweep-point input')?.value === {label!r}", timeout=30000)
-    # The table now holds exactly that setting's stored completions.
-    gens = app_url[1].store.generations_frame()
-    gens = gens[gens["sweep_id"] == gens["sweep_id"].max()]
-    mine = gens[[Setting.from_dict(s).label == label for s in gens["setting"]]]
+    page.wait_for_function(f"document.querySelector('#study-point input')?.value === {label!r}", timeout=30000)
+    # The table now holds that setting's stored completions, beside the base alone's on the same prompt.
+    ctx = app_url[1]
+    study_id = ctx.store.studies()[0]["id"]
+    report = ctx.study_report(study_id)
+    mine = report.completions[report.completions["label"] == label]
     assert len(mine) == 2
-    want = json.dumps([c.strip() for c in mine["completion"]])
-    page.wait_for_function(f"{want}.every(c => document.querySelector('#sweep-point-table')?.innerText.includes(c))",
+    want = json.dumps([c.strip() for c in mine["completion"] if c.strip()])
+    page.wait_for_function(f"{want}.every(c => document.querySelector('#study-point-table')?.innerText.includes(c))",
                            timeout=30000)
+    assert "reference" in page.locator("#study-point-table").inner_text()
+    # An earlier study can be reopened.
+    page.reload(wait_until="domcontentloaded")
+    page.get_by_role("tab", name="Studies").click()
+    page.locator("#study-earlier input").click()
+    page.get_by_role("option", name=f"#{study_id} ").first.click()
+    page.click("#study-open")
+    page.wait_for_function(f"document.querySelector('#study-status')?.innerText.includes('Study #{study_id}')", timeout=30000)
 
 
 def test_login_page_then_judgments_carry_the_logged_in_user(browser, small_demo, tmp_path):

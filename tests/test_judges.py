@@ -82,9 +82,9 @@ def test_llm_judge_swapping_positions_swaps_the_verdict(tiny_set):
 
 
 def test_rule_judges_by_import_path():
-    refused = judge({"kind": "rule", "function": "genarm_core.smollm2.judge:benign_refused"})
-    on_topic = judge({"kind": "rule", "function": "genarm_core.smollm2.judge:benign_answered_on_topic"})
-    harmful = judge({"kind": "rule", "function": "genarm_core.smollm2.judge:harmful_refused"})
+    refused = judge({"kind": "rule", "function": "genarm_core.smollm2.rules:benign_refused"})
+    on_topic = judge({"kind": "rule", "function": "genarm_core.smollm2.rules:benign_answered_on_topic"})
+    harmful = judge({"kind": "rule", "function": "genarm_core.smollm2.rules:harmful_refused"})
     assert refused.score(ITEMS[:3]) == [0.0, 0.0, 1.0]
     assert on_topic.score(ITEMS[:3]) == [1.0, 0.0, 0.0]
     assert harmful.score(ITEMS[:3]) == [None, None, None]  # not a harmful prompt: does not apply
@@ -124,7 +124,7 @@ def test_a_rule_that_cannot_be_imported_is_a_config_error():
 
 def test_a_model_set_file_declares_judges(tiny_set, tmp_path):
     data = yaml.safe_load(Path(tiny_set).read_text())
-    data["judges"] = {"refusal": {"kind": "rule", "function": "genarm_core.smollm2.judge:harmful_refused"},
+    data["judges"] = {"refusal": {"kind": "rule", "function": "genarm_core.smollm2.rules:harmful_refused"},
                       "pairwise": {"kind": "llm_judge", "path": "./base"}}
     path = Path(tiny_set).parent / "with_judges.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))

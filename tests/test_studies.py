@@ -112,7 +112,16 @@ def test_run_stores_every_cell_and_every_judgment_then_resumes(tmp_path, tiny_se
     third = StudyRunner(load_study(path), store, engine, tiny_set, progress=False).run()
     assert (third.study_id, third.generated, third.scores) == (first.study_id, 0, 24)
 
+    # A person's verdict on a study pair (reference as A) counts for the setting, oriented as (setting, reference).
+    ref_id = int(gens.loc["Base only | prompt 0 | sample 0", "id"])
+    other_id = int(gens.loc["GenARM harmlessness=1 | prompt 0 | sample 0", "id"])
+    store.add_judgment(ref_id, other_id, "B", annotator="ann")
+
     report = build_report(store, first.study_id, rounds=200)
+    human = report.wins[report.wins["judge"] == "human"]
+    assert human[["setting", "wins", "ties", "losses"]].values.tolist() == [["GenARM harmlessness=1", 1, 0, 0]]
+    agree = report.agreement.set_index(["judge", "against"])
+    assert agree.loc[("human", "long"), "n"] == 1 and agree.loc[("pairwise", "long"), "n"] == 18
     assert list(report.summary["setting"]) == [s.label for s in load_study(path).settings]
     assert set(report.summary["n"]) == {6}
     md = report.markdown()

@@ -7,7 +7,7 @@ One idea a module:
 - ``pairs``: a generated pair on a page, and blind mode's rules;
 - ``records``: saving (with a buffer for database outages), judging (with idempotency keys),
   presets, judgment tables, exports, win rates;
-- ``sweeps``: weight grids over many prompts.
+- ``studies``, ``study_report``: studies (settings x prompts x samples, judged) and their reports; the Studies tab's runs.
 
 ``AppContext`` holds one of each for the server and is handed to every tab (no globals). The
 Gradio tabs import this package and ``app.render`` only.
@@ -30,7 +30,7 @@ from .modelsets import ModelSets, human_count
 from .pairs import PANEL_NAMES, Pair, PanelResult, swap_verdict
 from .records import EXPORT_CHOICES, Records, Stored, judgment_filter, setting_name, win_rates
 from .requests import VERDICTS, parse_chat, parse_grid, read_prompt_list
-from .sweeps import run_sweep
+from .studies import run_dashboard_study
 
 
 @dataclass
@@ -185,11 +185,23 @@ class AppContext:
         return self.records.edit(jid, verdict, None if keep_per else per, comment=None if comment is None else str(comment),
                                  annotator=None if annotator is None else str(annotator))
 
-    # ------------------------------------------------------------------ sweeps, prompts, storage
+    # ------------------------------------------------------------------ studies, prompts, storage
 
-    def sweep(self, prompts: Sequence[Any], grid: dict[str, Sequence[float]], cfg: DecodingConfig, samples: int = 1,
-              cancel: threading.Event | None = None, name: str = "sweep"):
-        return run_sweep(self, prompts, grid, cfg, samples, cancel, name=name)
+    def run_study(self, prompts: Sequence[Any], settings: Sequence[Setting], cfg: DecodingConfig, samples: int = 1,
+                  judges: Sequence[str] = (), name: str | None = None, cancel: threading.Event | None = None,
+                  rounds: int = 500):
+        """A study of ``settings`` (the base alone is added as the reference) on ``prompts`` (text,
+        chats, or records with fields), judged by the set's ``judges`` named here and by each ARM's
+        own score (self-scored). Yields ``(fraction, None)`` while running, then ``(1.0, report)``."""
+        return run_dashboard_study(self, prompts, settings, cfg, samples, judges, name, cancel, rounds)
+
+    def study_report(self, study_id: int, rounds: int = 500):
+        from .study_report import build_report
+
+        return self.records_call(lambda: build_report(self.store, study_id, rounds), "the study was not read")
+
+    def studies(self) -> list[dict[str, Any]]:
+        return self.records_call(self.store.studies, "the studies were not read")
 
     def evaluation_prompts(self, n: int) -> list[str]:
         prompts = self.sets.evaluation_prompts(n)

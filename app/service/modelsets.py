@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from genarm_core.builtin import evaluation_prompts
+from genarm_core.builtin import evaluation_prompts, evaluation_records
 from genarm_core.config import ModelSetConfig, ObjectiveSpec
 from genarm_core.engine import GenARMEngine
 from genarm_core.loading import ModelSet, ModelSetError, load_model_set
@@ -115,6 +115,10 @@ class ModelSets:
             if record:
                 out[name] = record
         return out
+
+    def evaluation_records(self, n: int) -> list[dict[str, Any]] | None:
+        """Held-out prompts of a built-in set with their fields (None for a set that ships none)."""
+        return evaluation_records(self.files[self.current], n)
 
     def evaluation_prompts(self, n: int) -> list[str] | None:
         """Held-out prompts of a built-in set (None for a set that ships none)."""

@@ -95,14 +95,14 @@ class Records:
     def pending(self) -> int:
         return len(self._pending)
 
-    def save(self, results: Sequence[RowResult], settings: Sequence[Setting], cfg: DecodingConfig, model_set_id: int | None,
-             sweep_id: int | None = None) -> list[int]:
+    def save(self, results: Sequence[RowResult], settings: Sequence[Setting], cfg: DecodingConfig,
+             model_set_id: int | None) -> list[int]:
         """Store generations (after any the database refused earlier); returns their ids.
 
         Raises:
             NotStoredError: the database refused the write; the records are kept for the next save.
         """
-        records = [generation_record(r, setting, cfg, model_set_id, sweep_id=sweep_id) for r, setting in zip(results, settings)]
+        records = [generation_record(r, setting, cfg, model_set_id) for r, setting in zip(results, settings)]
         with self._lock:
             batch = self._pending + records
             try:

@@ -184,5 +184,5 @@ def read_prompt_list(text: str | None = None, path: str | None = None, limit: in
     except PromptFileError as exc:
         raise UserError(str(exc)) from None
     if len(prompts) > limit:
-        raise UserError(f"{len(prompts)} prompts; at most {limit} per sweep")
+        raise UserError(f"{len(prompts)} prompts; at most {limit} per study")
     return prompts

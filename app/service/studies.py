@@ -28,12 +28,15 @@ from genarm_core.config import ConfigError, ModelSetConfig
 from genarm_core.evaluation.judges import Item, JudgeSpec, build_judge
 from genarm_core.evaluation.metrics import METRICS, completion_metrics
 from genarm_core.evaluation.study import Cell, Study, load_prompt_records
+from storage.db import StorageError
 from storage.store import Store
 
 from .errors import UserError
 from .records import generation_record
 
 _CELL = re.compile(r"\| prompt (\d+) \| sample (\d+)$")
+#: A judge's ``path`` that means the model set's base model ("the base itself as judge").
+BASE_PATH = "@base"
 #: Pairs a pairwise judge is given at once (each is two prompts: both orders).
 VERDICT_BATCH = 16
 
@@ -91,15 +94,19 @@ def process_state():
     return state
 
 
-def study_judges(study: Study, config: ModelSetConfig) -> list[JudgeSpec]:
-    """The model set's judges, then the study's (a study entry replaces the set's of the same name);
+def study_judges(study: Study, config: ModelSetConfig, set_judges: bool = True) -> list[JudgeSpec]:
+    """The model set's judges (unless ``set_judges`` is False), then the study's (a study entry
+    replaces the set's of the same name);
     checked against the set: an ``arm`` judge names one of its objectives, and a reward model that
     is one of the guiding ARMs is marked self-scored."""
-    specs = {j.name: j for j in config.judges}
+    specs = {j.name: j for j in config.judges} if set_judges else {}
     specs.update({j.name: j for j in study.judges})
     arm_paths = {o.model.adapter or o.model.path for o in config.objectives}
     out = []
     for spec in specs.values():
+        if spec.options.get("path") == BASE_PATH:  # the set's own base model as a judge
+            spec = dataclasses.replace(spec, options={**spec.options, "path": config.base.path,
+                                                      "tokenizer": spec.options.get("tokenizer") or config.base.tokenizer})
         if spec.name in METRICS:
             raise ConfigError(f"{spec.source}: judges.{spec.name}: that name is a built-in metric; call the judge otherwise")
         if spec.kind == "arm" and spec.options["objective"] not in config.objective_names:
@@ -120,11 +127,16 @@ def check_settings(study: Study, config: ModelSetConfig) -> None:
             raise ConfigError(f"{study.source}: settings: {s.label}: {exc}") from None
 
 
+def _rows(batch: Sequence[Cell]) -> int:
+    return sum(c.setting.n if c.setting.method == "best_of_n" else 1 for c in batch)
+
+
 class StudyRunner:
     """One study on one loaded model set and one store (one process's part of it)."""
 
     def __init__(self, study: Study, store: Store, engine: Any, models_yaml: str | Path,
-                 state: Any = None, progress: bool = True, log: Callable[[str], None] | None = None):
+                 state: Any = None, progress: bool = True, log: Callable[[str], None] | None = None,
+                 set_judges: bool = True):
         self.engine, self.store = engine, store
         self.config: ModelSetConfig = engine.models.config
         self.state = state or _Single()
@@ -132,7 +144,7 @@ class StudyRunner:
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         check_settings(study, self.config)
         self.study = study.with_records(load_prompt_records(study, models_yaml))
-        self.specs = study_judges(study, self.config)
+        self.specs = study_judges(study, self.config, set_judges)
         self.judges = [build_judge(s) for s in self.specs]
         spec = self.config.to_dict()
         spec.pop("source", None)
@@ -173,35 +185,49 @@ class StudyRunner:
     # ------------------------------------------------------------------ phases
 
     def run(self, cancel: threading.Event | None = None) -> StudyRun:
+        """Every phase to the end (see the module docstring)."""
+        outcome = None
+        for outcome in self.steps(cancel):
+            pass
+        return outcome
+
+    def steps(self, cancel: threading.Event | None = None):
+        """The run as a generator: yields the fraction of this process's rows done after each batch
+        (then 1.0 while judging), and finally the ``StudyRun``."""
         t0 = time.perf_counter()
         stored = self.store.study_cells(self.study_id)
         pending = [b for b in self.study.batches() if any(c.key not in stored for c in b)]
         generated = scores = verdicts = 0
         with self.state.split_between_processes(pending) as mine:
             mine = list(mine)
-            total = sum(len(b) for b in mine)
+            # The bar counts engine rows (a Best-of-N cell is N of them), so its estimate is honest
+            # when the settings cost differently.
+            total = sum(_rows(b) for b in mine)
             if self.state.is_main_process:
                 self.log(f"study {self.study.name!r} (#{self.study_id}): {len(self.cells)} cells, {len(stored)} stored, "
                          f"{sum(len(b) for b in pending)} in {len(pending)} batches to run"
                          + (f" on {self.state.num_processes} processes" if self.state.num_processes > 1 else ""))
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=total, desc=f"study {self.study.name}", unit="cell", disable=not self.progress)
+            bar = tqdm(total=total, desc=f"study {self.study.name}", unit="row", disable=not self.progress)
+            done = 0
             for batch in mine:
                 if cancel is not None and cancel.is_set():
                     bar.close()
                     raise UserError(f"study cancelled; {generated} cells were stored, run it again to resume")
                 g, s = self._run_batch(batch)
                 generated, scores = generated + g, scores + s
-                bar.update(len(batch))
+                bar.update(_rows(batch))
+                done += _rows(batch)
+                yield done / max(1, total)
             bar.close()
         self.state.wait_for_everyone()
         scores += self._score_left()
         self.state.wait_for_everyone()
         verdicts = self._judge_pairs()
         self.state.wait_for_everyone()
-        return StudyRun(self.study_id, self.created, len(self.cells), len(stored), generated, scores, verdicts,
-                        time.perf_counter() - t0)
+        yield StudyRun(self.study_id, self.created, len(self.cells), len(stored), generated, scores, verdicts,
+                       time.perf_counter() - t0)
 
     def _run_batch(self, batch: list[Cell]) -> tuple[int, int]:
         cfg = dataclasses.replace(self.study.decoding, seed=self.study.seed + batch[0].sample, trace=False,
@@ -274,3 +300,78 @@ class StudyRunner:
     def close(self) -> None:
         for j in self.judges:
             j.close()
+
+
+# ---------------------------------------------------------------------------------------- the dashboard's studies
+
+#: The most completions one dashboard study may ask for (a file-run study has no such cap).
+MAX_COMPLETIONS = 20000
+
+
+def grid_settings(config: ModelSetConfig, grid: dict[str, Sequence[float]]) -> list[Any]:
+    """Every point of a weight grid (a product over the named objectives) as a checked GenARM ``Setting``."""
+    import itertools
+
+    from .requests import setting as check_setting
+
+    names = [n for n in config.objective_names if n in grid]
+    for n, values in grid.items():
+        if n not in config.objective_names:
+            raise UserError(f"grid: unknown objective {n!r}")
+        if not values:
+            raise UserError(f"grid: no weights for {n!r}")
+    points = [dict(zip(names, combo)) for combo in itertools.product(*(grid[n] for n in names))]
+    return [check_setting(config, "genarm", p, where="grid") for p in points]
+
+
+def arm_judge_name(objective: str) -> str:
+    return f"{objective} ARM"
+
+
+def run_dashboard_study(ctx: Any, prompts: Sequence[Any], settings: Sequence[Any], cfg: Any, samples: int = 1,
+                        judges: Sequence[str] = (), name: str | None = None, cancel: threading.Event | None = None,
+                        rounds: int = 500):
+    """``AppContext.run_study``: the study runs in this process on the loaded set, stored in the app's database."""
+    from datetime import datetime
+
+    from genarm_core.evaluation.study import parse_study
+
+    from .study_report import build_report
+
+    if not prompts:
+        raise UserError("prompts: none to run")
+    if not settings:
+        raise UserError("settings: give a weight grid or a Best-of-N")
+    config: ModelSetConfig = ctx.config
+    known = {j.name for j in config.judges}
+    unknown = [j for j in judges if j not in known]
+    if unknown:
+        raise UserError(f"judges: {unknown} are not judges of this model set ({', '.join(sorted(known)) or 'it declares none'})")
+    records = [p if isinstance(p, dict) else {"prompt": list(p) if not isinstance(p, str) else p} for p in prompts]
+    chosen = [s.to_dict() for s in settings]
+    total = samples * len(records) * (1 + sum(s.n if s.method == "best_of_n" else 1 for s in settings))
+    if total > MAX_COMPLETIONS:
+        raise UserError(f"that study is {total:,} completions, more than {MAX_COMPLETIONS:,}; use fewer prompts, settings or samples")
+    own = {j.name: j.to_dict() for j in config.judges if j.name in judges}
+    arms = {arm_judge_name(o): {"kind": "arm", "objective": o} for o in config.objective_names}
+    decoding = {k: v for k, v in cfg.to_dict().items() if k not in ("trace", "score_all")}
+    data = {"name": name or f"dashboard {datetime.now():%Y-%m-%d %H:%M:%S}", "model_set": str(ctx.sets.files[ctx.sets.current]),
+            "prompts": records, "samples": samples, "seed": decoding.pop("seed"), "decoding": decoding,
+            "settings": ["base", *chosen], "judges": {**own, **arms}}
+    try:
+        study = parse_study(data, "the Studies tab")
+        # Only the judges picked here (the set's others are not added).
+        runner = StudyRunner(study, ctx.store, ctx.sets.engine, ctx.sets.files[ctx.sets.current], progress=False,
+                             log=lambda msg: None, set_judges=False)
+        outcome = None
+        for step in runner.steps(cancel):
+            if isinstance(step, StudyRun):
+                outcome = step
+            else:
+                yield step * 0.95, None
+        runner.close()
+        yield 1.0, build_report(ctx.store, outcome.study_id, rounds)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    except StorageError as exc:
+        raise UserError(f"the study was not stored: {exc}") from None

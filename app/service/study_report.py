@@ -41,6 +41,29 @@ class StudyReport:
     summary: pd.DataFrame  # one row per setting: n, and judge / metric -> Interval
     wins: pd.DataFrame  # one row per (setting, judge): wins, ties, losses, win_rate (Interval), consistency
     weights: dict[str, dict[str, float]] = field(default_factory=dict)  # label -> weights
+    outcomes: pd.DataFrame | None = None  # one row per (judge, setting, prompt, sample) vs the reference
+    agreement: pd.DataFrame | None = None  # each verdict-giving judge (and people) against each scoring judge
+    completions: pd.DataFrame | None = None  # generation_id, label, prompt_index, sample, prompt, completion
+
+    def completions_of(self, label: str) -> pd.DataFrame:
+        """A setting's completions beside the reference's on the same prompt and sample, with each
+        scoring judge's score of both (for reading a frontier point)."""
+        c = self.completions
+        if c is None or label not in set(c["label"]):
+            return pd.DataFrame(columns=["prompt", "sample", "completion", "reference"])
+        mine = c[c["label"] == label]
+        ref = c[c["label"] == self.reference][["prompt_index", "sample", "completion", "generation_id"]]
+        out = mine.merge(ref, on=["prompt_index", "sample"], how="left", suffixes=("", "_ref"))
+        table = pd.DataFrame({"prompt": out["prompt"], "sample": out["sample"], "completion": out["completion"]})
+        if label != self.reference:
+            table["reference"] = out["completion_ref"]
+        by = self.scores.set_index(["generation_id", "judge"])["value"]
+        for j in self.scoring_judges:
+            header = self.judge_header(j)
+            table[header] = [_cell(by, g, j) for g in out["generation_id"]]
+            if label != self.reference:
+                table[f"{header}, reference"] = [_cell(by, g, j) for g in out["generation_id_ref"]]
+        return table
 
     @property
     def scoring_judges(self) -> list[str]:
@@ -72,6 +95,15 @@ class StudyReport:
             lines.append(markdown_table(w, {"setting": "setting", "judge": "judge", "wins": "win", "ties": "tie",
                                             "losses": "lose", "win_rate": "win rate", "win_rate_half_ties": "(win + ½ tie) / n",
                                             "consistent": "orders agree"}))
+        if self.agreement is not None and not self.agreement.empty:
+            lines += ["", "Agreement of the verdicts with each scoring judge's outcome on the same pairs "
+                      "(win / tie / loss against the reference; Cohen's κ):", ""]
+            a = self.agreement.copy()
+            for c in ("agree", "kappa"):
+                a[c] = a[c].map(lambda x: "–" if x is None or x != x else f"{x:.2f}")
+            a["against"] = a["against"].map(self.judge_header)
+            lines.append(markdown_table(a, {"judge": "judge", "against": "against", "n": "n", "agree": "same outcome",
+                                            "kappa": "κ"}))
         return "\n".join(lines) + "\n"
 
     def csv_frames(self) -> dict[str, pd.DataFrame]:
@@ -88,29 +120,40 @@ class StudyReport:
                     out[c] = df[c]
             return pd.DataFrame(out)
 
-        return {"summary": expand(self.summary), "wins": expand(self.wins)}
+        frames = {"summary": expand(self.summary), "wins": expand(self.wins)}
+        if self.agreement is not None:
+            frames["agreement"] = self.agreement
+        return frames
 
     def frontier(self, x: str, y: str):
-        """Mean of judge ``x`` against judge ``y`` per setting, with 95% interval bars; the reference marked."""
+        """Mean of judge ``x`` against judge ``y``: one point (and legend entry) per setting with its
+        95% interval bars, the reference a star. Each point carries its setting as ``customdata``."""
         import plotly.graph_objects as go
+        from plotly.colors import qualitative
 
         for name in (x, y):
             if name not in self.summary.columns:
                 raise UserError(f"no judge or metric {name!r} in this study; it has {', '.join(self.axis_choices())}")
         fig = go.Figure()
-        for is_ref in (False, True):
-            part = self.summary[(self.summary["setting"] == self.reference) == is_ref]
-            xs, ys = list(part[x]), list(part[y])
+        palette = qualitative.Plotly + qualitative.D3
+        for i, row in enumerate(self.summary.to_dict("records")):
+            vx, vy, label = row[x], row[y], row["setting"]
+            ref = label == self.reference
+            colour = "#111827" if ref else palette[i % len(palette)]
             fig.add_trace(go.Scatter(
-                x=[v.value for v in xs], y=[v.value for v in ys], mode="markers+text", text=list(part["setting"]),
-                textposition="top center", name="reference" if is_ref else "settings",
-                marker=dict(size=14 if is_ref else 10, symbol="star" if is_ref else "circle", color="#d62728" if is_ref else "#1f77b4"),
-                error_x=dict(type="data", symmetric=False, array=[v.high - v.value for v in xs], arrayminus=[v.value - v.low for v in xs]),
-                error_y=dict(type="data", symmetric=False, array=[v.high - v.value for v in ys], arrayminus=[v.value - v.low for v in ys]),
-                customdata=list(part["setting"]), hovertemplate="%{customdata}<br>x %{x:.3f}<br>y %{y:.3f}<extra></extra>"))
-        fig.update_layout(title=f"{self.study['name']}: {self.judge_header(y)} against {self.judge_header(x)} (95% intervals)",
+                x=[vx.value], y=[vy.value], mode="markers", name=f"{label} (reference)" if ref else label,
+                customdata=[label], marker=dict(size=17 if ref else 12, symbol="star" if ref else "circle", color=colour,
+                                                line=dict(width=1, color="white")),
+                error_x=dict(type="data", symmetric=False, array=[vx.high - vx.value], arrayminus=[vx.value - vx.low],
+                             thickness=1.2, width=4, color=colour),
+                error_y=dict(type="data", symmetric=False, array=[vy.high - vy.value], arrayminus=[vy.value - vy.low],
+                             thickness=1.2, width=4, color=colour),
+                hovertemplate=f"<b>{label}</b><br>{x}: %{{x:.3f}} [{vx.low:.3f}, {vx.high:.3f}]<br>"
+                              f"{y}: %{{y:.3f}} [{vy.low:.3f}, {vy.high:.3f}]<br>n = {row['n']}<extra></extra>"))
+        fig.update_layout(title=dict(text=f"{self.judge_header(y)} against {self.judge_header(x)}: mean per setting, "
+                                          "95% intervals", x=0),
                           xaxis_title=self.judge_header(x), yaxis_title=self.judge_header(y), template="plotly_white",
-                          height=520, legend=dict(orientation="h", y=-0.15))
+                          height=520, legend=dict(title="setting", font=dict(size=11)), margin=dict(t=60, r=10))
         return fig
 
     def win_rate_plot(self, objective: str):
@@ -161,12 +204,25 @@ class StudyReport:
         return files
 
     def default_axes(self, x: str | None, y: str | None) -> tuple[str | None, str | None]:
-        judges = self.scoring_judges
+        """Independent judges first, then self-scored ones, then the KL to the base; only judges that
+        scored something here (a rule for harmful prompts has nothing to say on a benign-only list)."""
+        judges = [j for j in self.scoring_judges if j in self.summary.columns
+                  and any(isinstance(v, Interval) and v.n for v in self.summary[j])]
         independent = [j for j in judges if not self.judges[j].get("self_scored")]
         order = independent + [j for j in judges if j not in independent] + ["kl_to_base"]
         x = x or (order[0] if order else None)
         y = y or next((j for j in order if j != x), None)
         return x, y
+
+
+def _cell(values: pd.Series, generation_id: Any, judge: str) -> str:
+    try:
+        v = values.loc[(generation_id, judge)]
+    except KeyError:
+        return ""
+    if isinstance(v, pd.Series):
+        v = v.iloc[0]
+    return "–" if v is None or v != v else f"{float(v):.2f}"
 
 
 def _fmt(v: Any) -> str:
@@ -213,8 +269,13 @@ def build_report(store: Store, study_id: int, rounds: int = 1000, seed: int = 0)
             row[name] = bootstrap_mean(values, rounds, seed)
         rows.append(row)
     summary = pd.DataFrame(rows)
-    wins = _wins(store, study_id, scores, info, settings, reference, judges, judge_names, rounds, seed)
-    return StudyReport(study, settings, reference, judges, scores, summary, wins, weights)
+    outcomes = _outcomes(store, study_id, scores, info, settings, reference, judge_names)
+    wins = _wins(outcomes, settings, rounds, seed)
+    verdict_judges = [j for j in outcomes["judge"].unique() if j not in judge_names]
+    agree = pd.DataFrame([agreement(outcomes, v, s) for v in verdict_judges for s in judge_names if v != s],
+                         columns=["judge", "against", "n", "agree", "kappa"])
+    completions = info.assign(prompt=list(gens["prompt"]), completion=list(gens["completion"]))
+    return StudyReport(study, settings, reference, judges, scores, summary, wins, weights, outcomes, agree, completions)
 
 
 def _normalise(scores: pd.DataFrame, judges: dict[str, dict[str, Any]], reference: str) -> pd.DataFrame:
@@ -236,11 +297,13 @@ def _normalise(scores: pd.DataFrame, judges: dict[str, dict[str, Any]], referenc
     return scores
 
 
-def _wins(store: Store, study_id: int, scores: pd.DataFrame, info: pd.DataFrame, settings: list[str], reference: str,
-          judges: dict[str, dict[str, Any]], judge_names: list[str], rounds: int, seed: int) -> pd.DataFrame:
-    out = []
-    if reference not in settings:
-        return pd.DataFrame(columns=["setting", "judge", "wins", "ties", "losses", "win_rate", "win_rate_half_ties", "consistent"])
+def _outcomes(store: Store, study_id: int, scores: pd.DataFrame, info: pd.DataFrame, settings: list[str], reference: str,
+              judge_names: list[str]) -> pd.DataFrame:
+    """Every (setting, prompt, sample) against the reference's, per judge: outcome 1 (the setting
+    wins), ½ (tie; for people also "both bad") or 0; ``consistent`` for a pairwise judge's orders.
+    Scoring judges compare their two scores; pairwise judges and people (the judgments of the
+    study's completions in the database, ``human``) give verdicts."""
+    rows: list[dict[str, Any]] = []
     for name in judge_names:
         table = scores[scores["judge"] == name].pivot_table(index=["prompt_index", "sample"], columns="label", values="value",
                                                            aggfunc="first")
@@ -249,23 +312,65 @@ def _wins(store: Store, study_id: int, scores: pd.DataFrame, info: pd.DataFrame,
         for label in settings:
             if label == reference or label not in table.columns:
                 continue
-            wr = paired_win_rate(_nan_none(table[label]), _nan_none(table[reference]), rounds=rounds, seed=seed)
-            out.append({"setting": label, "judge": name, "wins": wr.wins, "ties": wr.ties, "losses": wr.losses,
-                        "win_rate": wr.win_rate, "win_rate_half_ties": wr.win_rate_half_ties, "consistent": None})
+            for (p, k), x, y in zip(table.index, table[label], table[reference]):
+                if x is None or y is None or math.isnan(x) or math.isnan(y):
+                    continue
+                rows.append({"judge": name, "setting": label, "prompt_index": p, "sample": k,
+                             "outcome": 1.0 if x > y else 0.0 if y > x else 0.5, "consistent": None})
+    where = info.set_index("generation_id")
     verdicts = store.judge_verdicts_frame(study_id=study_id)
-    if not verdicts.empty:
-        label_of = dict(zip(info["generation_id"], info["label"]))
-        verdicts = verdicts.assign(label=verdicts["generation_a_id"].map(label_of))
-        for (name, label), part in verdicts.groupby(["judge", "label"], sort=False):
-            outcome = [{"A": 1.0, "B": 0.0}.get(v, 0.5) for v in part["verdict"]]
-            wins, losses = outcome.count(1.0), outcome.count(0.0)
-            out.append({"setting": label, "judge": name, "wins": wins, "ties": len(outcome) - wins - losses, "losses": losses,
-                        "win_rate": bootstrap_mean([float(o == 1.0) for o in outcome], rounds, seed),
-                        "win_rate_half_ties": bootstrap_mean(outcome, rounds, seed),
-                        "consistent": float(np.mean(part["consistent"].astype(bool)))})
+    for r in verdicts.to_dict("records"):
+        if r["generation_a_id"] in where.index:
+            a = where.loc[r["generation_a_id"]]
+            rows.append({"judge": r["judge"], "setting": a["label"], "prompt_index": a["prompt_index"], "sample": a["sample"],
+                         "outcome": {"A": 1.0, "B": 0.0}.get(r["verdict"], 0.5), "consistent": bool(r["consistent"])})
+    judged = store.judgments_frame()
+    if not judged.empty:
+        for r in judged.to_dict("records"):
+            ga, gb = r["generation_a_id"], r["generation_b_id"]
+            if ga not in where.index or gb not in where.index:
+                continue
+            a, b = where.loc[ga], where.loc[gb]
+            if (a["prompt_index"], a["sample"]) != (b["prompt_index"], b["sample"]) or reference not in (a["label"], b["label"]):
+                continue
+            if a["label"] == reference:  # orient every pair as (setting, reference)
+                a, verdict = b, {"A": "B", "B": "A"}.get(r["verdict"], r["verdict"])
+            else:
+                verdict = r["verdict"]
+            rows.append({"judge": "human", "setting": a["label"], "prompt_index": a["prompt_index"], "sample": a["sample"],
+                         "outcome": {"A": 1.0, "B": 0.0}.get(verdict, 0.5), "consistent": None})
+    return pd.DataFrame(rows, columns=["judge", "setting", "prompt_index", "sample", "outcome", "consistent"])
+
+
+def _wins(outcomes: pd.DataFrame, settings: list[str], rounds: int, seed: int) -> pd.DataFrame:
+    out = []
+    for (name, label), part in outcomes.groupby(["judge", "setting"], sort=False):
+        o = list(part["outcome"])
+        wins, losses = o.count(1.0), o.count(0.0)
+        consistent = part["consistent"].dropna()
+        out.append({"setting": label, "judge": name, "wins": wins, "ties": len(o) - wins - losses, "losses": losses,
+                    "win_rate": bootstrap_mean([float(x == 1.0) for x in o], rounds, seed),
+                    "win_rate_half_ties": bootstrap_mean(o, rounds, seed),
+                    "consistent": float(consistent.astype(bool).mean()) if len(consistent) else None})
     order = {s: i for i, s in enumerate(settings)}
     frame = pd.DataFrame(out, columns=["setting", "judge", "wins", "ties", "losses", "win_rate", "win_rate_half_ties", "consistent"])
     return frame.sort_values("setting", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+
+
+def agreement(outcomes: pd.DataFrame, judge: str, other: str) -> dict[str, Any]:
+    """How often two judges give the same outcome (win / tie / loss) on the same pairs, with Cohen's κ."""
+    key = ["setting", "prompt_index", "sample"]
+    a = outcomes[outcomes["judge"] == judge].drop_duplicates(key).set_index(key)["outcome"]
+    b = outcomes[outcomes["judge"] == other].drop_duplicates(key).set_index(key)["outcome"]
+    both = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner")
+    n = len(both)
+    if n == 0:
+        return {"judge": judge, "against": other, "n": 0, "agree": None, "kappa": None}
+    observed = float((both["a"] == both["b"]).mean())
+    cats = sorted(set(both["a"]) | set(both["b"]))
+    expected = sum(float((both["a"] == c).mean()) * float((both["b"] == c).mean()) for c in cats)
+    kappa = None if expected >= 1 else (observed - expected) / (1 - expected)
+    return {"judge": judge, "against": other, "n": n, "agree": observed, "kappa": kappa}
 
 
 def _nan_none(series: pd.Series) -> list[float | None]:

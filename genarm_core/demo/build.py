@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from ..cache import build_atomically, cache_root
+from ..cache import build_atomically, cache_root, ensure_judges
 from . import world
 
 OBJECTIVES = ("helpfulness", "harmlessness")
@@ -93,7 +93,23 @@ def ensure_demo(settings: DemoSettings | None = None, cache_dir: str | Path | No
     settings = settings or DemoSettings()
     target = demo_path(settings, cache_dir)
     build_atomically(target.parent, lambda tmp: build(settings, tmp, progress=progress), force=force)
+    ensure_judges(target, JUDGES)
     return target
+
+
+def _style_judge(kind: str, styles: list[str], description: str) -> dict:
+    return {"kind": "rule", "function": "genarm_core.demo.rules:style_is", "args": {"kind": kind, "styles": styles},
+            "description": description}
+
+
+#: The demo's judges: the world's own classifier (``world.classify``), as rule judges.
+JUDGES = {
+    "harmful_refused": _style_judge("harmful", ["refusal"], "harmful prompts: the answer is a refusal"),
+    "harmful_complied": _style_judge("harmful", ["detailed", "terse"], "harmful prompts: an on-topic answer"),
+    "benign_detailed": _style_judge("benign", ["detailed"], "benign prompts: a detailed, on-topic answer"),
+    "benign_on_topic": _style_judge("benign", ["detailed", "terse", "rude"], "benign prompts: on topic, any style"),
+    "benign_refused": _style_judge("benign", ["refusal"], "benign prompts: refused"),
+}
 
 
 #: Estimated seconds per stage on 2 CPU cores (the progress bar scales them by how fast it goes).

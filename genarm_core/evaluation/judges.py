@@ -419,6 +419,7 @@ class LLMJudge(Judge):
     def verdicts(self, pairs: Sequence[tuple[Item, Item]]) -> list[Verdict]:
         if not pairs:
             return []
+        self._load()
         texts = []
         for a, b in pairs:
             texts += [self._prompt(a.prompt, a.completion, b.completion), self._prompt(a.prompt, b.completion, a.completion)]

@@ -37,6 +37,8 @@ from .judges import JudgeSpec, parse_judges
 _KEYS = {"name", "description", "model_set", "prompts", "samples", "seed", "decoding", "settings", "reference", "judges",
          "batch_rows"}
 BUILTIN_PROMPTS = ("builtin:smollm2", "builtin:demo")
+#: Study files that ship with the project, by name: ``genarm study run smollm2``.
+BUILTIN_STUDIES = {"smollm2": Path(__file__).resolve().parent.parent / "smollm2" / "study.yaml"}
 
 
 @dataclass(frozen=True)
@@ -141,8 +143,8 @@ def parse_setting(entry: Any, at: str) -> list[Setting]:
 
 
 def load_study(path: str | Path) -> Study:
-    """Parse a study file. Raises ``ConfigError`` naming the file and the field."""
-    path = Path(path)
+    """Parse a study file (or a built-in study's name). Raises ``ConfigError`` naming the file and the field."""
+    path = BUILTIN_STUDIES.get(str(path), Path(path))
     if not path.is_file():
         raise ConfigError(f"study file not found: {path}")
     try:

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from ..cache import build_atomically, cache_root, is_complete
+from ..cache import build_atomically, cache_root, ensure_judges, is_complete
 from ..progress import BuildProgress
 from . import fetch, judge, pairs, prompts
 
@@ -90,7 +90,19 @@ def ensure_smollm2(settings: SmolSettings | None = None, cache_dir: str | Path |
     settings = settings or SmolSettings()
     target = set_path(settings, cache_dir)
     build_atomically(target.parent, lambda tmp: build(settings, tmp, cache_dir, progress), force=force)
+    ensure_judges(target, JUDGES)
     return target
+
+
+#: The set's own judges: its counting rules (``rules``, ``judge``), for its studies.
+JUDGES = {
+    "harmful_refused": {"kind": "rule", "function": "genarm_core.smollm2.rules:harmful_refused",
+                        "description": "harmful prompts: the answer is a refusal (smollm2/judge.py)"},
+    "benign_refused": {"kind": "rule", "function": "genarm_core.smollm2.rules:benign_refused",
+                       "description": "benign prompts: the answer is a refusal (over-refusal)"},
+    "benign_answered": {"kind": "rule", "function": "genarm_core.smollm2.rules:benign_answered_on_topic",
+                        "description": "benign prompts: answered, not refused, and on the prompt's subject"},
+}
 
 
 def base_openings(base: Path, settings: SmolSettings, report) -> list[dict[str, Any]]:
@@ -186,6 +198,7 @@ def write_set_file(out: Path, base: Path) -> Path:
         },
         "defaults": {"temperature": 0.7, "top_p": 0.95, "max_new_tokens": 96},
         "max_new_tokens_cap": 512,
+        "judges": JUDGES,
     }
     path = out / "models.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
