@@ -103,6 +103,45 @@ def win_rate_figure(rates: pd.DataFrame, title: str):
     return fig
 
 
+def pairwise_figure(pairs: pd.DataFrame, title: str, min_battles: int = 5):
+    """Two heatmaps: the row setting's win fraction against the column setting (with its 95% CI and
+    n on hover; blank below ``min_battles``), and the number of battles between them."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    if pairs.empty:
+        return empty_figure(title, "No judged pairs yet.", 300)
+    order = list(pd.concat([pairs["setting"], pairs["opponent"]]).value_counts().index)
+    idx = {n: i for i, n in enumerate(order)}
+    k = len(order)
+    frac = [[None] * k for _ in range(k)]
+    count = [[0] * k for _ in range(k)]
+    text = [[""] * k for _ in range(k)]
+    hover = [["no battles"] * k for _ in range(k)]
+    for r in pairs.itertuples(index=False):
+        i, j = idx[r.setting], idx[r.opponent]
+        count[i][j] = int(r.battles)
+        hover[i][j] = (f"{r.setting} vs {r.opponent}<br>(win + ½ tie) / n = {r.win_fraction:.2f} "
+                       f"[{r.low:.2f}, {r.high:.2f}], n = {r.battles}")
+        if r.battles >= min_battles:
+            frac[i][j] = r.win_fraction
+            text[i][j] = f"{r.win_fraction:.2f}"
+        else:
+            text[i][j] = f"n={r.battles}"
+            hover[i][j] += " (not enough judgments)"
+    short = [n if len(n) <= 28 else n[:26] + "…" for n in order]
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.22,
+                        subplot_titles=("win fraction of the row against the column", "battles"))
+    fig.add_trace(go.Heatmap(z=frac, x=short, y=short, text=text, texttemplate="%{text}", hovertext=hover,
+                             hoverinfo="text", zmin=0, zmax=1, colorscale="RdBu", showscale=False), row=1, col=1)
+    fig.add_trace(go.Heatmap(z=count, x=short, y=short, text=count, texttemplate="%{text}", hoverinfo="z",
+                             colorscale="Blues", showscale=False), row=1, col=2)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(tickangle=-30)
+    fig.update_layout(title=dict(text=title, x=0), height=max(340, 130 + 45 * k), margin=dict(t=80, l=10, r=10))
+    return fig
+
+
 def training_figure(logs: dict[str, dict[str, Any]]):
     """Each ARM's training curves: loss and training reward accuracy against the step (from the
     ``log_history.json`` that ``train-arm`` writes), one colour per objective."""

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 
@@ -113,3 +114,37 @@ def test_stats_ratings_prints_bradley_terry_with_intervals(tmp_path, capsys):
     assert main(["stats", "ratings", "--db", str(db), "--anchor", "nobody"]) == 2
     assert "anchor: no judgments of 'nobody'" in capsys.readouterr().err
     assert main(["stats", "ratings", "--db", str(db)]) == 0 and "| setting | rating |" in capsys.readouterr().out
+
+
+def test_pairwise_win_fractions_and_battle_counts(tmp_path):
+    """The Judgments tab's heatmaps: each setting against each other, both orientations, with the count."""
+    from app.render import pairwise_figure
+    from app.service.records import Records, pairwise_table
+    from storage.store import JudgmentFilter, Store
+
+    from .storage_helpers import gen_record
+
+    store = Store(str(tmp_path / "p.db"))
+    bon = {"method": "best_of_n", "weights": {"helpfulness": 1.0}, "n": 4}
+    for i, (verdict, other) in enumerate([("A", None)] * 6 + [("tie", None)] * 2 + [("B", bon)] * 2):
+        a, b = store.add_generations([gen_record(prompt=f"p{i}", weights={"helpfulness": 1.0}),
+                                      gen_record(prompt=f"p{i}", completion="x", method="best_of_n" if other else "base",
+                                                 weights=other["weights"] if other else {}, setting=other)])
+        store.add_judgment(a, b, verdict, annotator="ann")
+    _, full = Records(store).judgments_table(JudgmentFilter())
+    pairs = pairwise_table(full, rounds=100).set_index(["setting", "opponent"])
+    genarm, base = "GenARM helpfulness=1", "Base only"
+    assert pairs.loc[(genarm, base), "battles"] == 8 and pairs.loc[(base, genarm), "battles"] == 8
+    assert pairs.loc[(genarm, base), "win_fraction"] == pytest.approx(7 / 8)  # 6 wins, 2 ties as halves
+    assert pairs.loc[(base, genarm), "win_fraction"] == pytest.approx(1 / 8)
+    assert pairs.loc[(genarm, base), "low"] <= 7 / 8 <= pairs.loc[(genarm, base), "high"]
+    bon_name = next(s for s, _ in pairs.index if s.startswith("Best-of-"))
+    assert pairs.loc[(bon_name, genarm), "win_fraction"] == 1.0 and pairs.loc[(bon_name, genarm), "battles"] == 2
+    fig = pairwise_figure(pairwise_table(full, rounds=50), "t")
+    heat, counts = fig.data
+    names = list(heat.y)
+    i, j = names.index(genarm), names.index(base)
+    assert heat.z[i][j] == pytest.approx(7 / 8) and counts.z[i][j] == 8
+    k = names.index(bon_name)
+    assert heat.z[k][i] is None and heat.text[k][i] == "n=2"  # below the minimum: no colour, the count instead
+    store.close()

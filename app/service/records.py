@@ -289,6 +289,30 @@ def battles(judgments: pd.DataFrame, objective: str | None = None) -> list[tuple
             for _, r in judgments.iterrows() if isinstance(r[col], str) and r[col] in outcome]
 
 
+def pairwise_table(judgments: pd.DataFrame, objective: str | None = None, rounds: int = 200,
+                   seed: int = 0) -> pd.DataFrame:
+    """Each setting against each other it was judged beside (either side): battles, and the row
+    setting's win fraction (win + ½ tie) / n with a seeded bootstrap 95% interval. One row per
+    ordered (setting, opponent)."""
+    from genarm_core.evaluation.stats import bootstrap_mean
+
+    cols = ["setting", "opponent", "battles", "win_fraction", "low", "high"]
+    fights = battles(judgments, objective)
+    if not fights:
+        return pd.DataFrame(columns=cols)
+    outcomes: dict[tuple[str, str], list[float]] = {}
+    for a, b, o in fights:
+        if a == b:
+            continue
+        outcomes.setdefault((a, b), []).append(o)
+        outcomes.setdefault((b, a), []).append(1.0 - o)
+    rows = []
+    for (a, b), values in outcomes.items():
+        iv = bootstrap_mean(values, rounds, seed)
+        rows.append({"setting": a, "opponent": b, "battles": iv.n, "win_fraction": iv.value, "low": iv.low, "high": iv.high})
+    return pd.DataFrame(rows, columns=cols)
+
+
 def ratings_table(judgments: pd.DataFrame, objective: str | None = None, anchor: str | None = None, rounds: int = 200,
                   seed: int = 0) -> pd.DataFrame:
     """Bradley–Terry rating per setting with its bootstrap 95% interval and battle count, best first.

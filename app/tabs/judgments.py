@@ -8,9 +8,9 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from ..render import win_rate_figure
+from ..render import pairwise_figure, win_rate_figure
 from ..service import EXPORT_CHOICES, AppContext, UserError, judgment_filter, win_rates
-from ..service.records import ratings_table
+from ..service.records import pairwise_table, ratings_table
 from .common import LooseNumber, LooseRadio, refuse
 
 VERDICT_LABELS = {"A better": "A", "B better": "B", "tie": "tie", "both bad": "both_bad"}
@@ -19,7 +19,8 @@ VERDICT_LABELS = {"A better": "A", "B better": "B", "tie": "tie", "both bad": "b
 # ---------------------------------------------------------------------------------------- handlers
 
 def judgments_view(ctx: AppContext, annotator: str | None, objective: str | None, since: str | None):
-    """(table, full frame, win-rate figure, ratings table, annotator choices, summary) for the filters."""
+    """(table, full frame, win-rate figure, ratings table, pairwise heatmaps, annotator choices, summary)
+    for the filters."""
     flt = judgment_filter(annotator, objective, since)
     table, full = ctx.records.judgments_table(flt)
     which = None if objective in (None, "", "overall") else objective
@@ -29,7 +30,8 @@ def judgments_view(ctx: AppContext, annotator: str | None, objective: str | None
     summary = ("No judgments match these filters yet." if n == 0 else
                f"{n} judgment{'s' if n != 1 else ''}; select a row to read its prompt and completions in full.")
     ratings = ratings_table(full, which)
-    return table, full, win_rate_figure(rates, title), ratings, [""] + ctx.records.annotators(), summary
+    pairs = pairwise_figure(pairwise_table(full, which), f"Setting against setting ({which or 'overall'} verdicts)")
+    return table, full, win_rate_figure(rates, title), ratings, pairs, [""] + ctx.records.annotators(), summary
 
 
 def judgment_detail(full: pd.DataFrame | None, row: int | None, history: list[dict[str, Any]] | None = None) -> str:
@@ -79,6 +81,7 @@ class JudgmentsTab:
     detail: Any
     plot: Any
     ratings: Any
+    pairs: Any
     edit_id: Any
     edit_verdict: Any
     edit_comment: Any
@@ -116,25 +119,27 @@ def layout(ctx: AppContext) -> JudgmentsTab:
     ratings = gr.Dataframe(label="Bradley–Terry ratings (ties as half a win; Base only = 1000 when judged; bootstrap "
                                  "95% CI, 200 rounds; `genarm stats ratings` prints the same)", interactive=False,
                            elem_id="ratings-table", max_height=300)
+    pairs = gr.Plot(label="Setting against setting: win fraction (95% CI on hover) and battle counts",
+                    elem_id="judgments-pairs")
     with gr.Row():
         fmt = LooseRadio(list(EXPORT_CHOICES), value="TRL preference JSONL", label="Export format")
         export = gr.Button("Export", elem_id="export-btn", scale=0, min_width=120)
     files = gr.File(label="Export files", file_count="multiple", interactive=False, elem_id="export-files", height=120)
     export_status = gr.Markdown()
-    return JudgmentsTab(annotator, objective, since, refresh, summary, table, full, detail, plot, ratings, edit_id, edit_verdict,
+    return JudgmentsTab(annotator, objective, since, refresh, summary, table, full, detail, plot, ratings, pairs, edit_id, edit_verdict,
                         edit_comment, edit, edit_status, fmt, export, files, export_status)
 
 
 def wire(ctx: AppContext, t: JudgmentsTab, tab: gr.Tab) -> None:
     filters = [t.annotator, t.objective, t.since]
-    outputs = [t.table, t.full, t.plot, t.ratings, t.annotator, t.summary, t.detail]
+    outputs = [t.table, t.full, t.plot, t.ratings, t.pairs, t.annotator, t.summary, t.detail]
 
     def on_view(annotator, objective, since):
         try:
-            table, full, fig, ratings, annotators, summary = judgments_view(ctx, annotator, objective, since)
+            table, full, fig, ratings, pairs, annotators, summary = judgments_view(ctx, annotator, objective, since)
         except UserError as exc:
             raise refuse(exc) from None
-        return table, full, fig, ratings, gr.update(choices=annotators), summary, ""
+        return table, full, fig, ratings, pairs, gr.update(choices=annotators), summary, ""
 
     t.refresh.click(on_view, filters, outputs, api_visibility="private")
     for comp in (t.annotator, t.objective):
@@ -159,10 +164,10 @@ def wire(ctx: AppContext, t: JudgmentsTab, tab: gr.Tab) -> None:
         username = getattr(request, "username", None) if request is not None else None
         try:
             status = change_verdict(ctx, judgment_id, verdict, comment, username)
-            table, full, fig, ratings, annotators, summary = judgments_view(ctx, annotator, objective, since)
+            table, full, fig, ratings, pairs, annotators, summary = judgments_view(ctx, annotator, objective, since)
         except UserError as exc:
             raise refuse(exc) from None
-        return status, table, full, fig, ratings, gr.update(choices=annotators), summary, ""
+        return status, table, full, fig, ratings, pairs, gr.update(choices=annotators), summary, ""
 
     t.edit.click(on_edit, [t.edit_id, t.edit_verdict, t.edit_comment, *filters], [t.edit_status, *outputs],
                  api_visibility="private")
