@@ -122,6 +122,17 @@ def test_run_stores_every_cell_and_every_judgment_then_resumes(tmp_path, tiny_se
     assert human[["setting", "wins", "ties", "losses"]].values.tolist() == [["GenARM harmlessness=1", 1, 0, 0]]
     agree = report.agreement.set_index(["judge", "against"])
     assert agree.loc[("human", "long"), "n"] == 1 and agree.loc[("pairwise", "long"), "n"] == 18
+    # The Judgments tab's table: each automatic judge against the people's verdicts on the same pairs.
+    from app.service.records import Records, judge_agreement
+    from storage.store import JudgmentFilter
+
+    _, full = Records(store).judgments_table(JudgmentFilter())
+    table = judge_agreement(store, full).set_index("judge")
+    assert set(table.index) == {"long", "helpfulness_arm", "short", "pairwise"}
+    assert (table["pairs"] == 1).all() and table.loc["helpfulness_arm", "self-scored"] == "yes"
+    sa = scores.set_index(["generation_id", "judge"])["value"]
+    arm_says = "B" if sa[(other_id, "helpfulness_arm")] > sa[(ref_id, "helpfulness_arm")] else "A"
+    assert table.loc["helpfulness_arm", "same verdict"] == float(arm_says == "B")
     assert list(report.summary["setting"]) == [s.label for s in load_study(path).settings]
     assert set(report.summary["n"]) == {6}
     md = report.markdown()

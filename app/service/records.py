@@ -289,6 +289,53 @@ def battles(judgments: pd.DataFrame, objective: str | None = None) -> list[tuple
             for _, r in judgments.iterrows() if isinstance(r[col], str) and r[col] in outcome]
 
 
+def judge_agreement(store: Store, judgments: pd.DataFrame, objective: str | None = None) -> pd.DataFrame:
+    """Each automatic judge that scored (or judged) people's judged pairs, against the people's
+    verdicts on them: n, the share of the same outcome (A better, B better, or tie; "both bad"
+    counts as a tie, a scoring judge's equal scores too) and Cohen's κ."""
+    from genarm_core.evaluation.metrics import METRICS
+    from genarm_core.evaluation.stats import cohen_kappa
+
+    cols = ["judge", "self-scored", "pairs", "same verdict", "Cohen's κ"]
+    col = f"verdict_{objective}" if objective else "verdict"
+    if judgments.empty or col not in judgments:
+        return pd.DataFrame(columns=cols)
+    pairs = [(int(a), int(b), {"A": "A", "B": "B"}.get(v, "tie"))
+             for a, b, v in zip(judgments["generation_a_id"], judgments["generation_b_id"], judgments[col]) if isinstance(v, str)]
+    ids = sorted({i for a, b, _ in pairs for i in (a, b)})
+    if not ids:
+        return pd.DataFrame(columns=cols)
+    scores = store.judge_scores_frame(generation_ids=ids)
+    scores = scores[~scores["judge"].isin(METRICS)]
+    value = {(g, j): v for g, j, v in zip(scores["generation_id"], scores["judge"], scores["value"]) if v is not None}
+    self_scored = dict(zip(scores["judge"], scores["self_scored"]))
+    rows = []
+    for judge in dict.fromkeys(scores["judge"]):
+        mine, theirs = [], []
+        for a, b, human in pairs:
+            if (a, judge) in value and (b, judge) in value:
+                x, y = value[(a, judge)], value[(b, judge)]
+                mine.append("A" if x > y else "B" if y > x else "tie")
+                theirs.append(human)
+        agree, kappa, n = cohen_kappa(mine, theirs)
+        if n:
+            rows.append({"judge": judge, "self-scored": "yes" if self_scored.get(judge) else "", "pairs": n,
+                         "same verdict": round(agree, 2), "Cohen's κ": None if kappa is None else round(kappa, 2)})
+    verdicts = store.judge_verdicts_frame()
+    if not verdicts.empty:
+        given = {}
+        for j, a, b, v in zip(verdicts["judge"], verdicts["generation_a_id"], verdicts["generation_b_id"], verdicts["verdict"]):
+            given[(j, a, b)] = v
+            given[(j, b, a)] = {"A": "B", "B": "A"}.get(v, v)
+        for judge in dict.fromkeys(verdicts["judge"]):
+            both = [(given[(judge, a, b)], human) for a, b, human in pairs if (judge, a, b) in given]
+            agree, kappa, n = cohen_kappa([x for x, _ in both], [y for _, y in both])
+            if n:
+                rows.append({"judge": judge, "self-scored": "", "pairs": n, "same verdict": round(agree, 2),
+                             "Cohen's κ": None if kappa is None else round(kappa, 2)})
+    return pd.DataFrame(rows, columns=cols)
+
+
 def pairwise_table(judgments: pd.DataFrame, objective: str | None = None, rounds: int = 200,
                    seed: int = 0) -> pd.DataFrame:
     """Each setting against each other it was judged beside (either side): battles, and the row

@@ -359,18 +359,14 @@ def _wins(outcomes: pd.DataFrame, settings: list[str], rounds: int, seed: int) -
 
 def agreement(outcomes: pd.DataFrame, judge: str, other: str) -> dict[str, Any]:
     """How often two judges give the same outcome (win / tie / loss) on the same pairs, with Cohen's κ."""
+    from genarm_core.evaluation.stats import cohen_kappa
+
     key = ["setting", "prompt_index", "sample"]
     a = outcomes[outcomes["judge"] == judge].drop_duplicates(key).set_index(key)["outcome"]
     b = outcomes[outcomes["judge"] == other].drop_duplicates(key).set_index(key)["outcome"]
     both = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner")
-    n = len(both)
-    if n == 0:
-        return {"judge": judge, "against": other, "n": 0, "agree": None, "kappa": None}
-    observed = float((both["a"] == both["b"]).mean())
-    cats = sorted(set(both["a"]) | set(both["b"]))
-    expected = sum(float((both["a"] == c).mean()) * float((both["b"] == c).mean()) for c in cats)
-    kappa = None if expected >= 1 else (observed - expected) / (1 - expected)
-    return {"judge": judge, "against": other, "n": n, "agree": observed, "kappa": kappa}
+    agree, kappa, n = cohen_kappa(list(both["a"]), list(both["b"]))
+    return {"judge": judge, "against": other, "n": n, "agree": agree, "kappa": kappa}
 
 
 def _nan_none(series: pd.Series) -> list[float | None]:

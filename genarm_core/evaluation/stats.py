@@ -64,3 +64,20 @@ def paired_win_rate(a: Sequence[float | None], b: Sequence[float | None], tolera
     return WinRate(wins, len(outcome) - wins - losses, losses,
                    bootstrap_mean([float(o == 1.0) for o in outcome], rounds, seed, level),
                    bootstrap_mean(outcome, rounds, seed, level))
+
+
+def cohen_kappa(a: Sequence[object], b: Sequence[object]) -> tuple[float | None, float | None, int]:
+    """Agreement of two raters on the same items: (share of equal labels, Cohen's κ, n).
+
+    κ = (p_o − p_e) / (1 − p_e), p_e from each rater's own label shares; None when n = 0, and κ
+    None when chance agreement is already 1 (both raters always give the same one label)."""
+    if len(a) != len(b):
+        raise ValueError(f"two raters need the same items, got {len(a)} and {len(b)}")
+    n = len(a)
+    if n == 0:
+        return None, None, 0
+    observed = sum(x == y for x, y in zip(a, b)) / n
+    labels = set(a) | set(b)
+    expected = sum((list(a).count(c) / n) * (list(b).count(c) / n) for c in labels)
+    kappa = None if expected >= 1 else (observed - expected) / (1 - expected)
+    return observed, kappa, n
