@@ -22,7 +22,8 @@ commands:
   smollm2     build the built-in real model set; 'smollm2 eval' runs its study (genarm study run smollm2)
   demo        build or evaluate the built-in toy world
   export      export judgments for trainers (TRL, CSV, battles)
-  stats       counts and win rates of a database; 'stats ratings': Bradley–Terry ratings with 95% CIs
+  stats       counts and win rates of a database; 'stats ratings': Bradley–Terry ratings with 95% CIs;
+              'stats agreement': do the annotators agree (Krippendorff's alpha, per annotator)
   study       run a study file (settings x prompts x samples, judged), resumable; report or list studies
 
 Run 'genarm COMMAND --help' for a command's options."""
@@ -41,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "stats":
         if rest[:1] == ["ratings"]:
             return ratings(rest[1:])
+        if rest[:1] == ["agreement"]:
+            return agreement(rest[1:])
         return stats(rest)
     if command == "smollm2" and rest[:1] == ["eval"]:  # the set's evaluation is its built-in study
         from .study_cli import main as study_main
@@ -130,6 +133,44 @@ def ratings(argv: Sequence[str]) -> int:
         from genarm_core.tables import markdown_table
 
         print(markdown_table(table.astype(object).where(table.notna(), ""), {c: c for c in table.columns}))
+    return 0
+
+
+def agreement(argv: Sequence[str]) -> int:
+    """``genarm stats agreement``: over pairs judged by two or more named annotators, the agreement
+    rate and Krippendorff's alpha (nominal); per annotator, agreement with the others' majority,
+    position bias when blind, median seconds per judgment."""
+    import argparse
+
+    from storage.db import StorageError
+    from storage.store import Store
+
+    from .service.errors import UserError
+    from .service.records import Records, annotator_agreement, judgment_filter
+
+    p = argparse.ArgumentParser(prog="genarm stats agreement", description=agreement.__doc__)
+    p.add_argument("--db", help="SQLAlchemy URL or SQLite file of an existing database (default: $GENARM_DB or the user data folder)")
+    p.add_argument("--objective", help="agreement on this objective's verdicts (default: the overall verdict)")
+    p.add_argument("--since", help="only judgments from this date (YYYY-MM-DD)")
+    p.add_argument("--format", choices=["markdown", "csv"], default="markdown")
+    args = p.parse_args(argv)
+    try:
+        records = Records(Store(args.db, create=False))
+        flt = judgment_filter(None, args.objective, args.since)
+        line, table = annotator_agreement(records.judgments(flt), flt.objective)
+        records.close()
+    except (StorageError, UserError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.format == "csv":
+        print(table.to_csv(index=False), end="")
+        return 0
+    from genarm_core.tables import markdown_table
+
+    print(line)
+    if not table.empty:
+        print()
+        print(markdown_table(table.astype(object).where(table.notna(), "–"), {c: c for c in table.columns}))
     return 0
 
 

@@ -148,3 +148,50 @@ def test_pairwise_win_fractions_and_battle_counts(tmp_path):
     k = names.index(bon_name)
     assert heat.z[k][i] is None and heat.text[k][i] == "n=2"  # below the minimum: no colour, the count instead
     store.close()
+
+
+def test_annotator_agreement_alpha_majority_and_position_bias(tmp_path, capsys):
+    """Three named annotators on the same pairs, some shown swapped: verdicts are compared in one
+    orientation, α matches Krippendorff's own package on the same matrix, and an annotator who
+    always clicks the left panel shows a position bias of 1.0."""
+    import krippendorff
+
+    from app.cli import main
+    from app.service.records import Records, annotator_agreement
+    from storage.store import JudgmentFilter, Store
+
+    from .storage_helpers import gen_record
+
+    db = tmp_path / "a.db"
+    store = Store(str(db))
+    pairs = [store.add_generations([gen_record(prompt=f"p{i}", weights={"helpfulness": 1.0}),
+                                    gen_record(prompt=f"p{i}", completion="other", method="base", weights={})])
+             for i in range(4)]
+    truth = ["A", "B", "A", "tie"]  # what "ann" and "bob" see, in stored order
+    for (a, b), v in zip(pairs, truth):
+        store.add_judgment(a, b, v, annotator="ann", blind=True)
+        store.add_judgment(a, b, v if v != "tie" else "A", annotator="bob", blind=True)
+    # "lefty" clicks the left panel every time; on pairs 1 and 3 the sides were swapped (left = stored B).
+    for k, (a, b) in enumerate(pairs):
+        swapped = k % 2 == 1
+        store.add_judgment(a, b, "B" if swapped else "A", annotator="lefty", blind=True, swapped=swapped)
+    store.add_judgment(*pairs[0], "B", annotator="")  # an unnamed vote is not anyone's
+    full = Records(store).judgments(JudgmentFilter())
+    line, table = annotator_agreement(full)
+    labels = {"ann": truth, "bob": ["A", "B", "A", "A"], "lefty": ["A", "B", "A", "B"]}
+    code = {"A": 0, "B": 1, "tie": 2}
+    expected = krippendorff.alpha(reliability_data=[[code[x] for x in v] for v in labels.values()],
+                                  level_of_measurement="nominal")
+    assert f"Krippendorff's α (nominal) = {expected:.2f}" in line and "4 pairs judged by two or more" in line
+    # Annotator pairs: (ann, bob) agree on 3 of 4, (ann, lefty) 3, (bob, lefty) 3 → 9 of 12.
+    assert "agree 0.75 of the time (n = 12)" in line
+    rows = table.set_index("annotator")
+    assert list(rows.index) == ["ann", "bob", "lefty"]
+    assert rows.loc["lefty", "left side chosen (blind, decisive)"] == 1.0 and rows.loc["lefty", "blind decisive"] == 4
+    assert rows.loc["ann", "agrees with the others' majority"] == 1.0  # pair 3: bob and lefty disagree, no majority
+    assert rows.loc["ann", "items with a majority"] == 3
+    assert rows.loc["bob", "median seconds"] is not None and rows.loc["bob", "median seconds"] >= 0
+    store.close()
+    assert main(["stats", "agreement", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "Krippendorff" in out and "| lefty |" in out

@@ -289,6 +289,42 @@ def battles(judgments: pd.DataFrame, objective: str | None = None) -> list[tuple
             for _, r in judgments.iterrows() if isinstance(r[col], str) and r[col] in outcome]
 
 
+def annotator_agreement(judgments: pd.DataFrame, objective: str | None = None) -> tuple[str, pd.DataFrame]:
+    """Do the people agree? (a summary line: agreement rate and Krippendorff's α over pairs judged by
+    two or more named annotators, with n; per-annotator table). Unnamed votes are left out."""
+    from genarm_core.evaluation.agreement import agreement_rate, annotator_table, krippendorff_alpha, oriented
+
+    col = f"verdict_{objective}" if objective else "verdict"
+    cols = ["annotator", "judgments", "agrees with the others' majority", "items with a majority",
+            "left side chosen (blind, decisive)", "blind decisive", "median seconds"]
+    if judgments.empty or col not in judgments:
+        return "No judgments by named annotators yet.", pd.DataFrame(columns=cols)
+    rows = []
+    for r in judgments.to_dict("records"):
+        label = r.get(col)
+        if not isinstance(label, str) or not (r.get("annotator") or "").strip():
+            continue
+        item, label = oriented(int(r["generation_a_id"]), int(r["generation_b_id"]), label)
+        left = oriented(int(r["generation_a_id"]), int(r["generation_b_id"]), "B" if r.get("swapped") else "A")[1]
+        ready, at = r.get("pair_ready_at"), r.get("created_at")
+        seconds = (at - ready).total_seconds() if ready is not None and at is not None else None
+        rows.append({"item": item, "annotator": r["annotator"], "label": label, "blind": bool(r.get("blind")),
+                     "shown_left": left, "seconds": seconds})
+    if not rows:
+        return "No judgments by named annotators yet.", pd.DataFrame(columns=cols)
+    triples = [(x["item"], x["annotator"], x["label"]) for x in rows]
+    rate, pairs = agreement_rate(triples)
+    alpha, items = krippendorff_alpha(triples)
+    what = f"{objective} verdicts" if objective else "overall verdicts"
+    if items == 0:
+        line = f"No pair has been judged by two or more annotators yet ({what})."
+    else:
+        line = (f"{items} pair{'s' if items != 1 else ''} judged by two or more annotators ({what}): annotator pairs agree "
+                f"{rate:.2f} of the time (n = {pairs}); Krippendorff's α (nominal) = "
+                + ("– (needs 2 such pairs and 2 different verdicts)" if alpha is None else f"{alpha:.2f}") + ".")
+    return line, pd.DataFrame(annotator_table(rows), columns=cols)
+
+
 def judge_agreement(store: Store, judgments: pd.DataFrame, objective: str | None = None) -> pd.DataFrame:
     """Each automatic judge that scored (or judged) people's judged pairs, against the people's
     verdicts on them: n, the share of the same outcome (A better, B better, or tie; "both bad"

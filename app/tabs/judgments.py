@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..render import pairwise_figure, win_rate_figure
 from ..service import EXPORT_CHOICES, AppContext, UserError, judgment_filter, win_rates
-from ..service.records import judge_agreement, pairwise_table, ratings_table
+from ..service.records import annotator_agreement, judge_agreement, pairwise_table, ratings_table
 from .common import LooseNumber, LooseRadio, refuse
 
 VERDICT_LABELS = {"A better": "A", "B better": "B", "tie": "tie", "both bad": "both_bad"}
@@ -32,7 +32,9 @@ def judgments_view(ctx: AppContext, annotator: str | None, objective: str | None
     ratings = ratings_table(full, which)
     pairs = pairwise_figure(pairwise_table(full, which), f"Setting against setting ({which or 'overall'} verdicts)")
     agree = ctx.records_call(lambda: judge_agreement(ctx.store, full, which), "the judges' scores were not read")
-    return table, full, win_rate_figure(rates, title), ratings, pairs, agree, [""] + ctx.records.annotators(), summary
+    line, people = annotator_agreement(full, which)
+    return (table, full, win_rate_figure(rates, title), ratings, pairs, agree, f"**Do the annotators agree?** {line}", people,
+            [""] + ctx.records.annotators(), summary)
 
 
 def judgment_detail(full: pd.DataFrame | None, row: int | None, history: list[dict[str, Any]] | None = None) -> str:
@@ -84,6 +86,8 @@ class JudgmentsTab:
     ratings: Any
     pairs: Any
     agreement: Any
+    people_line: Any
+    people: Any
     edit_id: Any
     edit_verdict: Any
     edit_comment: Any
@@ -125,25 +129,29 @@ def layout(ctx: AppContext) -> JudgmentsTab:
                     elem_id="judgments-pairs")
     agreement = gr.Dataframe(label="Automatic judges against these judgments (on pairs a study judged too: which judge "
                                    "to trust on this data)", interactive=False, elem_id="judge-agreement", max_height=260)
+    people_line = gr.Markdown(elem_id="annotator-agreement")
+    people = gr.Dataframe(label="Per annotator (majority of the others on the same pair; left side chosen when blind: 0.5 "
+                                "is no position bias; seconds from the pair being ready to the vote)", interactive=False,
+                          elem_id="annotator-table", max_height=300)
     with gr.Row():
         fmt = LooseRadio(list(EXPORT_CHOICES), value="TRL preference JSONL", label="Export format")
         export = gr.Button("Export", elem_id="export-btn", scale=0, min_width=120)
     files = gr.File(label="Export files", file_count="multiple", interactive=False, elem_id="export-files", height=120)
     export_status = gr.Markdown()
-    return JudgmentsTab(annotator, objective, since, refresh, summary, table, full, detail, plot, ratings, pairs, agreement, edit_id, edit_verdict,
+    return JudgmentsTab(annotator, objective, since, refresh, summary, table, full, detail, plot, ratings, pairs, agreement, people_line, people, edit_id, edit_verdict,
                         edit_comment, edit, edit_status, fmt, export, files, export_status)
 
 
 def wire(ctx: AppContext, t: JudgmentsTab, tab: gr.Tab) -> None:
     filters = [t.annotator, t.objective, t.since]
-    outputs = [t.table, t.full, t.plot, t.ratings, t.pairs, t.agreement, t.annotator, t.summary, t.detail]
+    outputs = [t.table, t.full, t.plot, t.ratings, t.pairs, t.agreement, t.people_line, t.people, t.annotator, t.summary, t.detail]
 
     def on_view(annotator, objective, since):
         try:
-            table, full, fig, ratings, pairs, agree, annotators, summary = judgments_view(ctx, annotator, objective, since)
+            table, full, fig, ratings, pairs, agree, line, people, annotators, summary = judgments_view(ctx, annotator, objective, since)
         except UserError as exc:
             raise refuse(exc) from None
-        return table, full, fig, ratings, pairs, agree, gr.update(choices=annotators), summary, ""
+        return table, full, fig, ratings, pairs, agree, line, people, gr.update(choices=annotators), summary, ""
 
     t.refresh.click(on_view, filters, outputs, api_visibility="private")
     for comp in (t.annotator, t.objective):
@@ -168,10 +176,10 @@ def wire(ctx: AppContext, t: JudgmentsTab, tab: gr.Tab) -> None:
         username = getattr(request, "username", None) if request is not None else None
         try:
             status = change_verdict(ctx, judgment_id, verdict, comment, username)
-            table, full, fig, ratings, pairs, agree, annotators, summary = judgments_view(ctx, annotator, objective, since)
+            table, full, fig, ratings, pairs, agree, line, people, annotators, summary = judgments_view(ctx, annotator, objective, since)
         except UserError as exc:
             raise refuse(exc) from None
-        return status, table, full, fig, ratings, pairs, agree, gr.update(choices=annotators), summary, ""
+        return status, table, full, fig, ratings, pairs, agree, line, people, gr.update(choices=annotators), summary, ""
 
     t.edit.click(on_edit, [t.edit_id, t.edit_verdict, t.edit_comment, *filters], [t.edit_status, *outputs],
                  api_visibility="private")
