@@ -1,6 +1,7 @@
 """The Gradio dashboard: the page frame; each tab lives in ``app.tabs`` (``layout()`` then ``wire()``).
 
-Tabs: Compare (panels side by side, token view, judging, presets), Judgments (table, win-rate
+Tabs: Compare (panels side by side, token view, judging, presets), Annotate (a study's pairs, blind,
+with overlap, guidelines, skip and keys), Judgments (table, win-rate
 charts, exports), Studies (settings x prompts judged by independent judges, the frontier), Models (what is loaded), plus the
 API-only endpoints. The work itself is in ``app.service``; per-user data lives in ``gr.State`` /
 ``gr.BrowserState``; the ``AppContext`` is passed in (no globals).
@@ -17,7 +18,7 @@ from typing import Any  # noqa: E402
 import gradio as gr  # noqa: E402
 
 from .service import AppContext  # noqa: E402
-from .tabs import api, compare, judgments, models, studies  # noqa: E402
+from .tabs import annotate, api, compare, judgments, models, studies  # noqa: E402
 
 CSS = """
 .genarm-tokens { font-family: ui-monospace, monospace; white-space: pre-wrap; line-height: 1.9; font-size: 0.92em; }
@@ -57,6 +58,8 @@ def build_ui(ctx: AppContext, auth_enabled: bool = False) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Compare", id="compare"):
                 compare_tab = compare.layout(ctx, auth_enabled)
+            with gr.Tab("Annotate", id="annotate") as annotate_page:
+                annotate_tab = annotate.layout(ctx, auth_enabled)
             with gr.Tab("Judgments", id="judgments") as judgments_tab:
                 judgments_parts = judgments.layout(ctx)
             with gr.Tab("Studies", id="studies") as studies_page:
@@ -65,6 +68,7 @@ def build_ui(ctx: AppContext, auth_enabled: bool = False) -> gr.Blocks:
                 models_tab = models.layout(ctx)
         compare_view = compare.wire(demo, ctx, compare_tab, shown_set)
         judgments.wire(ctx, judgments_parts, judgments_tab)
+        annotate.wire(ctx, annotate_tab, annotate_page)
         studies_view = studies.wire(ctx, studies_tab, compare_tab.decoding, studies_page)
         switch, models_view = models.wire(ctx, models_tab)
         api.register(ctx)
@@ -85,7 +89,8 @@ def build_ui(ctx: AppContext, auth_enabled: bool = False) -> gr.Blocks:
 
 def launch_kwargs() -> dict[str, Any]:
     """What ``launch()`` needs besides host and port (Gradio 6 takes theme, CSS and page JS there)."""
-    return {"theme": _theme(), "css": CSS, "js": studies.CLICK_JS}
+    js = f"() => {{ ({studies.CLICK_JS.strip()})(); ({annotate.HOTKEYS_JS.strip()})(); }}"
+    return {"theme": _theme(), "css": CSS, "js": js}
 
 
 __all__ = ["build_ui", "launch_kwargs"]

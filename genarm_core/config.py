@@ -178,7 +178,7 @@ _MODEL_KEYS = {
     "device_map", "trust_remote_code",
 }
 _OBJECTIVE_KEYS = _MODEL_KEYS | {"default_weight", "min_weight", "max_weight", "description"}
-_TOP_KEYS = {"name", "base", "objectives", "defaults", "max_new_tokens_cap", "description", "judges"}
+_TOP_KEYS = {"name", "base", "objectives", "defaults", "max_new_tokens_cap", "description", "judges", "guidelines"}
 _DTYPES = {"auto", "float32", "float16", "bfloat16"}
 
 
@@ -228,6 +228,8 @@ class ModelSetConfig:
     description: str = ""
     #: ``judges:`` entries (``evaluation.judges.JudgeSpec``): what studies of this set grade with
     judges: tuple = ()
+    #: markdown shown to annotators above the verdict buttons (a study's own guidelines come first)
+    guidelines: str = ""
 
     @property
     def objective_names(self) -> list[str]:
@@ -378,7 +380,8 @@ class ModelSetConfig:
         judges = parse_judges(data.get("judges"), where, resolve)
         return cls(base=base, objectives=tuple(objectives), name=str(data.get("name", Path(where).stem)),
                    defaults=defaults, max_new_tokens_cap=cap, source=str(source) if source else None,
-                   description=str(data.get("description", "")), judges=judges)
+                   description=str(data.get("description", "")), judges=judges,
+                   guidelines=str(data.get("guidelines") or ""))
 
 
 def resolve_path(p: str | None, root: Path | None) -> str | None:

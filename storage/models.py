@@ -54,6 +54,38 @@ class StudyRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class QueueSlotRow(Base):
+    """One annotator's place on one pair of a study's annotation queue: claimed when served, done
+    when judged (its judgment). ``slot`` (0 .. overlap − 1) is unique per pair, so a pair is never
+    served to more annotators than its overlap, however many take slots at once."""
+
+    __tablename__ = "queue_slots"
+    __table_args__ = (UniqueConstraint("study_id", "generation_a_id", "generation_b_id", "slot", name="uq_queue_slot"),
+                      UniqueConstraint("study_id", "generation_a_id", "generation_b_id", "annotator", name="uq_queue_annotator"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
+    generation_a_id: Mapped[int] = mapped_column(ForeignKey("generations.id", ondelete="CASCADE"))
+    generation_b_id: Mapped[int] = mapped_column(ForeignKey("generations.id", ondelete="CASCADE"))
+    slot: Mapped[int] = mapped_column(Integer)
+    annotator: Mapped[str] = mapped_column(String(200))
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    judgment_id: Mapped[Optional[int]] = mapped_column(ForeignKey("judgments.id"), nullable=True)
+
+
+class SkipRow(Base):
+    """A pair an annotator skipped: never a verdict, never in ratings; the pair is not served to them again."""
+
+    __tablename__ = "skips"
+    __table_args__ = (UniqueConstraint("study_id", "generation_a_id", "generation_b_id", "annotator", name="uq_skip"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
+    generation_a_id: Mapped[int] = mapped_column(ForeignKey("generations.id", ondelete="CASCADE"))
+    generation_b_id: Mapped[int] = mapped_column(ForeignKey("generations.id", ondelete="CASCADE"))
+    annotator: Mapped[str] = mapped_column(String(200))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class GenerationRow(Base):
     """One completion with every setting that produced it."""
 

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from .db import StorageError, open_engine
+from .queue import QueueTables
 from .studies import StudyTables
 from .models import (GenerationRow, JudgeScoreRow, JudgeVerdictRow, JudgmentHistoryRow, JudgmentRow, ModelSetRow,
                      ObjectiveVerdictRow, PresetRow, StudyRow, SweepRow, utcnow)
@@ -109,7 +110,7 @@ def setting_of(method: str, weights: dict[str, float] | None, setting: dict[str,
             "n": 1}
 
 
-class Store(StudyTables):
+class Store(StudyTables, QueueTables):
     """Everything the dashboard writes and reads. Thread-safe: each call opens its own session.
     Studies' tables (cells, judges' scores and verdicts) are in ``storage.studies``."""
 

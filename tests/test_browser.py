@@ -313,3 +313,50 @@ def test_screenshot_for_the_readme(browser, small_demo, tmp_path):
         page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=os.environ["GENARM_SCREENSHOT"], full_page=False)
         context.close()
+
+
+def test_annotate_a_study_with_keyboard_shortcuts_guidelines_and_skip(page, app_url):
+    """The queue in the page: guidelines above the buttons, keys 1-4 vote, S skips, N serves; the
+    stored judgments are blind, the right way round, and the skip is not a verdict."""
+    from app.service.studies import StudyRunner
+    from genarm_core.evaluation.study import parse_study
+    from storage.store import JudgmentFilter
+
+    url, ctx = app_url
+    study = parse_study({"name": "to annotate", "model_set": str(ctx.sets.files[ctx.sets.current]),
+                         "prompts": ["How do I bake bread?", "How do I pick a lock?"],
+                         "decoding": {"temperature": 1.0, "max_new_tokens": 6}, "guidelines": "Prefer **polite** answers.",
+                         "settings": ["base", {"method": "genarm", "weights": {"helpfulness": 2.0}},
+                                      {"method": "genarm", "weights": {"harmlessness": 2.0}}]}, "annotate.yaml")
+    run = StudyRunner(study, ctx.store, ctx.sets.engine, ctx.sets.files[ctx.sets.current], progress=False).run()
+    before = len(ctx.records.judgments(JudgmentFilter()))
+    page.get_by_role("tab", name="Annotate").click()
+    page.locator("#queue-study input").click()
+    page.get_by_role("option", name=f"#{run.study_id} to annotate").click()
+    page.wait_for_function("document.querySelector('#queue-guidelines')?.innerText.includes('polite')", timeout=30000)
+    page.fill("#queue-annotator textarea", "keyboarder")
+    num = page.locator("#queue-overlap input")
+    num.fill("1")
+    page.locator("#queue-prompt").click()  # out of the text boxes: keys are shortcuts now
+    assert "1 · A better" in page.locator("#queue-A").inner_text()
+    page.keyboard.press("n")
+    page.wait_for_function("document.querySelector('#queue-prompt')?.innerText.includes('Request:')", timeout=30000)
+    page.wait_for_function("!document.querySelector('#queue-A').disabled", timeout=30000)
+    page.keyboard.press("1")
+    page.wait_for_function("document.querySelector('#queue-status')?.innerText.includes('Recorded judgment')", timeout=30000)
+    page.wait_for_function("!document.querySelector('#queue-skip').disabled", timeout=30000)
+    page.keyboard.press("s")
+    page.wait_for_function("document.querySelector('#queue-status')?.innerText.includes('Skipped')", timeout=30000)
+    page.wait_for_function("!document.querySelector('#queue-B').disabled", timeout=30000)
+    page.keyboard.press("2")
+    page.wait_for_function("(document.querySelector('#queue-status')?.innerText.match(/Recorded judgment/g) || []).length >= 1"
+                           " && !document.querySelector('#queue-status')?.innerText.includes('Skipped')", timeout=30000)
+    judged = ctx.records.judgments(JudgmentFilter())
+    mine = judged[judged["annotator"] == "keyboarder"]
+    assert len(judged) == before + 2 and len(mine) == 2 and mine["blind"].all()
+    frame = ctx.store.queue_frame(run.study_id)
+    assert (frame["status"] == "skipped").sum() == 1 and (frame["status"] == "judged").sum() == 2
+    # Typing a "1" into the comment box is text, not a vote.
+    page.fill("#queue-comment textarea", "1")
+    page.wait_for_timeout(500)
+    assert len(ctx.records.judgments(JudgmentFilter())) == before + 2

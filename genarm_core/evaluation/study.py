@@ -15,6 +15,7 @@ A study file (YAML) names:
       - {method: genarm, grid: {helpfulness: [0, 1], harmlessness: [0.5, 2]}}
       - {method: best_of_n, n: 4, weights: {helpfulness: 1, harmlessness: 1}}
     reference: base                   # what win rates are against (default: the base alone)
+    guidelines: "..."                 # markdown for the people who annotate its pairs
     judges: {...}                     # evaluation.judges entries, added to the model set's own
     batch_rows: 64                    # rows per engine batch (a Best-of-N setting counts N)
 
@@ -34,7 +35,7 @@ import yaml
 from ..config import ConfigError, DecodingConfig, Setting, resolve_path
 from .judges import JudgeSpec, parse_judges
 
-_KEYS = {"name", "description", "model_set", "prompts", "samples", "seed", "decoding", "settings", "reference", "judges",
+_KEYS = {"name", "description", "guidelines", "model_set", "prompts", "samples", "seed", "decoding", "settings", "reference", "judges",
          "batch_rows"}
 BUILTIN_PROMPTS = ("builtin:smollm2", "builtin:demo")
 #: Study files that ship with the project, by name: ``genarm study run smollm2``.
@@ -67,6 +68,7 @@ class Study:
     decoding: DecodingConfig = DecodingConfig()
     batch_rows: int = 64
     description: str = ""
+    guidelines: str = ""  # markdown for annotators of its pairs (the Annotate tab)
     source: str = ""
 
     def cells(self) -> list[Cell]:
@@ -109,7 +111,8 @@ class Study:
                 "samples": self.samples, "seed": self.seed, "decoding": self.decoding.to_dict()}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "model_set": self.model_set,
+        return {"name": self.name, "description": self.description, "guidelines": self.guidelines,
+                "model_set": self.model_set,
                 "settings": [s.to_dict() for s in self.settings], "reference": self.reference.to_dict(),
                 "samples": self.samples, "seed": self.seed, "decoding": self.decoding.to_dict(),
                 "judges": {j.name: j.to_dict() for j in self.judges}, "batch_rows": self.batch_rows,
@@ -223,7 +226,8 @@ def parse_study(data: Any, where: str = "<study>", root: Path | None = None) -> 
     judges = parse_judges(data.get("judges"), where, lambda p: resolve_path(p, root))
     return Study(name=str(data.get("name") or Path(where).stem), model_set=model_set, prompts=prompts,
                  settings=tuple(settings), reference=reference[0], judges=judges, samples=samples, seed=seed,
-                 decoding=decoding, batch_rows=batch_rows, description=str(data.get("description", "")), source=where)
+                 decoding=decoding, batch_rows=batch_rows, description=str(data.get("description", "")),
+                 guidelines=str(data.get("guidelines") or ""), source=where)
 
 
 def load_prompt_records(study: Study, models_yaml: str | Path) -> list[dict[str, Any]]:

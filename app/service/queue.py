@@ -1,0 +1,123 @@
+"""The annotation queue: a study's pairs served to annotators, blind, until each has its overlap.
+
+The pairs of a study are each setting's completion against the reference's on the same prompt and
+sample (already generated: nobody waits for decoding). A pair is served until ``overlap``
+annotators have it, never twice to one annotator (``storage.queue``: the database enforces both,
+also under concurrent annotators). The sides are shuffled per (annotator, pair), the settings
+never shown; a vote is recorded as a blind judgment of the stored pair (``swapped`` says how it
+was shown), a skip as a skip (never a verdict, never in ratings).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from genarm_core.config import Setting
+from storage.db import StorageError
+from storage.store import Store
+
+from .errors import UserError
+from .pairs import swap_verdict
+from .records import Records
+from .studies import cell_position
+
+DEFAULT_OVERLAP = 3
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """One served pair, as the page shows it: ``left`` / ``right`` are the displayed sides."""
+
+    slot_id: int
+    study_id: int
+    annotator: str
+    generation_ids: tuple[int, int]  # stored (A, B): the setting's, the reference's
+    swapped: bool  # the stored B is shown on the left
+    prompt: str
+    left: str
+    right: str
+
+
+def study_pairs(store: Store, study_id: int) -> list[tuple[int, int]]:
+    """(setting's generation, reference's generation) for every non-reference cell of a study, by
+    prompt and sample (so that early annotators cover many prompts)."""
+    study = store.study(study_id)
+    if study is None:
+        raise UserError(f"study: no study #{study_id}")
+    reference = Setting.from_dict(study["config"].get("reference") or {"method": "base"})
+    gens = store.generations_frame(study_id=study_id)
+    if gens.empty:
+        return []
+    ref, others = {}, []
+    for gid, cell, setting in zip(gens["id"], gens["cell"], gens["setting"]):
+        pos = cell_position(cell)
+        if Setting.from_dict(setting) == reference:
+            ref[pos] = int(gid)
+        else:
+            others.append((pos, int(gid)))
+    others.sort()
+    return [(gid, ref[pos]) for pos, gid in others if pos in ref]
+
+
+def _swapped(annotator: str, pair: tuple[int, int]) -> bool:
+    """The side shuffle: fixed per (annotator, pair), so a reload shows the pair the same way."""
+    return hashlib.sha256(f"{annotator}|{pair[0]}|{pair[1]}".encode()).digest()[0] % 2 == 1
+
+
+class Queue:
+    def __init__(self, records: Records):
+        self.records = records
+        self.store = records.store
+
+    def next(self, study_id: int, annotator: str, overlap: int = DEFAULT_OVERLAP) -> QueueItem | None:
+        """The annotator's open pair, or the next one they may judge; None when none is left."""
+        annotator = (annotator or "").strip()
+        if not annotator:
+            raise UserError("annotator: type your name (the queue serves each pair once per annotator)")
+        if not isinstance(overlap, int) or overlap < 1:
+            raise UserError(f"overlap: a whole number of annotators per pair, at least 1; got {overlap!r}")
+        try:
+            claimed = self.store.claim_pair(study_id, annotator, study_pairs(self.store, study_id), overlap)
+        except StorageError as exc:
+            raise UserError(f"the queue was not read: {exc}") from None
+        if claimed is None:
+            return None
+        slot_id, pair = claimed
+        gens = self.store.generations_frame(study_id=study_id).set_index("id")
+        a, b = gens.loc[pair[0]], gens.loc[pair[1]]
+        swapped = _swapped(annotator, pair)
+        left, right = (b, a) if swapped else (a, b)
+        return QueueItem(slot_id, study_id, annotator, pair, swapped, str(a["prompt"]), str(left["completion"]),
+                         str(right["completion"]))
+
+    def vote(self, item: QueueItem, shown_verdict: str, comment: str = "") -> int:
+        """Record the annotator's verdict about the displayed sides; returns the judgment id."""
+        stored = self.records.judge(list(item.generation_ids), swap_verdict(shown_verdict, item.swapped), {},
+                                    annotator=item.annotator, comment=comment or "", blind=True, swapped=item.swapped,
+                                    key=f"queue:{item.study_id}:{item.slot_id}:{item.annotator}")
+        try:
+            self.store.finish_slot(item.slot_id, stored.judgment_id)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        return stored.judgment_id
+
+    def skip(self, item: QueueItem, comment: str = "") -> None:
+        try:
+            self.store.skip_slot(item.slot_id, comment)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+
+    def progress(self, study_id: int, overlap: int = DEFAULT_OVERLAP) -> dict[str, Any]:
+        """Judged slots / needed (pairs × overlap), pairs complete, skips, per annotator."""
+        pairs = study_pairs(self.store, study_id)
+        q = self.store.queue_frame(study_id)
+        judged = q[q["status"] == "judged"]
+        per_pair = judged.groupby(["generation_a_id", "generation_b_id"]).size()
+        per_annotator = {who: {"judged": int((part["status"] == "judged").sum()),
+                               "skipped": int((part["status"] == "skipped").sum())}
+                         for who, part in q.groupby("annotator")}
+        return {"pairs": len(pairs), "needed": len(pairs) * overlap, "judged": len(judged),
+                "complete": int((per_pair >= overlap).sum()), "skipped": int((q["status"] == "skipped").sum()),
+                "annotators": per_annotator}

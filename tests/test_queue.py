@@ -1,0 +1,103 @@
+"""The annotation queue on a stored tiny study: overlap under concurrent annotators, never twice to
+one annotator, blind shuffled sides stored the right way round, skips kept out of the verdicts."""
+
+import threading
+from collections import Counter
+
+import pytest
+
+from app.service.errors import UserError
+from app.service.queue import Queue, study_pairs
+from app.service.records import Records, annotator_agreement
+from storage.store import JudgmentFilter, Store
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def study(request, tmp_path, tiny_set, engine):
+    import os
+
+    from app.service.studies import StudyRunner
+    from genarm_core.evaluation.study import parse_study
+
+    from .storage_helpers import PG_ENV, new_postgres_db
+
+    drop = None
+    if request.param == "postgresql":
+        if not os.environ.get(PG_ENV):
+            pytest.skip(f"${PG_ENV} is not set")
+        url, drop = new_postgres_db()
+        store = Store(url)
+    else:
+        store = Store(str(tmp_path / "q.sqlite"))
+    s = parse_study({"name": "queue", "model_set": str(tiny_set), "prompts": ["Human: hi Assistant:", "Human: bread? Assistant:",
+                                                                             "Human: a joke? Assistant:"],
+                     "decoding": {"temperature": 1.0, "max_new_tokens": 5}, "guidelines": "Prefer **kind** answers.",
+                     "settings": ["base", {"method": "genarm", "grid": {"helpfulness": [1.0, 2.0]}}]}, "q.yaml")
+    run = StudyRunner(s, store, engine, tiny_set, progress=False).run()
+    yield store, run.study_id
+    store.close()
+    if drop is not None:
+        drop()
+
+
+def test_each_pair_gets_exactly_its_overlap_under_concurrent_annotators(study):
+    store, sid = study
+    pairs = study_pairs(store, sid)
+    assert len(pairs) == 2 * 3  # two settings against the base, on three prompts
+    queue = Queue(Records(store))
+    errors, served = [], []
+    barrier = threading.Barrier(6)
+
+    def annotate(name: str) -> None:
+        try:
+            barrier.wait()
+            while (item := queue.next(sid, name, overlap=3)) is not None:
+                served.append((name, item.generation_ids))
+                queue.vote(item, "A")
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=annotate, args=(f"ann{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    per_pair = Counter(p for _, p in served)
+    assert set(per_pair) == set(pairs) and set(per_pair.values()) == {3}  # exactly the overlap, each
+    assert len(set(served)) == len(served)  # nobody got a pair twice
+    judged = Records(store).judgments(JudgmentFilter())
+    assert len(judged) == 18 and judged["blind"].all()
+    progress = queue.progress(sid, overlap=3)
+    assert (progress["judged"], progress["needed"], progress["complete"]) == (18, 18, 6)
+
+
+def test_shuffled_sides_are_stored_the_right_way_and_skips_are_not_verdicts(study):
+    store, sid = study
+    records = Records(store)
+    queue = Queue(records)
+    item = queue.next(sid, "ann", overlap=1)
+    assert queue.next(sid, "ann", overlap=1) == item  # a reload serves the open pair again
+    a, b = item.generation_ids
+    gens = store.generations_frame(study_id=sid).set_index("id")
+    assert (item.left, item.right) == ((gens.loc[b, "completion"], gens.loc[a, "completion"]) if item.swapped
+                                       else (gens.loc[a, "completion"], gens.loc[b, "completion"]))
+    jid = queue.vote(item, "A")  # "the left one is better"
+    row = records.judgments(JudgmentFilter()).set_index("judgment_id").loc[jid]
+    assert row["verdict"] == ("B" if item.swapped else "A") and bool(row["swapped"]) == item.swapped
+    nxt = queue.next(sid, "ann", overlap=1)
+    assert nxt.generation_ids != item.generation_ids
+    queue.skip(nxt, "cannot tell")
+    assert len(records.judgments(JudgmentFilter())) == 1  # a skip is never a verdict
+    other = queue.next(sid, "bob", overlap=1)
+    assert other.generation_ids == nxt.generation_ids  # the skipped pair's slot went back to the pool
+    third = queue.next(sid, "ann", overlap=1)
+    assert third.generation_ids not in (item.generation_ids, nxt.generation_ids)  # and is not served to ann again
+    frame = store.queue_frame(sid)
+    assert Counter(frame["status"]) == {"judged": 1, "claimed": 2, "skipped": 1}
+    with pytest.raises(UserError, match="annotator: type your name"):
+        queue.next(sid, " ", overlap=1)
+    with pytest.raises(UserError, match="overlap"):
+        queue.next(sid, "ann", overlap=0)
+    line, table = annotator_agreement(records.judgments(JudgmentFilter()))
+    assert table.set_index("annotator").loc["ann", "judgments"] == 1
