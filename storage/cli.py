@@ -25,7 +25,9 @@ def build_parser(prog: str = "python -m storage") -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="export judgments")
     e.add_argument("--db", help="SQLAlchemy URL or SQLite file (default: $GENARM_DB or the user data folder)")
     e.add_argument("--format", required=True, choices=FORMATS)
-    e.add_argument("--out", required=True, help="output file (.jsonl, .parquet for trl formats; .csv; .jsonl)")
+    e.add_argument("--out", required=True, help="output file (.jsonl, .parquet for trl formats; .csv; .jsonl), a folder for hf")
+    e.add_argument("--agreed", action="store_true",
+                   help="trl formats: only pairs that two or more named annotators judged, all alike (one row each)")
     e.add_argument("--objective", help="use this objective's verdicts (and keep only judgments that have one)")
     e.add_argument("--annotator")
     e.add_argument("--model-set", help="model-set name")
@@ -49,7 +51,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m storage") -> 
         if args.command == "export":
             flt = JudgmentFilter(since=args.since, until=args.until, annotator=args.annotator,
                                  model_set=args.model_set, objective=args.objective)
-            print(export(store, args.format, args.out, flt))
+            print(export(store, args.format, args.out, flt, agreed=args.agreed))
         else:
             print_counts(store)
         return 0

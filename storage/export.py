@@ -8,6 +8,14 @@
 - ``battles``: FastChat-style battle JSONL (``model_a``, ``model_b``, ``winner``) for Elo analysis;
   a setting's name comes from the caller's ``label`` (the dashboard passes its own), by default a
   plain one such as ``genarm harmlessness=1 helpfulness=0.5 beta=1``.
+- ``hf``: a folder that ``datasets.load_from_disk`` loads (every judgment and every skip, one row
+  each, settings as JSON text), with a dataset card (``README.md``: fields, counts, agreement).
+
+Every judgment row carries its annotator, ``seconds_to_vote`` (from both completions being stored
+to the vote), ``study_id``, ``from_queue`` (served by the annotation queue) and ``skipped``; the
+CSV and ``hf`` exports also list the queue's skips (``skipped`` true, no verdict). The preference
+exports (``trl*``) never contain a skip, and with ``agreed=True`` keep only pairs that two or more
+named annotators judged, all alike (one row per pair).
 
 The output file's folder is created if it does not exist.
 """
@@ -23,7 +31,7 @@ import pandas as pd
 
 from .store import JudgmentFilter, Store
 
-FORMATS = ("trl", "trl-conversational", "csv", "battles")
+FORMATS = ("trl", "trl-conversational", "csv", "battles", "hf")
 _WINNER = {"A": "model_a", "B": "model_b", "tie": "tie", "both_bad": "tie (bothbad)"}
 
 
@@ -103,23 +111,83 @@ def _write_rows(rows: list[dict], path: Path) -> None:
                 fh.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
 
 
+def _enrich(store: Store, df: pd.DataFrame) -> pd.DataFrame:
+    """Add seconds_to_vote, from_queue and skipped to a judgments frame."""
+    if df.empty:
+        return df
+    queue = store.queue_frame()
+    queued = set(queue.loc[queue["status"] == "judged", "judgment_id"].dropna().astype(int))
+    df = df.copy()
+    df["seconds_to_vote"] = [(c - r).total_seconds() if c is not None and r is not None else None
+                             for c, r in zip(df["created_at"], df["pair_ready_at"])]
+    df["from_queue"] = [int(j) in queued for j in df["judgment_id"]]
+    df["skipped"] = False
+    return df
+
+
+def _skip_rows(store: Store, flt: JudgmentFilter) -> pd.DataFrame:
+    """The queue's skips as rows shaped like judgments (no verdict), for the CSV and hf exports."""
+    skips = store.queue_frame()
+    skips = skips[skips["status"] == "skipped"]
+    if flt.annotator:
+        skips = skips[skips["annotator"] == flt.annotator]
+    if skips.empty:
+        return pd.DataFrame()
+    gens = store.generations_frame().set_index("id")
+    rows = []
+    for r in skips.itertuples(index=False):
+        a, b = gens.loc[r.generation_a_id], gens.loc[r.generation_b_id]
+        rows.append({"judgment_id": None, "created_at": r.at, "annotator": r.annotator, "verdict": "", "prompt": a["prompt"],
+                     "completion_a": a["completion"], "completion_b": b["completion"], "generation_a_id": r.generation_a_id,
+                     "generation_b_id": r.generation_b_id, "setting_a": a["setting"], "setting_b": b["setting"],
+                     "study_id": r.study_id, "from_queue": True, "skipped": True})
+    return pd.DataFrame(rows)
+
+
+def agreed_only(df: pd.DataFrame, verdict_col: str = "verdict") -> pd.DataFrame:
+    """One judgment per pair that two or more named annotators judged, all with the same verdict."""
+    if df.empty or verdict_col not in df:
+        return df.iloc[0:0]
+    named = df[df["annotator"].fillna("").str.strip() != ""]
+    flip = {"A": "B", "B": "A"}
+    keep = []
+    groups: dict[tuple[int, int], list[tuple[int, str]]] = {}
+    for idx, a, b, v in zip(named.index, named["generation_a_id"], named["generation_b_id"], named[verdict_col]):
+        if not isinstance(v, str):
+            continue
+        key, label = ((a, b), v) if a <= b else ((b, a), flip.get(v, v))
+        groups.setdefault(key, []).append((idx, label))
+    for members in groups.values():
+        if len(members) >= 2 and len({lab for _, lab in members}) == 1:
+            keep.append(members[0][0])
+    return df.loc[keep]
+
+
+def _as_text(table: pd.DataFrame) -> pd.DataFrame:
+    table = table.copy()
+    for col in table.columns:
+        if col.split("_")[0] in ("setting", "weights", "scores") or col == "prompt_messages":
+            table[col] = [json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else ("" if v is None or v != v else str(v))
+                          for v in table[col]]
+    return table
+
+
 def export(store: Store, fmt: str, out: str | Path, flt: JudgmentFilter | None = None,
-           label: Callable[[dict[str, Any], float], str] = plain_label) -> ExportSummary:
+           label: Callable[[dict[str, Any], float], str] = plain_label, agreed: bool = False) -> ExportSummary:
     """Write an export of the judgments matching ``flt`` to ``out`` (see the module docstring)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {list(FORMATS)}")
     flt = flt or JudgmentFilter()
     out = Path(out)
-    df = store.judgments_frame(flt)
+    df = _enrich(store, store.judgments_frame(flt))
     summary = ExportSummary(judgments=len(df))
     if fmt == "csv":
         out.parent.mkdir(parents=True, exist_ok=True)
-        table = df.copy()
-        for col in table.columns:
-            if col.split("_")[0] in ("setting", "weights", "scores") or col == "prompt_messages":
-                table[col] = [json.dumps(v, sort_keys=True) if v is not None else "" for v in table[col]]
-        table.to_csv(out, index=False)
+        table = pd.concat([df, _skip_rows(store, flt)], ignore_index=True) if not df.empty else _skip_rows(store, flt)
+        _as_text(table).to_csv(out, index=False)
         summary.files.append(str(out))
+    elif fmt == "hf":
+        summary.files += write_hf(store, df, _skip_rows(store, flt), out, flt)
     elif fmt == "battles":
         rows = [{"question_id": f"judgment-{r.judgment_id}", "prompt": r.prompt, "model_a": label(r.setting_a, r.beta_a),
                  "model_b": label(r.setting_b, r.beta_b), "winner": _WINNER[r.verdict], "judge": r.annotator or "anonymous",
@@ -144,8 +212,93 @@ def export(store: Store, fmt: str, out: str | Path, flt: JudgmentFilter | None =
             # One more file per objective that has its own verdicts: out.<objective>.jsonl
             targets += [(f"verdict_{o}", out.with_name(f"{out.stem}.{o}{out.suffix}")) for o in objectives]
         for col, path in targets:
-            rows, ties, both_bad = trl_rows(df, col, conversational)
+            rows, ties, both_bad = trl_rows(agreed_only(df, col) if agreed else df, col, conversational)
             _write_rows(rows, path)
             summary.files.append(str(path))
             summary.pairs[str(path)], summary.ties[str(path)], summary.both_bad[str(path)] = len(rows), ties, both_bad
     return summary
+
+
+CARD = """---
+language: en
+pretty_name: {name}
+tags: [preference, human-feedback, genarm]
+---
+
+# {name}
+
+Human preference judgments recorded by the GenARM dashboard: for each pair of completions of one
+prompt, an annotator's verdict (`A`, `B`, `tie`, `both_bad`), per-objective verdicts where given,
+and the settings that produced each side. Skipped pairs are rows with `skipped` true and no verdict.
+
+- judgments: {judgments}; skips: {skips}; annotators: {annotators}
+- verdicts: {verdicts}
+- agreement: {agreement}
+
+## Fields
+
+{fields}
+
+Load it with `datasets.load_from_disk("{folder}")`.
+"""
+
+
+def write_hf(store: Store, df: pd.DataFrame, skips: pd.DataFrame, out: Path, flt: JudgmentFilter) -> list[str]:
+    """A ``datasets`` folder (``save_to_disk``) plus its dataset card; returns the files written."""
+    import datasets
+
+    table = pd.concat([df, skips], ignore_index=True) if not skips.empty else df
+    if table.empty:
+        table = pd.DataFrame(columns=["judgment_id", "prompt", "completion_a", "completion_b", "verdict", "annotator",
+                                      "skipped"])
+    table = _as_text(table.drop(columns=[c for c in ("prompt_messages",) if c in table]))
+    for col in ("created_at", "updated_at", "pair_ready_at"):
+        if col in table:
+            table[col] = [v.isoformat() if hasattr(v, "isoformat") else ("" if v is None or v != v else str(v))
+                          for v in table[col]]
+    for col in table.columns:
+        if table[col].dtype == object:
+            table[col] = [None if v is None or (isinstance(v, float) and v != v) else v for v in table[col]]
+    ds = datasets.Dataset.from_pandas(table, preserve_index=False)
+    out.mkdir(parents=True, exist_ok=True)
+    ds.save_to_disk(str(out))
+    judged = df[df["verdict"].isin(["A", "B", "tie", "both_bad"])] if not df.empty else df
+    try:
+        from collections import Counter
+
+        verdicts = ", ".join(f"{k} {v}" for k, v in sorted(Counter(judged["verdict"]).items())) or "none"
+    except KeyError:
+        verdicts = "none"
+    agreement = _agreement_line(judged)
+    fields = "\n".join(f"- `{name}`: {feature}" for name, feature in ds.features.items())
+    card = CARD.format(name=out.name, judgments=len(df), skips=len(skips), verdicts=verdicts, agreement=agreement,
+                       annotators=df["annotator"].nunique() if not df.empty else 0, fields=fields, folder=out.name)
+    (out / "README.md").write_text(card, encoding="utf-8")
+    return [str(out), str(out / "README.md")]
+
+
+def _agreement_line(df: pd.DataFrame) -> str:
+    """The card's agreement line: how often annotator pairs agree on the pairs two or more named
+    annotators judged (``genarm stats agreement`` adds Krippendorff's α; storage does not compute it)."""
+    if df.empty:
+        return "no pair judged by two or more annotators"
+    groups: dict[tuple[int, int], dict[str, str]] = {}
+    flip = {"A": "B", "B": "A"}
+    for a, b, who, v in zip(df["generation_a_id"], df["generation_b_id"], df["annotator"], df["verdict"]):
+        if not (who or "").strip():
+            continue
+        key, lab = ((a, b), v) if a <= b else ((b, a), flip.get(v, v))
+        groups.setdefault(key, {})[who] = lab
+    same = total = items = 0
+    for labels in groups.values():
+        vals = list(labels.values())
+        if len(vals) < 2:
+            continue
+        items += 1
+        for i in range(len(vals)):
+            for j in range(i + 1, len(vals)):
+                total += 1
+                same += vals[i] == vals[j]
+    if not total:
+        return "no pair judged by two or more annotators"
+    return f"{items} pairs judged by two or more annotators; annotator pairs agree {same / total:.2f} of the time (n = {total})"

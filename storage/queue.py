@@ -31,7 +31,7 @@ class QueueTables:
     def claim_pair(self, study_id: int, annotator: str, pairs: Sequence[Pair], overlap: int,
                    stale_s: float = 1800.0) -> tuple[int, Pair] | None:
         """Serve ``annotator`` a pair of ``pairs``: their open claim in this study if they have one;
-        else the first pair (fewest taken slots first, then in the given order) that has a free slot
+        else the first pair (most taken slots first, then in the given order) that has a free slot
         and that they have not judged, claimed or skipped. Returns (slot id, pair), or None when
         nothing is left for them."""
         if overlap < 1:
@@ -57,7 +57,9 @@ class QueueTables:
                 if who == annotator:
                     mine.add((a, b))
             open_pairs = [p for p in pairs if p not in mine and p not in skipped and len(used.get(p, ())) < overlap]
-            open_pairs.sort(key=lambda p: len(used.get(p, ())))  # stable: the given order among equals
+            # Pairs others have started come first, so that pairs reach their overlap (and give agreement
+            # data) one after another instead of all at once at the end; stable among equals.
+            open_pairs.sort(key=lambda p: -len(used.get(p, ())))
             if not open_pairs:
                 return None
             for p in open_pairs:

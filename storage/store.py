@@ -374,7 +374,8 @@ class Store(StudyTables, QueueTables):
                        "prompt": a.prompt, "prompt_messages": list(a.prompt_messages) if a.prompt_messages else None,
                        "completion_a": a.completion, "completion_b": b.completion,
                        "generation_a_id": a.id, "generation_b_id": b.id,
-                       "pair_ready_at": max(a.created_at, b.created_at)}  # when both completions were there
+                       "pair_ready_at": max(a.created_at, b.created_at),  # when both completions were there
+                       "study_id": a.study_id}
                 for side, g in (("a", a), ("b", b)):
                     rec[f"method_{side}"] = g.method
                     rec[f"setting_{side}"] = setting_of(g.method, g.weights, g.setting)

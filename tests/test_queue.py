@@ -101,3 +101,41 @@ def test_shuffled_sides_are_stored_the_right_way_and_skips_are_not_verdicts(stud
         queue.next(sid, "ann", overlap=0)
     line, table = annotator_agreement(records.judgments(JudgmentFilter()))
     assert table.set_index("annotator").loc["ann", "judgments"] == 1
+
+
+def test_exports_carry_the_queue_skips_and_time_and_hf_loads_with_datasets(study, tmp_path):
+    import datasets
+
+    from storage.export import export
+
+    store, sid = study
+    queue = Queue(Records(store))
+    for name, verdict in [("ann", "A"), ("bob", "A"), ("cat", "B")]:
+        item = queue.next(sid, name, overlap=3)
+        queue.vote(item, verdict if not item.swapped else {"A": "B", "B": "A"}[verdict])  # all about the stored A
+    skipped = queue.next(sid, "ann", overlap=3)
+    queue.skip(skipped, "unsure")
+    # Every annotator saw the same first pair (fewest slots first, in study order): 2 say stored A, 1 stored B.
+    summary = export(store, "csv", tmp_path / "j.csv")
+    import pandas as pd
+
+    csv = pd.read_csv(tmp_path / "j.csv")
+    assert len(csv) == 4 and csv["skipped"].sum() == 1 and csv["from_queue"].all()
+    assert (csv.loc[~csv["skipped"], "seconds_to_vote"] >= 0).all() and (csv["study_id"] == sid).all()
+    assert summary.judgments == 3
+    # train-arm reads the CSV and leaves the skip out, saying why.
+    from genarm_core.training.data import load_pairs
+
+    pairs, info = load_pairs(tmp_path / "j.csv", "dashboard")
+    assert len(pairs) == 3 and "skipped by the annotator" in str(info.skipped)
+    hf = export(store, "hf", tmp_path / "hf")
+    ds = datasets.load_from_disk(str(tmp_path / "hf"))
+    assert ds.num_rows == 4 and sum(ds["skipped"]) == 1 and set(ds["annotator"]) == {"ann", "bob", "cat"}
+    card = (tmp_path / "hf" / "README.md").read_text()
+    assert card.startswith("---\n") and "judgments: 3; skips: 1" in card and "annotator pairs agree 0.33" in card
+    assert str(tmp_path / "hf" / "README.md") in hf.files
+    # --agreed: the one pair three people judged did not get the same verdict from all: nothing to train on.
+    agreed = export(store, "trl", tmp_path / "agreed.jsonl", agreed=True)
+    assert list(agreed.pairs.values()) == [0]
+    everything = export(store, "trl", tmp_path / "all.jsonl")
+    assert list(everything.pairs.values()) == [3]

@@ -277,6 +277,9 @@ def load_dashboard(path: Path, summary: LoadSummary, objective: str | None = Non
         summary.format = f"dashboard ({col})"
         for row in reader:
             summary.rows += 1
+            if (row.get("skipped") or "").strip().lower() == "true":
+                summary.skip("skipped by the annotator")
+                continue
             sides = VERDICT_SIDES.get((row.get(col) or "").strip())
             if sides is None:
                 summary.skip(f"no A/B verdict ({row.get(col) or 'empty'})")
