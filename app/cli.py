@@ -20,7 +20,7 @@ commands:
   generate    generate with a model set
   train-arm   train an ARM for one objective from preference data
   smollm2     build the built-in real model set; 'smollm2 eval' runs its study (genarm study run smollm2)
-  demo        build or evaluate the built-in toy world
+  demo        build the built-in toy world; 'demo eval [--families training]' runs its study
   export      export judgments for trainers (TRL, CSV, battles)
   stats       counts and win rates of a database; 'stats ratings': Bradley–Terry ratings with 95% CIs;
               'stats agreement': do the annotators agree (Krippendorff's alpha, per annotator)
@@ -49,6 +49,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .study_cli import main as study_main
 
         return study_main(["run", "smollm2", *rest[1:]])
+    if command == "demo" and rest[:1] == ["eval"]:  # so is the demo's, on held-out or trained families
+        from .study_cli import main as study_main
+
+        extra = list(rest[1:])
+        name = "demo"
+        if "--families" in extra:
+            i = extra.index("--families")
+            families = extra[i + 1] if i + 1 < len(extra) else ""
+            if families not in ("held-out", "training"):
+                print("error: --families: held-out or training", file=sys.stderr)
+                return 2
+            name = "demo-training" if families == "training" else "demo"
+            del extra[i:i + 2]
+        return study_main(["run", name, *extra])
     if command == "study":
         from .study_cli import main as study_main
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from genarm_core.config import DecodingConfig, RowSpec
-from genarm_core.demo.evaluate import sample_held_out
+from genarm_core.demo.build import sample_held_out
 from genarm_core.engine import GenARMEngine
 from genarm_core.loading import load_model_set
 

@@ -69,7 +69,7 @@ def evaluation_records(models_yaml: str | Path, n: int, seed: int = 0) -> list[d
 
     folder = Path(models_yaml).parent
     if (folder / "heldout.json").exists():
-        from .demo.evaluate import sample_held_out
+        from .demo.build import sample_held_out
 
         return [{"prompt": p.text, "kind": p.kind, "family": p.family, "task": p.task, "subject": p.subject}
                 for p in sample_held_out(models_yaml, max(1, n // 2), seed)]

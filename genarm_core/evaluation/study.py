@@ -5,7 +5,8 @@ A study file (YAML) names:
     name: smollm2-heldout             # how reports and the dashboard call it
     model_set: smollm2                # a built-in set, or a model-set file (relative to this file)
     prompts: eval_prompts.jsonl       # a prompt file in the CLI's rule (JSON lines keep their fields),
-                                      # or builtin:smollm2 / builtin:demo (a built-in set's held-out prompts)
+                                      # or builtin:smollm2 / builtin:demo (a built-in set's held-out prompts),
+                                      # or {builtin: demo, per_kind: 60, seed: 0, families: held-out|training}
     samples: 3                        # per prompt and setting; sample k uses seed + k
     seed: 0
     decoding: {temperature: 0.7, max_new_tokens: 40}
@@ -39,7 +40,9 @@ _KEYS = {"name", "description", "guidelines", "model_set", "prompts", "samples",
          "batch_rows"}
 BUILTIN_PROMPTS = ("builtin:smollm2", "builtin:demo")
 #: Study files that ship with the project, by name: ``genarm study run smollm2``.
-BUILTIN_STUDIES = {"smollm2": Path(__file__).resolve().parent.parent / "smollm2" / "study.yaml"}
+_PKG = Path(__file__).resolve().parent.parent
+BUILTIN_STUDIES = {"smollm2": _PKG / "smollm2" / "study.yaml", "demo": _PKG / "demo" / "study.yaml",
+                   "demo-training": _PKG / "demo" / "study_training.yaml"}
 
 
 @dataclass(frozen=True)
@@ -177,8 +180,12 @@ def parse_study(data: Any, where: str = "<study>", root: Path | None = None) -> 
     if not is_builtin(model_set):
         model_set = resolve_path(model_set, root)
     prompts = data["prompts"]
-    if isinstance(prompts, str):
-        if prompts not in BUILTIN_PROMPTS:
+    if isinstance(prompts, dict):
+        prompts = _builtin_prompts(prompts, f"{where}: prompts")
+    elif isinstance(prompts, str):
+        if prompts in BUILTIN_PROMPTS:
+            prompts = {"builtin": prompts.split(":", 1)[1]}
+        else:
             prompts = resolve_path(prompts, root)
             if not Path(prompts).is_file():
                 fail(f"prompts: no prompt file {data['prompts']!r} (or use {' / '.join(BUILTIN_PROMPTS)})")
@@ -230,19 +237,52 @@ def parse_study(data: Any, where: str = "<study>", root: Path | None = None) -> 
                  guidelines=str(data.get("guidelines") or ""), source=where)
 
 
+def _builtin_prompts(spec: dict, at: str) -> dict:
+    unknown = set(spec) - {"builtin", "per_kind", "seed", "families"}
+    if unknown:
+        raise ConfigError(f"{at}: unknown key(s) {sorted(unknown)}; allowed: builtin, per_kind, seed, families")
+    if spec.get("builtin") not in ("smollm2", "demo"):
+        raise ConfigError(f"{at}.builtin: smollm2 or demo, got {spec.get('builtin')!r}")
+    for key in ("per_kind", "seed"):
+        v = spec.get(key)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < (1 if key == "per_kind" else 0)):
+            raise ConfigError(f"{at}.{key}: a whole number{' >= 1' if key == 'per_kind' else ''}, got {v!r}")
+    if spec.get("families", "held-out") not in ("held-out", "training") or (spec.get("families") and spec["builtin"] != "demo"):
+        raise ConfigError(f"{at}.families: held-out or training, for the demo's prompts only; got {spec.get('families')!r}")
+    return dict(spec)
+
+
 def load_prompt_records(study: Study, models_yaml: str | Path) -> list[dict[str, Any]]:
-    """The study's prompts as records (``prompt`` plus fields), read now."""
+    """The study's prompts as records (``prompt`` plus fields), read now. A built-in set's prompts
+    are all of them, or ``per_kind`` benign and ``per_kind`` harmful ones sampled with ``seed``."""
+    import random
+
     if isinstance(study.prompts, list):
         return study.prompts
-    if study.prompts == "builtin:smollm2":
-        from ..smollm2.prompts import eval_prompts
+    if isinstance(study.prompts, dict):
+        spec = study.prompts
+        if spec["builtin"] == "smollm2":
+            from ..smollm2.prompts import eval_prompts
 
-        return [{"prompt": p.text, "kind": p.kind, "subject": list(p.subject)} for p in eval_prompts()]
-    if study.prompts == "builtin:demo":
-        from ..demo.build import held_out_prompts
+            pool = [{"prompt": p.text, "kind": p.kind, "subject": list(p.subject)} for p in eval_prompts()]
+        else:
+            from ..demo import world
+            from ..demo.build import held_out_prompts
 
-        return [{"prompt": p.text, "kind": p.kind, "family": p.family, "task": p.task, "subject": p.subject}
-                for p in held_out_prompts(models_yaml)]
+            if spec.get("families") == "training":  # the families the models were trained on (copy tasks left out)
+                prompts = [p for p in world.split_prompts(0)[0] if p.family != "copy"]
+            else:
+                prompts = held_out_prompts(models_yaml)
+            pool = [{"prompt": p.text, "kind": p.kind, "family": p.family, "task": p.task, "subject": p.subject}
+                    for p in prompts]
+        if not spec.get("per_kind"):
+            return pool
+        rng = random.Random(spec.get("seed", 0))
+        out = []
+        for kind in ("benign", "harmful"):
+            kind_pool = [r for r in pool if r["kind"] == kind]
+            out += rng.sample(kind_pool, min(spec["per_kind"], len(kind_pool)))
+        return out
     from ..prompts import read_prompt_records
 
     return read_prompt_records(study.prompts)
