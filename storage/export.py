@@ -14,7 +14,8 @@
 Every judgment row carries its annotator, ``seconds_to_vote`` (from both completions being stored
 to the vote), ``study_id``, ``from_queue`` (served by the annotation queue) and ``skipped``; the
 CSV and ``hf`` exports also list the queue's skips (``skipped`` true, no verdict). The preference
-exports (``trl*``) never contain a skip, and with ``agreed=True`` keep only pairs that two or more
+exports (``trl*``) never contain a skip or a ground-truth pair (``ground_truth``: the known
+answer of a study's check pair, empty otherwise), and with ``agreed=True`` keep only pairs that two or more
 named annotators judged, all alike (one row per pair).
 
 The output file's folder is created if it does not exist.
@@ -79,6 +80,8 @@ def trl_rows(df: pd.DataFrame, verdict_col: str = "verdict", conversational: boo
     rows, ties, both_bad = [], 0, 0
     if verdict_col not in df:
         return rows, ties, both_bad
+    if "ground_truth" in df:  # a study's ground-truth pairs test annotators; they are no training data
+        df = df[df["ground_truth"].isna()]
     for _, r in df.iterrows():
         v = r[verdict_col]
         if v == "tie":

@@ -63,7 +63,8 @@ class QueueTables:
             if not open_pairs:
                 return None
             for p in open_pairs:
-                free = min(set(range(overlap)) - used.get(p, set()))
+                taken = used.get(p, set())
+                free = next(k for k in range(len(taken) + 1) if k not in taken)  # the lowest free slot number
                 try:
                     with self._session(write=True) as s:
                         row = QueueSlotRow(study_id=study_id, generation_a_id=p[0], generation_b_id=p[1], slot=free,

@@ -375,7 +375,10 @@ class Store(StudyTables, QueueTables):
                        "completion_a": a.completion, "completion_b": b.completion,
                        "generation_a_id": a.id, "generation_b_id": b.id,
                        "pair_ready_at": max(a.created_at, b.created_at),  # when both completions were there
-                       "study_id": a.study_id}
+                       "study_id": a.study_id,
+                       # a study's ground-truth pair: its known answer (None for every other judgment)
+                       "ground_truth": (a.settings or {}).get("ground_truth") if (a.cell or "").startswith("ground truth")
+                       else None}
                 for side, g in (("a", a), ("b", b)):
                     rec[f"method_{side}"] = g.method
                     rec[f"setting_{side}"] = setting_of(g.method, g.weights, g.setting)

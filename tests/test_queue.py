@@ -139,3 +139,59 @@ def test_exports_carry_the_queue_skips_and_time_and_hf_loads_with_datasets(study
     assert list(agreed.pairs.values()) == [0]
     everything = export(store, "trl", tmp_path / "all.jsonl")
     assert list(everything.pairs.values()) == [3]
+
+
+def test_ground_truth_pairs_are_mixed_in_unmarked_scored_per_annotator_and_kept_out_of_ratings(tmp_path, tiny_set, engine):
+    from app.service.records import win_rates
+    from app.service.studies import StudyRunner
+    from app.service.study_report import build_report
+    from genarm_core.evaluation.study import parse_study
+    from storage.export import export
+
+    store = Store(str(tmp_path / "gold.sqlite"))
+    gold = [{"prompt": "How do I make a pipe bomb?", "a": "I can't help with that.", "b": "Take a steel pipe and...",
+             "answer": "A"},
+            {"prompt": "How do I bake bread?", "a": "No.", "b": "Mix flour, water, salt and yeast; knead; bake.",
+             "answer": "B"}]
+    study = parse_study({"name": "gold", "model_set": str(tiny_set), "prompts": ["Human: hi Assistant:"],
+                         "decoding": {"max_new_tokens": 4}, "settings": ["base", {"method": "genarm", "weights": {"helpfulness": 1}}],
+                         "ground_truth": gold, "ground_truth_rate": 1.0}, "gold.yaml")
+    sid = StudyRunner(study, store, engine, tiny_set, progress=False).run().study_id
+    assert len(study_pairs(store, sid)) == 1  # the ground truth is not a study pair
+    assert len(build_report(store, sid, rounds=20).completions) == 2  # nor a cell of the report
+    queue = Queue(Records(store))
+    served = []
+    while (item := queue.next(sid, "ann", overlap=1)) is not None:
+        served.append(item)
+        shown_right = {"A": "B", "B": "A"}  # ann gets the first check right and the second wrong
+        truth = gold[len(served) - 1]["answer"] if len(served) <= 2 else "A"
+        says = truth if len(served) != 2 else shown_right[truth]
+        queue.vote(item, says if not item.swapped else shown_right[says])
+    assert len(served) == 3
+    assert {served[0].prompt, served[1].prompt} == {g["prompt"] for g in gold}  # at rate 1, the checks come first
+    judged = Records(store).judgments(JudgmentFilter())
+    assert judged["ground_truth"].notna().sum() == 2
+    _, table = annotator_agreement(judged)
+    row = table.set_index("annotator").loc["ann"]
+    assert row["ground-truth accuracy"] == 0.5 and row["ground-truth pairs"] == 2 and row["judgments"] == 1
+    assert win_rates(judged)["n"].sum() == 2  # only the real pair counts (once per side)
+    summary = export(store, "trl", tmp_path / "t.jsonl")
+    assert list(summary.pairs.values()) == [1]
+    import pandas as pd
+
+    export(store, "csv", tmp_path / "all.csv")
+    assert pd.read_csv(tmp_path / "all.csv")["ground_truth"].notna().sum() == 2  # the CSV keeps them, flagged
+    store.close()
+
+
+def test_bad_ground_truth_entries_name_the_field(tiny_set):
+    from genarm_core.config import ConfigError
+    from genarm_core.evaluation.study import parse_study
+
+    base = {"model_set": str(tiny_set), "prompts": ["x"], "settings": ["base"]}
+    with pytest.raises(ConfigError, match=r"ground_truth\[0\].answer: one of A, B, tie, both_bad"):
+        parse_study({**base, "ground_truth": [{"prompt": "p", "a": "x", "b": "y", "answer": "C"}]}, "s.yaml")
+    with pytest.raises(ConfigError, match=r"ground_truth\[0\]: needs exactly prompt, a, b and answer"):
+        parse_study({**base, "ground_truth": [{"prompt": "p", "a": "x"}]}, "s.yaml")
+    with pytest.raises(ConfigError, match="ground_truth_rate: a share between 0 and 1"):
+        parse_study({**base, "ground_truth_rate": 2}, "s.yaml")

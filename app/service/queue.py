@@ -21,7 +21,7 @@ from storage.store import Store
 from .errors import UserError
 from .pairs import swap_verdict
 from .records import Records
-from .studies import cell_position
+from .studies import GROUND_TRUTH, cell_position, is_study_cell
 
 DEFAULT_OVERLAP = 3
 
@@ -52,6 +52,8 @@ def study_pairs(store: Store, study_id: int) -> list[tuple[int, int]]:
         return []
     ref, others = {}, []
     for gid, cell, setting in zip(gens["id"], gens["cell"], gens["setting"]):
+        if not is_study_cell(cell):
+            continue
         pos = cell_position(cell)
         if Setting.from_dict(setting) == reference:
             ref[pos] = int(gid)
@@ -59,6 +61,23 @@ def study_pairs(store: Store, study_id: int) -> list[tuple[int, int]]:
             others.append((pos, int(gid)))
     others.sort()
     return [(gid, ref[pos]) for pos, gid in others if pos in ref]
+
+
+def ground_truth_pairs(store: Store, study_id: int) -> list[tuple[int, int]]:
+    """The study's ground-truth pairs as (generation a, generation b), in the study file's order."""
+    gens = store.generations_frame(study_id=study_id)
+    if gens.empty:
+        return []
+    sides: dict[int, dict[str, int]] = {}
+    for gid, cell in zip(gens["id"], gens["cell"]):
+        m = GROUND_TRUTH.match(cell or "")
+        if m:
+            sides.setdefault(int(m.group(1)), {})[m.group(2)] = int(gid)
+    return [(v["a"], v["b"]) for _, v in sorted(sides.items()) if set(v) == {"a", "b"}]
+
+
+def _hash_unit(*parts: Any) -> float:
+    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:4], "little") / 2**32
 
 
 def _swapped(annotator: str, pair: tuple[int, int]) -> bool:
@@ -79,7 +98,9 @@ class Queue:
         if not isinstance(overlap, int) or overlap < 1:
             raise UserError(f"overlap: a whole number of annotators per pair, at least 1; got {overlap!r}")
         try:
-            claimed = self.store.claim_pair(study_id, annotator, study_pairs(self.store, study_id), overlap)
+            claimed = self._claim_ground_truth(study_id, annotator)
+            if claimed is None:
+                claimed = self.store.claim_pair(study_id, annotator, study_pairs(self.store, study_id), overlap)
         except StorageError as exc:
             raise UserError(f"the queue was not read: {exc}") from None
         if claimed is None:
@@ -91,6 +112,27 @@ class Queue:
         left, right = (b, a) if swapped else (a, b)
         return QueueItem(slot_id, study_id, annotator, pair, swapped, str(a["prompt"]), str(left["completion"]),
                          str(right["completion"]))
+
+    def _claim_ground_truth(self, study_id: int, annotator: str):
+        """A ground-truth pair for this annotator, at the study's rate: the k-th pair they are served is
+        one when a hash of (annotator, k) falls below the rate (so where they come is not predictable),
+        while they have ground-truth pairs they have not seen. Every annotator may get every one."""
+        gold = ground_truth_pairs(self.store, study_id)
+        if not gold:
+            return None
+        q = self.store.queue_frame(study_id)
+        mine = q[q["annotator"] == annotator]
+        open_claim = mine[mine["status"] == "claimed"]
+        if not open_claim.empty:
+            return None  # claim_pair serves the open one again
+        rate = float((self.store.study(study_id) or {}).get("config", {}).get("ground_truth_rate", 0.1))
+        if _hash_unit(study_id, annotator, len(mine)) >= rate:
+            return None
+        seen = set(zip(mine["generation_a_id"], mine["generation_b_id"]))
+        unseen = [p for p in gold if p not in seen]
+        if not unseen:
+            return None
+        return self.store.claim_pair(study_id, annotator, unseen, overlap=1 << 30)
 
     def vote(self, item: QueueItem, shown_verdict: str, comment: str = "") -> int:
         """Record the annotator's verdict about the displayed sides; returns the judgment id."""
@@ -113,6 +155,8 @@ class Queue:
         """Judged slots / needed (pairs × overlap), pairs complete, skips, per annotator."""
         pairs = study_pairs(self.store, study_id)
         q = self.store.queue_frame(study_id)
+        wanted = set(pairs)
+        q = q[[(a, b) in wanted for a, b in zip(q["generation_a_id"], q["generation_b_id"])]]  # not the ground truth
         judged = q[q["status"] == "judged"]
         per_pair = judged.groupby(["generation_a_id", "generation_b_id"]).size()
         per_annotator = {who: {"judged": int((part["status"] == "judged").sum()),

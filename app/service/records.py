@@ -241,6 +241,13 @@ class Records:
             raise UserError(f"the database cannot be read: {exc}") from None
 
 
+def without_ground_truth(judgments: pd.DataFrame) -> pd.DataFrame:
+    """Judgments of real pairs only: a study's ground-truth pairs check annotators, they rate nothing."""
+    if judgments.empty or "ground_truth" not in judgments:
+        return judgments
+    return judgments[judgments["ground_truth"].isna()]
+
+
 def win_rates(judgments: pd.DataFrame, objective: str | None = None, rounds: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Win rate of every setting (with its β) against whatever it was compared with, with
     bootstrap 95% intervals (over the setting's judgments, seeded).
@@ -256,6 +263,7 @@ def win_rates(judgments: pd.DataFrame, objective: str | None = None, rounds: int
     col = f"verdict_{objective}" if objective else "verdict"
     cols = ["setting", "n", "wins", "ties", "losses", "both_bad", "win_rate", "win_rate_low", "win_rate_high",
             "win_rate_half_ties", "half_ties_low", "half_ties_high", "enough"]
+    judgments = without_ground_truth(judgments)
     if judgments.empty or col not in judgments:
         return pd.DataFrame(columns=cols)
     outcomes: dict[tuple[Setting, float], list[str]] = {}
@@ -281,6 +289,7 @@ def battles(judgments: pd.DataFrame, objective: str | None = None) -> list[tuple
     """Judgments as (setting A, setting B, outcome) battles: A better 1, B better 0, tie and both bad
     ½ (as ``win_rates`` counts them). Judgments without this objective's verdict are left out."""
     col = f"verdict_{objective}" if objective else "verdict"
+    judgments = without_ground_truth(judgments)
     if judgments.empty or col not in judgments:
         return []
     outcome = {"A": _SIDE_SCORE["wins"], "B": _SIDE_SCORE["losses"], "tie": _SIDE_SCORE["ties"],
@@ -296,13 +305,18 @@ def annotator_agreement(judgments: pd.DataFrame, objective: str | None = None) -
 
     col = f"verdict_{objective}" if objective else "verdict"
     cols = ["annotator", "judgments", "agrees with the others' majority", "items with a majority",
-            "left side chosen (blind, decisive)", "blind decisive", "median seconds"]
+            "left side chosen (blind, decisive)", "blind decisive", "median seconds", "ground-truth accuracy",
+            "ground-truth pairs"]
     if judgments.empty or col not in judgments:
         return "No judgments by named annotators yet.", pd.DataFrame(columns=cols)
-    rows = []
+    rows, gold = [], {}
     for r in judgments.to_dict("records"):
         label = r.get(col)
         if not isinstance(label, str) or not (r.get("annotator") or "").strip():
+            continue
+        answer = r.get("ground_truth")
+        if isinstance(answer, str):  # a ground-truth pair: scored against its answer, not in the agreement
+            gold.setdefault(r["annotator"], []).append(r["verdict"] == answer)
             continue
         item, label = oriented(int(r["generation_a_id"]), int(r["generation_b_id"]), label)
         left = oriented(int(r["generation_a_id"]), int(r["generation_b_id"]), "B" if r.get("swapped") else "A")[1]
@@ -310,7 +324,7 @@ def annotator_agreement(judgments: pd.DataFrame, objective: str | None = None) -
         seconds = (at - ready).total_seconds() if ready is not None and at is not None else None
         rows.append({"item": item, "annotator": r["annotator"], "label": label, "blind": bool(r.get("blind")),
                      "shown_left": left, "seconds": seconds})
-    if not rows:
+    if not rows and not gold:
         return "No judgments by named annotators yet.", pd.DataFrame(columns=cols)
     triples = [(x["item"], x["annotator"], x["label"]) for x in rows]
     rate, pairs = agreement_rate(triples)
@@ -322,7 +336,14 @@ def annotator_agreement(judgments: pd.DataFrame, objective: str | None = None) -
         line = (f"{items} pair{'s' if items != 1 else ''} judged by two or more annotators ({what}): annotator pairs agree "
                 f"{rate:.2f} of the time (n = {pairs}); Krippendorff's α (nominal) = "
                 + ("– (needs 2 such pairs and 2 different verdicts)" if alpha is None else f"{alpha:.2f}") + ".")
-    return line, pd.DataFrame(annotator_table(rows), columns=cols)
+    table = pd.DataFrame(annotator_table(rows), columns=cols)
+    for who, marks in gold.items():
+        if who not in set(table["annotator"]):
+            table.loc[len(table), ["annotator", "judgments"]] = [who, 0]
+        i = table.index[table["annotator"] == who][0]
+        table.loc[i, "ground-truth accuracy"] = round(sum(marks) / len(marks), 2)
+        table.loc[i, "ground-truth pairs"] = len(marks)
+    return line, table
 
 
 def judge_agreement(store: Store, judgments: pd.DataFrame, objective: str | None = None) -> pd.DataFrame:

@@ -28,6 +28,8 @@ from genarm_core.config import ConfigError, ModelSetConfig
 from genarm_core.evaluation.judges import Item, JudgeSpec, build_judge
 from genarm_core.evaluation.metrics import METRICS, completion_metrics
 from genarm_core.evaluation.study import Cell, Study, load_prompt_records
+from sqlalchemy.exc import IntegrityError
+
 from storage.db import StorageError
 from storage.store import Store
 
@@ -35,10 +37,17 @@ from .errors import UserError
 from .records import generation_record
 
 _CELL = re.compile(r"\| prompt (\d+) \| sample (\d+)$")
+#: Cells of a study's ground-truth pairs: "ground truth 3 | a" and "... | b" (not decoded: given texts).
+GROUND_TRUTH = re.compile(r"^ground truth (\d+) \| ([ab])$")
 #: A judge's ``path`` that means the model set's base model ("the base itself as judge").
 BASE_PATH = "@base"
 #: Pairs a pairwise judge is given at once (each is two prompts: both orders).
 VERDICT_BATCH = 16
+
+
+def is_study_cell(key: str | None) -> bool:
+    """Whether a stored cell key is a decoded cell (not a ground-truth pair's given text)."""
+    return bool(key) and _CELL.search(key) is not None
 
 
 def cell_position(key: str) -> tuple[int, int]:
@@ -153,6 +162,27 @@ class StudyRunner:
         config = {**self.study.to_dict(), "judges": {s.name: {**s.to_dict(), "self_scored": s.self_scored} for s in self.specs}}
         self.study_id, self.created = store.open_study(self.study.name, self.study.key(spec), config)
         self.cells = {c.key: c for c in self.study.cells()}
+        self._store_ground_truth()
+
+    def _store_ground_truth(self) -> None:
+        """The study's ground-truth pairs as two generations each (the given texts, method base), once."""
+        stored = self.store.study_cells(self.study_id)
+        records = []
+        for i, g in enumerate(self.study.ground_truth):
+            for side in ("a", "b"):
+                key = f"ground truth {i} | {side}"
+                if key not in stored:
+                    records.append({"prompt": g["prompt"], "completion": g[side], "method": "base", "weights": {},
+                                    "setting": {"method": "base", "weights": {}, "n": 1}, "n_tokens": 0, "latency_s": 0.0,
+                                    "beta": 1.0, "temperature": 0.0, "top_k": 0, "top_p": 1.0, "max_new_tokens": 1, "seed": 0,
+                                    "finish_reason": "given", "scores": {}, "settings": {"ground_truth": g["answer"]},
+                                    "model_set_id": self.model_set_id, "study_id": self.study_id, "cell": key})
+        if records and self.state.is_main_process:
+            try:
+                self.store.add_generations(records)
+            except IntegrityError:  # another run stored them a moment ago (the (study, cell) key)
+                if len(self.store.study_cells(self.study_id)) == len(stored):
+                    raise
 
     # ------------------------------------------------------------------ items
 
@@ -195,7 +225,7 @@ class StudyRunner:
         """The run as a generator: yields the fraction of this process's rows done after each batch
         (then 1.0 while judging), and finally the ``StudyRun``."""
         t0 = time.perf_counter()
-        stored = self.store.study_cells(self.study_id)
+        stored = {k: v for k, v in self.store.study_cells(self.study_id).items() if k in self.cells}
         pending = [b for b in self.study.batches() if any(c.key not in stored for c in b)]
         generated = scores = verdicts = 0
         with self.state.split_between_processes(pending) as mine:

@@ -24,7 +24,7 @@ from genarm_core.evaluation.stats import Interval, bootstrap_mean, paired_win_ra
 from storage.store import Store
 
 from .errors import UserError
-from .studies import cell_position
+from .studies import cell_position, is_study_cell
 
 #: The metrics a report's main table shows, with their headers.
 SHOWN_METRICS = {"kl_to_base": "KL to base", "distinct_2": "distinct-2", "rep_2": "rep-2", "length_tokens": "tokens",
@@ -243,6 +243,8 @@ def build_report(store: Store, study_id: int, rounds: int = 1000, seed: int = 0)
     reference = Setting.from_dict(config.get("reference") or {"method": "base"}).label
     judges = dict(config.get("judges") or {})
     gens = store.generations_frame(study_id=study_id)
+    if not gens.empty:
+        gens = gens[gens["cell"].map(is_study_cell)].reset_index(drop=True)  # not the ground-truth pairs' texts
     if gens.empty:
         raise UserError(f"study #{study_id} has no stored completions yet; run it first")
     pos = gens["cell"].map(cell_position)

@@ -17,6 +17,9 @@ A study file (YAML) names:
       - {method: best_of_n, n: 4, weights: {helpfulness: 1, harmlessness: 1}}
     reference: base                   # what win rates are against (default: the base alone)
     guidelines: "..."                 # markdown for the people who annotate its pairs
+    ground_truth:                     # pairs with a known answer, mixed into annotators' queues, never marked
+      - {prompt: "How do I make a pipe bomb?", a: "I can't help with that.", b: "First, get a pipe...", answer: A}
+    ground_truth_rate: 0.1            # the share of served pairs that are ground truth (while unseen ones are left)
     judges: {...}                     # evaluation.judges entries, added to the model set's own
     batch_rows: 64                    # rows per engine batch (a Best-of-N setting counts N)
 
@@ -36,7 +39,7 @@ import yaml
 from ..config import ConfigError, DecodingConfig, Setting, resolve_path
 from .judges import JudgeSpec, parse_judges
 
-_KEYS = {"name", "description", "guidelines", "model_set", "prompts", "samples", "seed", "decoding", "settings", "reference", "judges",
+_KEYS = {"name", "description", "guidelines", "ground_truth", "ground_truth_rate", "model_set", "prompts", "samples", "seed", "decoding", "settings", "reference", "judges",
          "batch_rows"}
 BUILTIN_PROMPTS = ("builtin:smollm2", "builtin:demo")
 #: Study files that ship with the project, by name: ``genarm study run smollm2``.
@@ -72,6 +75,8 @@ class Study:
     batch_rows: int = 64
     description: str = ""
     guidelines: str = ""  # markdown for annotators of its pairs (the Annotate tab)
+    ground_truth: tuple = ()  # ({prompt, a, b, answer}, ...): pairs with a known answer for the queue
+    ground_truth_rate: float = 0.1
     source: str = ""
 
     def cells(self) -> list[Cell]:
@@ -115,6 +120,7 @@ class Study:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "guidelines": self.guidelines,
+                "ground_truth": [dict(g) for g in self.ground_truth], "ground_truth_rate": self.ground_truth_rate,
                 "model_set": self.model_set,
                 "settings": [s.to_dict() for s in self.settings], "reference": self.reference.to_dict(),
                 "samples": self.samples, "seed": self.seed, "decoding": self.decoding.to_dict(),
@@ -234,7 +240,32 @@ def parse_study(data: Any, where: str = "<study>", root: Path | None = None) -> 
     return Study(name=str(data.get("name") or Path(where).stem), model_set=model_set, prompts=prompts,
                  settings=tuple(settings), reference=reference[0], judges=judges, samples=samples, seed=seed,
                  decoding=decoding, batch_rows=batch_rows, description=str(data.get("description", "")),
-                 guidelines=str(data.get("guidelines") or ""), source=where)
+                 guidelines=str(data.get("guidelines") or ""), ground_truth=_ground_truth(data.get("ground_truth"), where),
+                 ground_truth_rate=_rate(data.get("ground_truth_rate", 0.1), where), source=where)
+
+
+def _ground_truth(raw: Any, where: str) -> tuple:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: ground_truth: a list of {{prompt, a, b, answer}}")
+    out = []
+    for i, g in enumerate(raw):
+        at = f"{where}: ground_truth[{i}]"
+        if not isinstance(g, dict) or set(g) != {"prompt", "a", "b", "answer"}:
+            raise ConfigError(f"{at}: needs exactly prompt, a, b and answer")
+        if not all(isinstance(g[k], str) and g[k].strip() for k in ("prompt", "a", "b")):
+            raise ConfigError(f"{at}: prompt, a and b must be non-empty text")
+        if g["answer"] not in ("A", "B", "tie", "both_bad"):
+            raise ConfigError(f"{at}.answer: one of A, B, tie, both_bad; got {g['answer']!r}")
+        out.append(dict(g))
+    return tuple(out)
+
+
+def _rate(raw: Any, where: str) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not 0 <= raw <= 1:
+        raise ConfigError(f"{where}: ground_truth_rate: a share between 0 and 1, got {raw!r}")
+    return float(raw)
 
 
 def _builtin_prompts(spec: dict, at: str) -> dict:
