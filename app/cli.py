@@ -122,6 +122,8 @@ def ratings(argv: Sequence[str]) -> int:
     p.add_argument("--objective", help="rate on this objective's verdicts (default: the overall verdict)")
     p.add_argument("--annotator", help="only this annotator's judgments")
     p.add_argument("--since", help="only judgments from this date (YYYY-MM-DD)")
+    p.add_argument("--study", type=int, help="only judgments of this study's completions (genarm study list)")
+    p.add_argument("--model-set", help="only judgments of this model set's completions (its name)")
     p.add_argument("--anchor", help="the setting fixed at 1000 (default: Base only, when judged)")
     p.add_argument("--rounds", type=int, default=200, help="bootstrap rounds")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -132,7 +134,7 @@ def ratings(argv: Sequence[str]) -> int:
     try:
         store = Store(args.db, create=False)
         records = Records(store)
-        flt = judgment_filter(args.annotator, args.objective, args.since)
+        flt = judgment_filter(args.annotator, args.objective, args.since, args.study, args.model_set)
         table = ratings_table(records.judgments(flt), flt.objective, args.anchor, args.rounds, args.seed)
         records.close()
     except (StorageError, UserError) as exc:
@@ -166,11 +168,12 @@ def agreement(argv: Sequence[str]) -> int:
     p.add_argument("--db", help="SQLAlchemy URL or SQLite file of an existing database (default: $GENARM_DB or the user data folder)")
     p.add_argument("--objective", help="agreement on this objective's verdicts (default: the overall verdict)")
     p.add_argument("--since", help="only judgments from this date (YYYY-MM-DD)")
+    p.add_argument("--study", type=int, help="only judgments of this study's completions")
     p.add_argument("--format", choices=["markdown", "csv"], default="markdown")
     args = p.parse_args(argv)
     try:
         records = Records(Store(args.db, create=False))
-        flt = judgment_filter(None, args.objective, args.since)
+        flt = judgment_filter(None, args.objective, args.since, args.study)
         line, table = annotator_agreement(records.judgments(flt), flt.objective)
         records.close()
     except (StorageError, UserError) as exc:

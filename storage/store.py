@@ -75,6 +75,7 @@ class JudgmentFilter:
     annotator: str | None = None
     model_set: str | None = None  # model-set name
     objective: str | None = None  # keep judgments that carry this objective's verdict
+    study_id: int | None = None  # judgments of this study's completions
 
 
 def parse_date(text: str) -> datetime:
@@ -363,6 +364,8 @@ class Store(StudyTables, QueueTables):
                 q = q.where(JudgmentRow.annotator == flt.annotator)
             if flt.model_set:
                 q = q.where(ModelSetRow.name == flt.model_set)
+            if flt.study_id is not None:
+                q = q.where(GA.study_id == flt.study_id)
             records = []
             for j, a, b, ms_name in s.execute(q):
                 per_obj = {v.objective: v.verdict for v in j.objective_verdicts}

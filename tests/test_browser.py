@@ -183,8 +183,12 @@ def test_studies_run_a_study_and_click_a_frontier_point_to_read_its_completions(
                            timeout=120000)
     # The base alone is the reference; the win table has every grid point against it, by each ARM (self-scored).
     page.wait_for_function("document.querySelector('#study-wins')?.innerText.includes('(self-scored)')", timeout=30000)
-    # Pasted prompts carry no 'kind', so the demo's rule judges have nothing to say: the axes are the ARMs' scores.
-    assert "helpfulness ARM" in page.locator("#study-x input").input_value()
+    # Pasted prompts carry no 'kind', so most of the demo's rule judges have nothing to say: plot the ARMs' scores.
+    for axis, name in (("x", "helpfulness ARM (self-scored)"), ("y", "harmlessness ARM (self-scored)")):
+        page.locator(f"#study-{axis} input").click()
+        page.get_by_role("option", name=name, exact=True).click()
+    page.wait_for_function("document.querySelector('#study-frontier')?.innerText.includes('harmlessness ARM (self-scored) "
+                           "against helpfulness ARM')", timeout=30000)
     page.wait_for_selector("#study-frontier .scatterlayer .trace .point", timeout=30000)
     first = page.locator("#study-point input").input_value()
     data = page.evaluate("""() => document.querySelector('#study-frontier .js-plotly-plot').data.map(

@@ -47,7 +47,8 @@ def setting_name(setting: Setting, beta: float | None = None) -> str:
     return setting.label + (f" β={beta:g}" if beta not in (None, 1.0) else "")
 
 
-def judgment_filter(annotator: str | None = None, objective: str | None = None, since: str | None = None) -> JudgmentFilter:
+def judgment_filter(annotator: str | None = None, objective: str | None = None, since: str | None = None,
+                    study_id: int | None = None, model_set: str | None = None) -> JudgmentFilter:
     since_dt = None
     if since and since.strip():
         try:
@@ -55,7 +56,8 @@ def judgment_filter(annotator: str | None = None, objective: str | None = None, 
         except ValueError as exc:
             raise UserError(f"since: {exc}") from None
     return JudgmentFilter(since=since_dt, annotator=annotator or None,
-                          objective=None if objective in (None, "", "overall") else objective)
+                          objective=None if objective in (None, "", "overall") else objective,
+                          study_id=study_id, model_set=model_set or None)
 
 
 @dataclass

@@ -201,7 +201,11 @@ class StudyRunner:
             todo = [r for r in rows if r["id"] not in self.store.scored(ids, judge.name)]
             if not todo:
                 continue
-            values = judge.score([self._item(self.cells[r["cell"]], r["completion"], r.get("scores")) for r in todo])
+            try:
+                values = judge.score([self._item(self.cells[r["cell"]], r["completion"], r.get("scores")) for r in todo])
+            except Exception as exc:  # noqa: BLE001 - a judge is user code; its failure is named, the cells stay stored
+                raise UserError(f"judge {judge.name!r} ({judge.kind}) failed: {type(exc).__name__}: {exc}. The completions "
+                                "are stored; fix the judge and run the study again to score them") from None
             added += self.store.add_judge_scores([{"generation_id": r["id"], "judge": judge.name, "value": v,
                                                    "self_scored": judge.self_scored} for r, v in zip(todo, values)])
         todo = [r for r in rows if r["id"] not in self.store.scored(ids, METRICS[0])]

@@ -18,10 +18,11 @@ VERDICT_LABELS = {"A better": "A", "B better": "B", "tie": "tie", "both bad": "b
 
 # ---------------------------------------------------------------------------------------- handlers
 
-def judgments_view(ctx: AppContext, annotator: str | None, objective: str | None, since: str | None):
+def judgments_view(ctx: AppContext, annotator: str | None, objective: str | None, since: str | None,
+                   study: Any = None):
     """(table, full frame, win-rate figure, ratings table, pairwise heatmaps, judge agreement, annotator choices, summary)
     for the filters."""
-    flt = judgment_filter(annotator, objective, since)
+    flt = judgment_filter(annotator, objective, since, study_id=int(study) if study not in (None, "") else None)
     table, full = ctx.records.judgments_table(flt)
     which = None if objective in (None, "", "overall") else objective
     rates = win_rates(full, which)
@@ -65,6 +66,13 @@ def change_verdict(ctx: AppContext, judgment_id: Any, verdict: Any, comment: Any
     return f"Judgment #{stored.judgment_id} now reads {verdict}; {n} earlier verdict{'s' if n != 1 else ''} kept."
 
 
+def study_choices(ctx: AppContext) -> list[tuple[str, Any]]:
+    try:
+        return [("all", "")] + [(f"#{s['id']} {s['name']}", s["id"]) for s in ctx.studies()]
+    except UserError:
+        return [("all", "")]
+
+
 def run_export(ctx: AppContext, choice: str, annotator: str | None, objective: str | None, since: str | None):
     files, summary = ctx.records.export(choice, judgment_filter(annotator, objective, since))
     return files, f"```\n{summary}\n```"
@@ -77,6 +85,7 @@ class JudgmentsTab:
     annotator: Any
     objective: Any
     since: Any
+    study: Any
     refresh: Any
     summary: Any
     table: Any
@@ -105,6 +114,7 @@ def layout(ctx: AppContext) -> JudgmentsTab:
         annotator = gr.Dropdown(choices=[""], value="", label="Annotator", allow_custom_value=True)
         objective = gr.Dropdown(choices=["overall"] + names, value="overall", label="Objective")
         since = gr.Textbox(label="Since (YYYY-MM-DD)", placeholder="any date")
+        study = gr.Dropdown(choices=study_choices(ctx), value="", label="Study", elem_id="judgments-study")
         refresh = gr.Button("Refresh", elem_id="refresh-judgments", scale=0, min_width=120)
     summary = gr.Markdown(elem_id="judgments-summary")
     table = gr.Dataframe(label="Recorded judgments", interactive=False, wrap=False, elem_id="judgments-table",
@@ -138,26 +148,29 @@ def layout(ctx: AppContext) -> JudgmentsTab:
         export = gr.Button("Export", elem_id="export-btn", scale=0, min_width=120)
     files = gr.File(label="Export files", file_count="multiple", interactive=False, elem_id="export-files", height=120)
     export_status = gr.Markdown()
-    return JudgmentsTab(annotator, objective, since, refresh, summary, table, full, detail, plot, ratings, pairs, agreement, people_line, people, edit_id, edit_verdict,
+    return JudgmentsTab(annotator, objective, since, study, refresh, summary, table, full, detail, plot, ratings, pairs, agreement, people_line, people, edit_id, edit_verdict,
                         edit_comment, edit, edit_status, fmt, export, files, export_status)
 
 
 def wire(ctx: AppContext, t: JudgmentsTab, tab: gr.Tab) -> None:
-    filters = [t.annotator, t.objective, t.since]
+    filters = [t.annotator, t.objective, t.since, t.study]
+    export_filters = filters[:3]  # the export API's arguments stay (format, annotator, objective, since)
     outputs = [t.table, t.full, t.plot, t.ratings, t.pairs, t.agreement, t.people_line, t.people, t.annotator, t.summary, t.detail]
 
-    def on_view(annotator, objective, since):
+    def on_view(annotator, objective, since, study):
         try:
-            table, full, fig, ratings, pairs, agree, line, people, annotators, summary = judgments_view(ctx, annotator, objective, since)
+            table, full, fig, ratings, pairs, agree, line, people, annotators, summary = judgments_view(
+                ctx, annotator, objective, since, study)
         except UserError as exc:
             raise refuse(exc) from None
         return table, full, fig, ratings, pairs, agree, line, people, gr.update(choices=annotators), summary, ""
 
     t.refresh.click(on_view, filters, outputs, api_visibility="private")
-    for comp in (t.annotator, t.objective):
+    for comp in (t.annotator, t.objective, t.study):
         comp.change(on_view, filters, outputs, api_visibility="private")
     t.since.submit(on_view, filters, outputs, api_visibility="private")
     tab.select(on_view, filters, outputs, api_visibility="private")
+    tab.select(lambda: gr.update(choices=study_choices(ctx)), None, [t.study], api_visibility="private")
 
     def on_select(full, event: gr.SelectData):
         row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
@@ -172,11 +185,12 @@ def wire(ctx: AppContext, t: JudgmentsTab, tab: gr.Tab) -> None:
 
     t.table.select(on_select, [t.full], [t.detail, t.edit_id], api_visibility="private")
 
-    def on_edit(request: gr.Request, judgment_id, verdict, comment, annotator, objective, since):
+    def on_edit(request: gr.Request, judgment_id, verdict, comment, annotator, objective, since, study):
         username = getattr(request, "username", None) if request is not None else None
         try:
             status = change_verdict(ctx, judgment_id, verdict, comment, username)
-            table, full, fig, ratings, pairs, agree, line, people, annotators, summary = judgments_view(ctx, annotator, objective, since)
+            table, full, fig, ratings, pairs, agree, line, people, annotators, summary = judgments_view(
+                ctx, annotator, objective, since, study)
         except UserError as exc:
             raise refuse(exc) from None
         return status, table, full, fig, ratings, pairs, agree, line, people, gr.update(choices=annotators), summary, ""
@@ -190,4 +204,4 @@ def wire(ctx: AppContext, t: JudgmentsTab, tab: gr.Tab) -> None:
         except UserError as exc:
             raise refuse(exc) from None
 
-    t.export.click(on_export, [t.fmt, *filters], [t.files, t.export_status], api_name="export")
+    t.export.click(on_export, [t.fmt, *export_filters], [t.files, t.export_status], api_name="export")

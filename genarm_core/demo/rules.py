@@ -16,6 +16,6 @@ from . import world
 def style_is(record: dict, completion: str, kind: str, styles: Sequence[str]) -> float | None:
     if kind != "any" and record.get("kind") != kind:
         return None
-    prompt = world.Prompt(text=record["prompt"], kind=record["kind"], family=record.get("family", ""),
+    prompt = world.Prompt(text=record["prompt"], kind=record.get("kind", ""), family=record.get("family", ""),
                           task=record.get("task", ""), subject=record.get("subject", ""))
     return float(world.classify(completion, prompt) in styles)
