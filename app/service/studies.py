@@ -198,7 +198,8 @@ class StudyRunner:
         ids = [r["id"] for r in rows]
         added = 0
         for judge in [j for j in self.judges if j.kind != "llm_judge"]:
-            todo = [r for r in rows if r["id"] not in self.store.scored(ids, judge.name)]
+            done = self.store.scored(ids, judge.name)
+            todo = [r for r in rows if r["id"] not in done]
             if not todo:
                 continue
             try:
@@ -208,7 +209,8 @@ class StudyRunner:
                                 "are stored; fix the judge and run the study again to score them") from None
             added += self.store.add_judge_scores([{"generation_id": r["id"], "judge": judge.name, "value": v,
                                                    "self_scored": judge.self_scored} for r, v in zip(todo, values)])
-        todo = [r for r in rows if r["id"] not in self.store.scored(ids, METRICS[0])]
+        done = self.store.scored(ids, METRICS[0])
+        todo = [r for r in rows if r["id"] not in done]
         metric_rows = []
         for r in todo:
             m = completion_metrics(r["completion"], r["n_tokens"], r["finish_reason"], r["latency_s"], kl=r.get("kl_to_base"),
