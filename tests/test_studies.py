@@ -143,6 +143,8 @@ def test_run_stores_every_cell_and_every_judgment_then_resumes(tmp_path, tiny_se
     names = {f.name for f in files}
     assert {"study_1.md", "study_1_summary.csv", "study_1_wins.csv", "study_1_frontier.html"} <= names
     assert (tmp_path / "report" / "plotly.min.js").exists()  # the plots open without the internet
+    if shutil.which("chromium"):  # kaleido draws the PNGs with it
+        assert {"study_1_frontier.png", "study_1_winrate_helpfulness.png"} <= names
     import pandas as pd
 
     csv = pd.read_csv(tmp_path / "report" / "study_1_summary.csv")

@@ -321,8 +321,13 @@ class StudyRunner:
         added = 0
         with self.state.split_between_processes(pairs) as mine:
             mine = list(mine)
+            todo_by = {j.name: [p for p in mine if (j.name, p[1]["id"], p[2]["id"]) not in have] for j in pairwise}
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=sum(len(t) for t in todo_by.values()), desc=f"pairwise judges {self.study.name}",
+                       unit="pair", disable=not self.progress)
             for judge in pairwise:
-                todo = [p for p in mine if (judge.name, p[1]["id"], p[2]["id"]) not in have]
+                todo = todo_by[judge.name]
                 for start in range(0, len(todo), VERDICT_BATCH):
                     chunk = todo[start:start + VERDICT_BATCH]
                     out = judge.verdicts([(self._item(c, a["completion"], {}), self._item(c, b["completion"], {}))
@@ -331,6 +336,8 @@ class StudyRunner:
                         {"study_id": self.study_id, "judge": judge.name, "generation_a_id": a["id"],
                          "generation_b_id": b["id"], "verdict": v.verdict, "consistent": v.consistent, "details": v.details}
                         for (c, a, b), v in zip(chunk, out)])
+                    bar.update(len(chunk))
+            bar.close()
         return added
 
     def close(self) -> None:

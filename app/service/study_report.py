@@ -162,11 +162,15 @@ class StudyReport:
 
         fig = go.Figure()
         w = self.wins[self.wins["setting"].map(lambda s: s in self.weights and s.startswith("GenARM"))]
-        for judge, part in w.groupby("judge", sort=False):
+        alphas = sorted({self.weights[s].get(objective, 0.0) for s in w["setting"]})
+        step = min([b - a for a, b in zip(alphas, alphas[1:])] or [1.0])
+        judges = list(dict.fromkeys(w["judge"]))
+        for k, (judge, part) in enumerate(w.groupby("judge", sort=False)):
             part = part.assign(alpha=part["setting"].map(lambda s: self.weights[s].get(objective, 0.0))).sort_values("alpha")
             rates = list(part["win_rate_half_ties"])
+            shift = (k - (len(judges) - 1) / 2) * step * 0.06  # judges side by side at each α, not on top of each other
             fig.add_trace(go.Scatter(
-                x=list(part["alpha"]), y=[r.value for r in rates], mode="markers", name=self.judge_header(judge),
+                x=[a + shift for a in part["alpha"]], y=[r.value for r in rates], mode="markers", name=self.judge_header(judge),
                 text=list(part["setting"]), hovertemplate="%{text}<br>%{y:.2f}<extra></extra>",
                 error_y=dict(type="data", symmetric=False, array=[r.high - r.value for r in rates],
                              arrayminus=[r.value - r.low for r in rates])))
@@ -179,8 +183,9 @@ class StudyReport:
     def axis_choices(self) -> list[str]:
         return [c for c in self.summary.columns if c not in ("setting", "n")]
 
-    def write(self, out: str | Path, x: str | None = None, y: str | None = None) -> list[Path]:
-        """Markdown, CSVs and the plots (HTML) into the folder ``out``; returns the files."""
+    def write(self, out: str | Path, x: str | None = None, y: str | None = None, png: bool = True) -> list[Path]:
+        """Markdown, CSVs and the plots (HTML, and PNG with ``png`` when a Chrome or Chromium is there
+        for kaleido to draw with) into the folder ``out``; returns the files."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         stem = f"study_{self.study['id']}"
@@ -190,17 +195,19 @@ class StudyReport:
             path = out / f"{stem}_{name}.csv"
             frame.to_csv(path, index=False)
             files.append(path)
+        figures: dict[str, Any] = {}
         x, y = self.default_axes(x, y)
         if x and y:
-            path = out / f"{stem}_frontier.html"
-            self.frontier(x, y).write_html(path, include_plotlyjs="directory")
+            figures[f"{stem}_frontier"] = self.frontier(x, y)
+        if not self.wins.empty:
+            for o in sorted({o for w in self.weights.values() for o in w}):
+                figures[f"{stem}_winrate_{o}"] = self.win_rate_plot(o)
+        for name, fig in figures.items():
+            path = out / f"{name}.html"
+            fig.write_html(path, include_plotlyjs="directory")
             files.append(path)
-        objectives = sorted({o for w in self.weights.values() for o in w})
-        for o in objectives:
-            if not self.wins.empty:
-                path = out / f"{stem}_winrate_{o}.html"
-                self.win_rate_plot(o).write_html(path, include_plotlyjs="directory")
-                files.append(path)
+        if png and figures:
+            files += _write_pngs(figures, out)
         return files
 
     def default_axes(self, x: str | None, y: str | None) -> tuple[str | None, str | None]:
@@ -213,6 +220,23 @@ class StudyReport:
         x = x or (order[0] if order else None)
         y = y or next((j for j in order if j != x), None)
         return x, y
+
+
+def _write_pngs(figures: dict[str, Any], out: Path) -> list[Path]:
+    """The figures as PNG files, drawn by kaleido in one browser session; none (with a note on
+    stderr) when kaleido finds no Chrome or Chromium to draw with."""
+    import sys
+
+    import plotly.io as pio
+
+    paths = [out / f"{name}.png" for name in figures]
+    try:
+        pio.write_images(list(figures.values()), paths, width=1000, height=560, scale=2)
+    except Exception as exc:  # noqa: BLE001 - PNGs are a convenience beside the HTML plots
+        print(f"note: the plots were written as HTML only; PNG needs a Chrome or Chromium for kaleido ({exc})",
+              file=sys.stderr)
+        return []
+    return paths
 
 
 def _cell(values: pd.Series, generation_id: Any, judge: str) -> str:

@@ -164,7 +164,7 @@ def point_rows(report: Any, label: str | None) -> pd.DataFrame:
 
 def report_files(report: Any) -> list[str]:
     folder = Path(tempfile.mkdtemp(prefix="genarm-study-"))
-    return [str(p) for p in report.write(folder) if p.suffix in (".md", ".csv")]
+    return [str(p) for p in report.write(folder, png=False) if p.suffix in (".md", ".csv")]
 
 
 def show(report: Any, x: str | None = None, y: str | None = None, message: str = "") -> tuple:
