@@ -11,6 +11,7 @@ seeded, so a report is the same every time it is made.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from genarm_core.config import Setting
-from genarm_core.evaluation.metrics import METRICS
+from genarm_core.evaluation.metrics import METRICS, best_of_n_kl_bound
 from genarm_core.evaluation.stats import Interval, bootstrap_mean, paired_win_rate
 from storage.store import Store
 
@@ -28,7 +29,8 @@ from .studies import cell_position, is_study_cell
 
 #: The metrics a report's main table shows, with their headers.
 SHOWN_METRICS = {"kl_to_base": "KL to base", "distinct_2": "distinct-2", "rep_2": "rep-2", "length_tokens": "tokens",
-                 "ended_eos": "ended (EOS)", "tokens_per_second": "tokens/s", "forwards_per_token": "forwards/token"}
+                 "ended_eos": "ended (EOS)", "tokens_per_second": "tokens/s per row", "forwards_per_token": "forwards/token"}
+_BEST_OF = re.compile(r"^Best-of-(\d+)\b")
 
 
 @dataclass
@@ -76,7 +78,10 @@ class StudyReport:
         from genarm_core.tables import markdown_table
 
         lines = [f"## Study #{self.study['id']}: {self.study['name']}", "",
-                 f"Mean per completion with a 95% bootstrap interval; reference: {self.reference}.", ""]
+                 f"Mean per completion with a 95% bootstrap interval; reference: {self.reference}. KL to base: "
+                 "Σ_t log π̃(y_t) − log π_base(y_t) along each completion (nats); for Best-of-N the bound "
+                 "log N − (N − 1) / N. tokens/s per row: a completion's tokens over the time its batch took to "
+                 "finish it (rows share a batch: a cost comparison within the study, not a speed benchmark).", ""]
         cols = {"setting": "setting", "n": "n"}
         cols.update({j: self.judge_header(j) for j in self.scoring_judges})
         cols.update({m: h for m, h in SHOWN_METRICS.items() if m in self.summary.columns})
@@ -84,6 +89,9 @@ class StudyReport:
         for c in table.columns:
             if c not in ("setting", "n"):
                 table[c] = table[c].map(_fmt)
+        if "kl_to_base" in table.columns:  # Best-of-N has no per-token distribution: its KL is bounded instead
+            table["kl_to_base"] = [f"≤ {best_of_n_kl_bound(int(m.group(1))):.2f} (bound)" if (m := _BEST_OF.match(label))
+                                   else kl for label, kl in zip(table["setting"], table["kl_to_base"])]
         lines.append(markdown_table(table, cols))
         if not self.wins.empty:
             lines += ["", f"Against {self.reference} on the same prompt and sample (win rate = win / n, 95% interval):", ""]
