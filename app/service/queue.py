@@ -11,6 +11,8 @@ was shown), a skip as a skip (never a verdict, never in ratings).
 from __future__ import annotations
 
 import hashlib
+
+import pandas as pd
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,7 +158,9 @@ class Queue:
         pairs = study_pairs(self.store, study_id)
         q = self.store.queue_frame(study_id)
         wanted = set(pairs)
-        q = q[[(a, b) in wanted for a, b in zip(q["generation_a_id"], q["generation_b_id"])]]  # not the ground truth
+        mask = pd.Series([(a, b) in wanted for a, b in zip(q["generation_a_id"], q["generation_b_id"])], index=q.index,
+                         dtype=bool)
+        q = q.loc[mask]  # not the ground truth
         judged = q[q["status"] == "judged"]
         per_pair = judged.groupby(["generation_a_id", "generation_b_id"]).size()
         per_annotator = {who: {"judged": int((part["status"] == "judged").sum()),
