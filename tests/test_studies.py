@@ -193,7 +193,13 @@ def test_two_processes_store_the_same_cells_as_one(tmp_path, tiny_set):
     single = cli("run", str(path), "--db", str(one), "--no-progress")
     assert single.returncode == 0, single.stderr
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    import socket
+
+    with socket.socket() as sock:  # a free port for the processes' rendezvous (29500 may be taken)
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
     launched = subprocess.run(["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                               "--main_process_port", port,
                                "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "app.cli", "study", "run",
                                str(path), "--db", str(two), "--no-progress"], capture_output=True, text=True,
                               timeout=300, env=env)
