@@ -162,7 +162,7 @@ def agreement(argv: Sequence[str]) -> int:
     from storage.store import Store
 
     from .service.errors import UserError
-    from .service.records import Records, annotator_agreement, judgment_filter
+    from .service.records import Records, annotator_agreement, judgment_filter, skip_counts
 
     p = argparse.ArgumentParser(prog="genarm stats agreement", description=agreement.__doc__)
     p.add_argument("--db", help="SQLAlchemy URL or SQLite file of an existing database (default: $GENARM_DB or the user data folder)")
@@ -174,7 +174,7 @@ def agreement(argv: Sequence[str]) -> int:
     try:
         records = Records(Store(args.db, create=False))
         flt = judgment_filter(None, args.objective, args.since, args.study)
-        line, table = annotator_agreement(records.judgments(flt), flt.objective)
+        line, table = annotator_agreement(records.judgments(flt), flt.objective, skip_counts(records.store, args.study))
         records.close()
     except (StorageError, UserError) as exc:
         print(f"error: {exc}", file=sys.stderr)

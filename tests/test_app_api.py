@@ -171,3 +171,59 @@ def test_refused_input_is_one_log_line_not_a_traceback(live, capfd, caplog):
     assert "Traceback" not in err
     refused = [r.getMessage() for r in caplog.records if r.name == "genarm.app"]
     assert len(refused) == 5 and all(m.startswith("refused: ") for m in refused)
+
+
+def test_a_three_annotator_session_of_30_pairs_through_the_queue_api(live):
+    """Scripted annotators through /queue_next, /queue_vote, /queue_skip on a 30-pair study, overlap 3:
+    every pair gets exactly 3 judgments, nobody twice; the views then show it (printed with -s)."""
+    import random
+
+    from app.service.records import annotator_agreement, judge_agreement
+    from app.service.studies import StudyRunner
+    from genarm_core.builtin import evaluation_records
+    from genarm_core.evaluation.study import parse_study
+    from storage.store import JudgmentFilter
+
+    client, ctx = live
+    path = ctx.sets.files[ctx.sets.current]
+    study = parse_study({"name": "api queue", "model_set": str(path), "prompts": evaluation_records(path, 10),
+                         "decoding": {"temperature": 1.0, "max_new_tokens": 24, "stop": ["\n\nHuman:"]},
+                         "settings": ["base", {"method": "genarm", "weights": {"helpfulness": 2.0}},
+                                      {"method": "genarm", "weights": {"harmlessness": 2.0}},
+                                      {"method": "genarm", "weights": {"helpfulness": 1.0, "harmlessness": 2.0}}]}, "api.yaml")
+    sid = StudyRunner(study, ctx.store, ctx.sets.engine, path, progress=False).run().study_id
+    rng = random.Random(0)
+    style = {"careful": lambda a, b: "A" if len(a) >= len(b) else "B",  # prefers the longer answer
+             "hasty": lambda a, b: rng.choice(["A", "A", "B", "tie"]),
+             "lefty": lambda a, b: "A"}  # always the left side
+    served = []
+    for _ in range(40):  # interleaved: each annotator takes one pair in turn
+        for name, choose in style.items():
+            item = json.loads(client.predict(sid, name, 3, api_name="/queue_next"))
+            if item.get("done"):
+                continue
+            served.append((name, item["slot_id"]))
+            if name == "hasty" and len(served) % 11 == 0:
+                client.predict(item["slot_id"], name, "cannot tell", api_name="/queue_skip")
+                continue
+            client.predict(item["slot_id"], choose(item["a"], item["b"]), name, "", api_name="/queue_vote")
+    assert json.loads(client.predict(sid, "careful", 3, api_name="/queue_next")) == {"done": True}
+    with pytest.raises(Exception, match="is not open"):  # a judged slot takes no second vote
+        client.predict(served[0][1], "B", "careful", "", api_name="/queue_vote")
+    judged = ctx.records.judgments(JudgmentFilter(study_id=sid))
+    pairs = judged.groupby(["generation_a_id", "generation_b_id"]).size()
+    skips = ctx.store.queue_frame(sid)
+    skipped = skips[skips["status"] == "skipped"]
+    assert len(pairs) <= 30 and pairs.max() <= 3
+    assert not judged.duplicated(["generation_a_id", "generation_b_id", "annotator"]).any()
+    # Pairs reach their overlap: with 3 annotators and skips, a pair is complete unless someone skipped it.
+    assert (pairs == 3).sum() == 30 - len({(a, b) for a, b in zip(skipped["generation_a_id"], skipped["generation_b_id"])})
+    from app.service.records import skip_counts
+
+    line, table = annotator_agreement(judged, skips=skip_counts(ctx.store, sid))
+    print("\n" + line)
+    print(table.to_string(index=False))
+    print(judge_agreement(ctx.store, judged).to_string(index=False))
+    rows = table.set_index("annotator")
+    assert rows.loc["lefty", "left side chosen (blind, decisive)"] == 1.0
+    assert rows.loc["hasty", "share skipped"] == round(len(skipped) / (len(skipped) + rows.loc["hasty", "judgments"]), 2)

@@ -107,13 +107,7 @@ class Queue:
             raise UserError(f"the queue was not read: {exc}") from None
         if claimed is None:
             return None
-        slot_id, pair = claimed
-        gens = self.store.generations_frame(study_id=study_id).set_index("id")
-        a, b = gens.loc[pair[0]], gens.loc[pair[1]]
-        swapped = _swapped(annotator, pair)
-        left, right = (b, a) if swapped else (a, b)
-        return QueueItem(slot_id, study_id, annotator, pair, swapped, str(a["prompt"]), str(left["completion"]),
-                         str(right["completion"]))
+        return self.item(claimed[0])
 
     def _claim_ground_truth(self, study_id: int, annotator: str):
         """A ground-truth pair for this annotator, at the study's rate: the k-th pair they are served is
@@ -135,6 +129,25 @@ class Queue:
         if not unseen:
             return None
         return self.store.claim_pair(study_id, annotator, unseen, overlap=1 << 30)
+
+    def item(self, slot_id: Any, annotator: Any = None) -> QueueItem:
+        """The served pair behind a slot id (the API's handle); ``annotator``, when given, must be its own."""
+        try:
+            sid = int(slot_id)
+        except (TypeError, ValueError):
+            raise UserError(f"slot_id: a queue slot number, got {slot_id!r}") from None
+        slot = self.store.slot(sid)
+        if slot is None or slot["judgment_id"] is not None:
+            raise UserError(f"slot_id: queue slot #{sid} is not open (judged, skipped or released); take the next pair")
+        if annotator and str(annotator).strip() != slot["annotator"]:
+            raise UserError(f"annotator: slot #{sid} was served to {slot['annotator']!r}, not {str(annotator).strip()!r}")
+        pair = tuple(slot["pair"])
+        gens = self.store.generations_frame(study_id=slot["study_id"]).set_index("id")
+        a, b = gens.loc[pair[0]], gens.loc[pair[1]]
+        swapped = _swapped(slot["annotator"], pair)
+        left, right = (b, a) if swapped else (a, b)
+        return QueueItem(sid, slot["study_id"], slot["annotator"], pair, swapped, str(a["prompt"]), str(left["completion"]),
+                         str(right["completion"]))
 
     def vote(self, item: QueueItem, shown_verdict: str, comment: str = "") -> int:
         """Record the annotator's verdict about the displayed sides; returns the judgment id."""

@@ -300,7 +300,8 @@ def battles(judgments: pd.DataFrame, objective: str | None = None) -> list[tuple
             for _, r in judgments.iterrows() if isinstance(r[col], str) and r[col] in outcome]
 
 
-def annotator_agreement(judgments: pd.DataFrame, objective: str | None = None) -> tuple[str, pd.DataFrame]:
+def annotator_agreement(judgments: pd.DataFrame, objective: str | None = None,
+                        skips: dict[str, int] | None = None) -> tuple[str, pd.DataFrame]:
     """Do the people agree? (a summary line: agreement rate and Krippendorff's α over pairs judged by
     two or more named annotators, with n; per-annotator table). Unnamed votes are left out."""
     from genarm_core.evaluation.agreement import agreement_rate, annotator_table, krippendorff_alpha, oriented
@@ -308,7 +309,7 @@ def annotator_agreement(judgments: pd.DataFrame, objective: str | None = None) -
     col = f"verdict_{objective}" if objective else "verdict"
     cols = ["annotator", "judgments", "agrees with the others' majority", "items with a majority",
             "left side chosen (blind, decisive)", "blind decisive", "median seconds", "ground-truth accuracy",
-            "ground-truth pairs"]
+            "ground-truth pairs", "share skipped"]
     if judgments.empty or col not in judgments:
         return "No judgments by named annotators yet.", pd.DataFrame(columns=cols)
     rows, gold = [], {}
@@ -345,7 +346,17 @@ def annotator_agreement(judgments: pd.DataFrame, objective: str | None = None) -
         i = table.index[table["annotator"] == who][0]
         table.loc[i, "ground-truth accuracy"] = round(sum(marks) / len(marks), 2)
         table.loc[i, "ground-truth pairs"] = len(marks)
+    for who, n in (skips or {}).items():  # the queue's skips: skipped / (judged + skipped)
+        if who in set(table["annotator"]):
+            i = table.index[table["annotator"] == who][0]
+            table.loc[i, "share skipped"] = round(n / (n + int(table.loc[i, "judgments"] or 0)), 2)
     return line, table
+
+
+def skip_counts(store: Store, study_id: int | None = None) -> dict[str, int]:
+    """Skips per annotator in the annotation queue (of one study, or all)."""
+    q = store.queue_frame(study_id)
+    return q.loc[q["status"] == "skipped", "annotator"].value_counts().to_dict() if not q.empty else {}
 
 
 def judge_agreement(store: Store, judgments: pd.DataFrame, objective: str | None = None) -> pd.DataFrame:
@@ -366,7 +377,8 @@ def judge_agreement(store: Store, judgments: pd.DataFrame, objective: str | None
         return pd.DataFrame(columns=cols)
     scores = store.judge_scores_frame(generation_ids=ids)
     scores = scores[~scores["judge"].isin(METRICS)]
-    value = {(g, j): v for g, j, v in zip(scores["generation_id"], scores["judge"], scores["value"]) if v is not None}
+    value = {(g, j): v for g, j, v in zip(scores["generation_id"], scores["judge"], scores["value"])
+             if v is not None and v == v}  # a rule that does not apply stored no value (NULL, read as NaN)
     self_scored = dict(zip(scores["judge"], scores["self_scored"]))
     rows = []
     for judge in dict.fromkeys(scores["judge"]):

@@ -74,6 +74,45 @@ def register(ctx: AppContext) -> None:
         except UserError as exc:
             raise refuse(exc) from None
 
+    from ..service.queue import Queue
+
+    queue = Queue(ctx.records)
+
+    def api_queue_next(study_id: int, annotator: str, overlap: int = 3) -> str:
+        """The annotation queue: the next pair of a study for this annotator (blind: sides shuffled, no
+        settings), as JSON {slot_id, prompt, a, b}; {"done": true} when none is left for them."""
+        try:
+            sid = req.generation_id(study_id, "study_id", what="a study id")
+            n = int(overlap) if isinstance(overlap, (int, float)) and float(overlap) == int(overlap) else None
+            if n is None:
+                raise UserError(f"overlap: a whole number of annotators per pair, got {overlap!r}")
+            item = queue.next(sid, str(annotator or ""), n)
+        except UserError as exc:
+            raise refuse(exc) from None
+        if item is None:
+            return json.dumps({"done": True})
+        return json.dumps({"slot_id": item.slot_id, "prompt": item.prompt, "a": item.left, "b": item.right})
+
+    def api_queue_vote(slot_id: int, verdict: str, annotator: str, comment: str = "") -> str:
+        """A verdict (A, B, tie, both_bad) about the sides as /queue_next showed them; returns {judgment_id}."""
+        try:
+            if verdict not in ("A", "B", "tie", "both_bad"):
+                raise UserError(f"verdict: one of A, B, tie, both_bad; got {verdict!r}")
+            return json.dumps({"judgment_id": queue.vote(queue.item(slot_id, annotator), verdict, comment or "")})
+        except UserError as exc:
+            raise refuse(exc) from None
+
+    def api_queue_skip(slot_id: int, annotator: str, comment: str = "") -> str:
+        """Skip a served pair (stored as a skip, never a verdict); returns {"skipped": slot_id}."""
+        try:
+            queue.skip(queue.item(slot_id, annotator), comment or "")
+        except UserError as exc:
+            raise refuse(exc) from None
+        return json.dumps({"skipped": int(slot_id)})
+
+    gr.api(api_queue_next, api_name="queue_next")
+    gr.api(api_queue_vote, api_name="queue_vote")
+    gr.api(api_queue_skip, api_name="queue_skip")
     gr.api(api_generate_pair, api_name="generate_pair", concurrency_id="generate", concurrency_limit=1)
     gr.api(api_record_judgment, api_name="record_judgment")
     gr.api(api_edit_judgment, api_name="edit_judgment")

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..render import pairwise_figure, win_rate_figure
 from ..service import EXPORT_CHOICES, AppContext, UserError, judgment_filter, win_rates
-from ..service.records import annotator_agreement, judge_agreement, pairwise_table, ratings_table
+from ..service.records import annotator_agreement, judge_agreement, skip_counts, pairwise_table, ratings_table
 from .common import LooseNumber, LooseRadio, refuse
 
 VERDICT_LABELS = {"A better": "A", "B better": "B", "tie": "tie", "both bad": "both_bad"}
@@ -33,7 +33,8 @@ def judgments_view(ctx: AppContext, annotator: str | None, objective: str | None
     ratings = ratings_table(full, which)
     pairs = pairwise_figure(pairwise_table(full, which), f"Setting against setting ({which or 'overall'} verdicts)")
     agree = ctx.records_call(lambda: judge_agreement(ctx.store, full, which), "the judges' scores were not read")
-    line, people = annotator_agreement(full, which)
+    skips = ctx.records_call(lambda: skip_counts(ctx.store, flt.study_id), "the queue's skips were not read")
+    line, people = annotator_agreement(full, which, skips)
     return (table, full, win_rate_figure(rates, title), ratings, pairs, agree, f"**Do the annotators agree?** {line}", people,
             [""] + ctx.records.annotators(), summary)
 
