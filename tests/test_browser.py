@@ -139,6 +139,9 @@ def test_blind_mode_hides_the_base_until_the_vote(page, app_url):
     page.fill("#annotator textarea", "blind-tester")
     page.click("#generate-btn")
     page.wait_for_selector("#vote-A:not([disabled])", timeout=60000)
+    # The token views arrive with the last update; under load the buttons may unlock a moment before.
+    page.wait_for_function("['A', 'B'].every(s => document.querySelectorAll(`#tokens-${s} .genarm-neutral, "
+                           "#tokens-${s} .genarm-end`).length > 0)", timeout=30000)
     shown = 0
     for side in "AB":  # both panels look alike: grey tokens (or only an end mark), no numbers, no setting
         shown += page.locator(f"#tokens-{side} .genarm-neutral").count()
