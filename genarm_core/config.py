@@ -285,13 +285,7 @@ class ModelSetConfig:
     @classmethod
     def from_file(cls, path: str | Path) -> "ModelSetConfig":
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"model-set file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: malformed YAML: {exc}") from None
-        return cls.from_dict(data, source=path)
+        return cls.from_dict(read_yaml_file(path, "model-set file"), source=path)
 
     @classmethod
     def from_dict(cls, data: Any, source: str | Path | None = None) -> "ModelSetConfig":
@@ -382,6 +376,16 @@ class ModelSetConfig:
                    defaults=defaults, max_new_tokens_cap=cap, source=str(source) if source else None,
                    description=str(data.get("description", "")), judges=judges,
                    guidelines=str(data.get("guidelines") or ""))
+
+
+def read_yaml_file(path: Path, what: str) -> Any:
+    """A YAML file's data; ``ConfigError`` naming the file when it is missing or malformed."""
+    if not path.is_file():
+        raise ConfigError(f"{what} not found: {path}")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: malformed YAML: {exc}") from None
 
 
 def resolve_path(p: str | None, root: Path | None) -> str | None:

@@ -289,8 +289,8 @@ class ArmJudge(Judge):
         return [it.arm_scores.get(objective) for it in items]
 
 
-class RewardModelJudge(Judge):
-    """A sequence classifier over its own format and tokenizer, batched by padded tokens."""
+class _ModelJudge(Judge):
+    """A judge that is a transformers model with its own tokenizer, loaded on first use."""
 
     def __init__(self, spec: JudgeSpec):
         super().__init__(spec)
@@ -298,18 +298,35 @@ class RewardModelJudge(Judge):
         self._model = None
         self._tok = None
 
+    def _load_model(self, auto_class: Any, padding_side: str) -> None:
+        import torch
+
+        self._tok = _load_tokenizer(self.opts)
+        self._tok.padding_side = padding_side
+        self._device = _device(self.opts.get("device", "cpu"))
+        self._model = auto_class.from_pretrained(
+            self.opts["path"], revision=self.opts.get("revision"), dtype=getattr(torch, self.opts.get("dtype", "float32")),
+            trust_remote_code=bool(self.opts.get("trust_remote_code", False))).to(self._device).eval()
+
+    def _chat(self, messages: list[dict[str, str]], add_generation_prompt: bool = False) -> str:
+        """The messages through the tokenizer's chat template, after the entry's system prompt if any."""
+        if self.opts.get("system_prompt"):
+            messages = [{"role": "system", "content": self.opts["system_prompt"]}, *messages]
+        return self._tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+
+    def close(self) -> None:
+        self._model = None
+
+
+class RewardModelJudge(_ModelJudge):
+    """A sequence classifier over its own format and tokenizer, batched by padded tokens."""
+
     def _load(self) -> None:
         if self._model is not None:
             return
-        import torch
         from transformers import AutoModelForSequenceClassification
 
-        self._tok = _load_tokenizer(self.opts)
-        self._tok.padding_side = "right"
-        self._device = _device(self.opts.get("device", "cpu"))
-        self._model = AutoModelForSequenceClassification.from_pretrained(
-            self.opts["path"], revision=self.opts.get("revision"), dtype=getattr(torch, self.opts.get("dtype", "float32")),
-            trust_remote_code=bool(self.opts.get("trust_remote_code", False))).to(self._device).eval()
+        self._load_model(AutoModelForSequenceClassification, "right")
         if self._model.config.pad_token_id is None:  # the classifier finds each row's last token by it
             self._model.config.pad_token_id = self._tok.pad_token_id
 
@@ -317,10 +334,8 @@ class RewardModelJudge(Judge):
         template = self.opts.get("template")
         if template is not None:
             return template.replace("{prompt}", prompt_text(item.prompt)).replace("{completion}", item.completion)
-        messages = [{"role": "user", "content": prompt_text(item.prompt)}, {"role": "assistant", "content": item.completion}]
-        if self.opts.get("system_prompt"):
-            messages.insert(0, {"role": "system", "content": self.opts["system_prompt"]})
-        return self._tok.apply_chat_template(messages, tokenize=False)
+        return self._chat([{"role": "user", "content": prompt_text(item.prompt)},
+                           {"role": "assistant", "content": item.completion}])
 
     def score(self, items: Sequence[Item]) -> list[float | None]:
         import torch
@@ -351,31 +366,20 @@ class RewardModelJudge(Judge):
                 out[i] = float(values[r, output])
         return out
 
-    def close(self) -> None:
-        self._model = None
 
-
-class LLMJudge(Judge):
+class LLMJudge(_ModelJudge):
     """A causal LM asked which of two responses is better, in both orders."""
 
     def __init__(self, spec: JudgeSpec):
         super().__init__(spec)
-        self.opts = spec.options
         self.template = self.opts.get("template") or DEFAULT_PAIRWISE_TEMPLATE
-        self._model = None
 
     def _load(self) -> None:
         if self._model is not None:
             return
-        import torch
         from transformers import AutoModelForCausalLM
 
-        self._tok = _load_tokenizer(self.opts)
-        self._tok.padding_side = "left"
-        self._device = _device(self.opts.get("device", "cpu"))
-        self._model = AutoModelForCausalLM.from_pretrained(
-            self.opts["path"], revision=self.opts.get("revision"), dtype=getattr(torch, self.opts.get("dtype", "float32")),
-            trust_remote_code=bool(self.opts.get("trust_remote_code", False))).to(self._device).eval()
+        self._load_model(AutoModelForCausalLM, "left")
         # Each choice may follow as "A" or " A": its log-prob sums both spellings that are one token
         # (or, when neither is, the first token of the bare choice).
         self._choice_ids = []
@@ -390,10 +394,7 @@ class LLMJudge(Judge):
         text = (self.template.replace("{prompt}", prompt_text(prompt)).replace("{a}", a).replace("{b}", b))
         if not self.opts.get("chat_template"):
             return text
-        messages = [{"role": "user", "content": text}]
-        if self.opts.get("system_prompt"):
-            messages.insert(0, {"role": "system", "content": self.opts["system_prompt"]})
-        return self._tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return self._chat([{"role": "user", "content": text}], add_generation_prompt=True)
 
     def margins(self, texts: Sequence[str]) -> list[float]:
         """log P(first choice) − log P(second choice) of the next token, for each prompt text."""
@@ -434,9 +435,6 @@ class LLMJudge(Judge):
             else:  # the orders disagree (position bias) or it cannot tell: a tie
                 out.append(Verdict("tie", False, {"margin_ab": forward, "margin_ba": swapped}))
         return out
-
-    def close(self) -> None:
-        self._model = None
 
 
 _BUILDERS = {"reward_model": RewardModelJudge, "rule": RuleJudge, "llm_judge": LLMJudge, "arm": ArmJudge}

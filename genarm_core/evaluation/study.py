@@ -34,9 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ..config import ConfigError, DecodingConfig, Setting, resolve_path
+from ..config import ConfigError, DecodingConfig, Setting, read_yaml_file, resolve_path
 from .judges import JudgeSpec, parse_judges
 
 _KEYS = {"name", "description", "guidelines", "ground_truth", "ground_truth_rate", "model_set", "prompts", "samples", "seed", "decoding", "settings", "reference", "judges",
@@ -157,13 +155,7 @@ def parse_setting(entry: Any, at: str) -> list[Setting]:
 def load_study(path: str | Path) -> Study:
     """Parse a study file (or a built-in study's name). Raises ``ConfigError`` naming the file and the field."""
     path = BUILTIN_STUDIES.get(str(path), Path(path))
-    if not path.is_file():
-        raise ConfigError(f"study file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: malformed YAML: {exc}") from None
-    return parse_study(data, str(path), path.resolve().parent)
+    return parse_study(read_yaml_file(path, "study file"), str(path), path.resolve().parent)
 
 
 def parse_study(data: Any, where: str = "<study>", root: Path | None = None) -> Study:
