@@ -65,7 +65,7 @@ def evaluation_prompts(models_yaml: str | Path, n: int, seed: int = 0) -> list[s
 def evaluation_records(models_yaml: str | Path, n: int, seed: int = 0) -> list[dict] | None:
     """The same prompts as records with their fields (``kind``, ``subject``, ...), which the set's
     rule judges read."""
-    import random
+    from .prompts import sample_per_kind
 
     folder = Path(models_yaml).parent
     if (folder / "heldout.json").exists():
@@ -76,11 +76,6 @@ def evaluation_records(models_yaml: str | Path, n: int, seed: int = 0) -> list[d
     if (folder / "openings.json").exists():  # the smollm2 build
         from .smollm2.prompts import eval_prompts
 
-        rng = random.Random(seed)
-        out = []
-        for kind in ("benign", "harmful"):
-            pool = [p for p in eval_prompts() if p.kind == kind]
-            out += [{"prompt": p.text, "kind": p.kind, "subject": list(p.subject)}
-                    for p in rng.sample(pool, min(max(1, n // 2), len(pool)))]
-        return out
+        return sample_per_kind([{"prompt": p.text, "kind": p.kind, "subject": list(p.subject)} for p in eval_prompts()],
+                               max(1, n // 2), seed)
     return None

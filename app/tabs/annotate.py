@@ -15,6 +15,7 @@ import pandas as pd
 from ..service import AppContext, UserError
 from ..service.queue import DEFAULT_OVERLAP, Queue, QueueItem
 from .common import LooseNumber, refuse
+from .studies import study_choices
 
 BUTTONS = {"1 · A better": "A", "2 · B better": "B", "3 · tie": "tie", "4 · both bad": "both_bad"}
 KEYS = {"1": "queue-A", "2": "queue-B", "3": "queue-tie", "4": "queue-both_bad", "s": "queue-skip", "n": "queue-next"}
@@ -35,13 +36,6 @@ HOTKEYS_JS = """
   });
 }
 """ % KEYS
-
-
-def study_choices(ctx: AppContext) -> list[tuple[str, int]]:
-    try:
-        return [(f"#{s['id']} {s['name']} ({s['cells']} completions)", s["id"]) for s in ctx.studies()]
-    except UserError:
-        return []
 
 
 def guidelines(ctx: AppContext, study_id: Any) -> str:

@@ -215,15 +215,9 @@ def build(settings: DemoSettings, out: Path, progress: bool = True) -> dict[str,
 def sample_held_out(models_yaml: str | Path, n_per_kind: int, seed: int = 0) -> list[world.Prompt]:
     """``n_per_kind`` benign and ``n_per_kind`` harmful held-out prompts, sampled with ``seed``
     (the same sample as a study's ``prompts: {builtin: demo, per_kind: N, seed: S}``)."""
-    import random
+    from ..prompts import sample_per_kind
 
-    rng = random.Random(seed)
-    prompts = held_out_prompts(models_yaml)
-    out = []
-    for kind in ("benign", "harmful"):
-        pool = [p for p in prompts if p.kind == kind]
-        out += rng.sample(pool, min(n_per_kind, len(pool)))
-    return out
+    return sample_per_kind(held_out_prompts(models_yaml), n_per_kind, seed, kind=lambda p: p.kind)
 
 
 def held_out_prompts(models_yaml: str | Path) -> list[world.Prompt]:

@@ -278,8 +278,6 @@ def _builtin_prompts(spec: dict, at: str) -> dict:
 def load_prompt_records(study: Study, models_yaml: str | Path) -> list[dict[str, Any]]:
     """The study's prompts as records (``prompt`` plus fields), read now. A built-in set's prompts
     are all of them, or ``per_kind`` benign and ``per_kind`` harmful ones sampled with ``seed``."""
-    import random
-
     if isinstance(study.prompts, list):
         return study.prompts
     if isinstance(study.prompts, dict):
@@ -300,12 +298,9 @@ def load_prompt_records(study: Study, models_yaml: str | Path) -> list[dict[str,
                     for p in prompts]
         if not spec.get("per_kind"):
             return pool
-        rng = random.Random(spec.get("seed", 0))
-        out = []
-        for kind in ("benign", "harmful"):
-            kind_pool = [r for r in pool if r["kind"] == kind]
-            out += rng.sample(kind_pool, min(spec["per_kind"], len(kind_pool)))
-        return out
+        from ..prompts import sample_per_kind
+
+        return sample_per_kind(pool, spec["per_kind"], spec.get("seed", 0))
     from ..prompts import read_prompt_records
 
     return read_prompt_records(study.prompts)
