@@ -16,7 +16,7 @@ import yaml
 
 from .formats import FormatError, PromptFormat
 
-METHODS = ("genarm", "base", "best_of_n")
+METHODS = ("genarm", "base", "best_of_n", "args")
 
 
 class ConfigError(ValueError):
@@ -48,8 +48,8 @@ class DecodingConfig:
     seed: int = field(default=0, metadata={"help": "Seed; every row of a batch uses it (A/B rows share random numbers)."})
     stop: tuple[str, ...] = field(default=(), metadata={"help": "Stop strings; the text is cut before the first one."})
     stop_at_eos: bool = field(default=True, metadata={"help": "End a row at the EOS token."})
-    trace: bool = field(default=False, metadata={"help": "Record a per-token trace (runs every ARM)."})
-    score_all: bool = field(default=False, metadata={"help": "Run every ARM so that r_i(x, y) is reported for all objectives."})
+    trace: bool = field(default=False, metadata={"help": "Record a per-token trace (under every ARM; those that do not steer a row are read after decoding)."})
+    score_all: bool = field(default=False, metadata={"help": "Report r_i(x, y) for all objectives (ARMs that do not steer a row score it after decoding)."})
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "beta", _finite_number(self.beta, "beta"))
@@ -83,7 +83,8 @@ class RowSpec:
     """One row of a batch: a prompt, one weight per objective, and the method.
 
     ``prompt`` is a string, or a list of ``{"role", "content"}`` messages for chat templates.
-    For ``best_of_n``, the row expands into ``n`` base samples ranked by Σ_i α_i · r_i(x, y).
+    For ``best_of_n``, the row expands into ``n`` base samples ranked by Σ_i α_i · r_i(x, y). For
+    ``args``, ``n`` is ARGS's k (candidates per step) and the weights are the reward models' w_i.
     """
 
     prompt: str | tuple[dict[str, str], ...]
@@ -102,12 +103,13 @@ class RowSpec:
         weights = {str(k): _finite_number(v, f"weight of '{k}'") for k, v in dict(self.weights).items()}
         object.__setattr__(self, "weights", weights)
         _check(isinstance(self.n, int) and self.n >= 1, f"n must be an integer >= 1, got {self.n!r}")
-        _check(self.method == "best_of_n" or self.n == 1, "n > 1 is only for method 'best_of_n'")
+        _check(self.method in ("best_of_n", "args") or self.n == 1, "n > 1 is only for methods 'best_of_n' and 'args'")
 
 
 #: What each method is called on a page; the code's names are the keys.
-METHOD_LABELS = {"genarm": "GenARM", "base": "Base only", "best_of_n": "Best-of-N"}
+METHOD_LABELS = {"genarm": "GenARM", "base": "Base only", "best_of_n": "Best-of-N", "args": "ARGS"}
 MAX_BEST_OF_N = 64
+MAX_ARGS_K = 64
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,7 @@ class Setting:
     the database (its own column) and win-rate tables all use it. Canonical on construction, so
     that equal settings compare and hash equal: zero weights are dropped (a zero-weight ARM does
     nothing), weights are sorted by objective, a base setting has no weights, and only Best-of-N
-    has an N. ``ModelSetConfig.setting`` builds one from raw input and checks it against a model
+    has an N (ARGS's k is its N). ``ModelSetConfig.setting`` builds one from raw input and checks it against a model
     set's weight ranges.
     """
 
@@ -135,9 +137,11 @@ class Setting:
         _check(isinstance(self.n, int) and not isinstance(self.n, bool), f"N must be an integer, got {self.n!r}")
         if method == "best_of_n":
             _check(1 <= self.n <= MAX_BEST_OF_N, f"N must be between 1 and {MAX_BEST_OF_N}, got {self.n}")
+        if method == "args":
+            _check(1 <= self.n <= MAX_ARGS_K, f"ARGS's k must be between 1 and {MAX_ARGS_K}, got {self.n}")
         object.__setattr__(self, "method", method)
         object.__setattr__(self, "weights", () if method == "base" else tuple((k, v) for k, v in weights if v != 0))
-        object.__setattr__(self, "n", self.n if method == "best_of_n" else 1)
+        object.__setattr__(self, "n", self.n if method in ("best_of_n", "args") else 1)
 
     @property
     def weight_map(self) -> dict[str, float]:
@@ -154,7 +158,7 @@ class Setting:
         """A short name for people: ``GenARM helpfulness=1 harmlessness=0.5``, ``Base only``, ``Best-of-8 helpfulness=1``."""
         if self.method == "base":
             return METHOD_LABELS["base"]
-        name = f"Best-of-{self.n}" if self.method == "best_of_n" else METHOD_LABELS[self.method]
+        name = {"best_of_n": f"Best-of-{self.n}", "args": f"ARGS k={self.n}"}.get(self.method, METHOD_LABELS[self.method])
         ws = " ".join(f"{k}={v:g}" for k, v in self.weights)
         return f"{name} {ws}" if ws else f"{name} (all weights 0)"
 
@@ -178,7 +182,8 @@ _MODEL_KEYS = {
     "device_map", "trust_remote_code",
 }
 _OBJECTIVE_KEYS = _MODEL_KEYS | {"default_weight", "min_weight", "max_weight", "description"}
-_TOP_KEYS = {"name", "base", "objectives", "defaults", "max_new_tokens_cap", "description", "judges", "guidelines"}
+_TOP_KEYS = {"name", "base", "objectives", "defaults", "max_new_tokens_cap", "description", "judges", "guidelines",
+             "reward_models"}
 _DTYPES = {"auto", "float32", "float16", "bfloat16"}
 
 
@@ -230,6 +235,13 @@ class ModelSetConfig:
     judges: tuple = ()
     #: markdown shown to annotators above the verdict buttons (a study's own guidelines come first)
     guidelines: str = ""
+    #: ``reward_models:``: a trajectory-level reward model per objective (at most one each), as
+    #: (objective, spec) pairs; ARGS and Best-of-N by a reward model rank with them
+    reward_models: tuple[tuple[str, ModelSpec], ...] = ()
+
+    @property
+    def reward_model_specs(self) -> dict[str, ModelSpec]:
+        return dict(self.reward_models)
 
     @property
     def objective_names(self) -> list[str]:
@@ -280,6 +292,7 @@ class ModelSetConfig:
                            for o in self.objectives},
             "defaults": self.defaults.to_dict(),
             "max_new_tokens_cap": self.max_new_tokens_cap,
+            **({"reward_models": {n: dataclasses.asdict(m) for n, m in self.reward_models}} if self.reward_models else {}),
         }
 
     @classmethod
@@ -369,13 +382,22 @@ class ModelSetConfig:
         cap = data.get("max_new_tokens_cap", 512)
         if not isinstance(cap, int) or cap < 1:
             fail(f"'max_new_tokens_cap' must be a positive integer, got {cap!r}")
+        rms_raw = data.get("reward_models") or {}
+        if not isinstance(rms_raw, dict):
+            fail("'reward_models' must be a mapping of objective name to a reward model (path, adapter, format)")
+        reward_models = []
+        for name, spec in rms_raw.items():
+            if str(name) not in {o.name for o in objectives}:
+                fail(f"reward_models.{name}: not an objective of this set; reward models are keyed by objective "
+                     f"(one per objective at most): {[o.name for o in objectives]}")
+            reward_models.append((str(name), model(spec, f"reward_models.{name}", _MODEL_KEYS)))
         from .evaluation.judges import parse_judges
 
         judges = parse_judges(data.get("judges"), where, resolve)
         return cls(base=base, objectives=tuple(objectives), name=str(data.get("name", Path(where).stem)),
                    defaults=defaults, max_new_tokens_cap=cap, source=str(source) if source else None,
                    description=str(data.get("description", "")), judges=judges,
-                   guidelines=str(data.get("guidelines") or ""))
+                   guidelines=str(data.get("guidelines") or ""), reward_models=tuple(reward_models))
 
 
 def read_yaml_file(path: Path, what: str) -> Any:

@@ -26,7 +26,7 @@ import torch
 
 from .config import DecodingConfig, RowSpec
 from .loading import BASE, ModelSet
-from .runner import ForwardGroup, StaticForwardGroup, cache_bucket, forward_groups
+from .runner import ForwardGroup, StaticForwardGroup, cache_bucket, forward_groups, path_logprobs
 from .step import DecodeStep, StepMath
 from .tokens import IncrementalText, TokenRules
 
@@ -109,6 +109,7 @@ class _Row:
     spec_index: int
     alphas: list[float]  # one per active ARM
     seed: int
+    needs: tuple[str, ...] = ()  # the ARMs this row steers or ranks by: they run beside it in the loop
     tokens: list[int] = field(default_factory=list)
     text: str = ""  # always whole characters (an open character's bytes are held back)
     detok: IncrementalText | None = None  # keeps ``text`` up to date token by token
@@ -173,26 +174,30 @@ class GenARMEngine:
         return {m.name: m.encode_prompt(prompt) for m in self.models.members()}
 
     def _expand(self, rows: Sequence[RowSpec], cfg: DecodingConfig) -> tuple[list[_Row], list[str]]:
-        needed: list[str] = []
+        """Internal rows and the ARMs that run in the loop (``active``): those some row steers or
+        ranks by. Each ARM runs only beside the rows that need it; what a trace or ``score_all``
+        reports of the others is read after decoding (``_fill_paths``)."""
+        objectives = self.models.objectives
         for spec in rows:
             self.check_weights(spec.weights)
-            if spec.method == "base":
-                continue
-            for name, w in spec.weights.items():
-                if w != 0 and name not in needed:
-                    needed.append(name)
-        # A trace (or score_all) reports every ARM; otherwise a zero weight skips that ARM's forward pass.
-        every = cfg.trace or cfg.score_all
-        active = self.models.objectives if every else [n for n in self.models.objectives if n in needed]
+
+        def needs(spec: RowSpec) -> tuple[str, ...]:
+            if spec.method in ("base", "args"):  # ARGS ranks by trajectory reward models, not ARMs
+                return ()
+            return tuple(n for n in objectives if spec.weights.get(n, 0.0) != 0)
+
+        active = [n for n in objectives if any(n in needs(spec) for spec in rows)]
         internal: list[_Row] = []
         for i, spec in enumerate(rows):
             seed = row_seed(cfg.seed, spec.prompt)
+            mine = needs(spec)
             if spec.method == "genarm":
-                internal.append(_Row(i, [spec.weights.get(n, 0.0) for n in active], seed))
-            elif spec.method == "base":
+                internal.append(_Row(i, [spec.weights.get(n, 0.0) for n in active], seed, mine))
+            elif spec.method in ("base", "args"):
                 internal.append(_Row(i, [0.0] * len(active), seed))
             else:  # best_of_n: base samples; candidate 0 shares the plain base row's stream
-                internal.extend(_Row(i, [0.0] * len(active), row_seed(cfg.seed, spec.prompt, j)) for j in range(spec.n))
+                internal.extend(_Row(i, [0.0] * len(active), row_seed(cfg.seed, spec.prompt, j), mine)
+                                for j in range(spec.n))
         return internal, active
 
     # ------------------------------------------------------------------ the loop
@@ -222,16 +227,21 @@ class GenARMEngine:
         B = len(internal)
         base_device = self.models.base.device
         groups = forward_groups(members)
-        mode = self._decode_mode(groups)
-        feeds = [{m.name: [prompt_ids[r.spec_index][m.name] for r in internal] for m in g} for g in groups]
+        args = self._args_scorer(rows, internal)
+        mode = "dynamic" if args is not None else self._decode_mode(groups)  # ARGS: its caches are dynamic
+        # The base runs every row; an ARM only the rows that steer or rank by it.
+        layout = [{m.name: [b for b, r in enumerate(internal) if m.name == BASE or m.name in r.needs] for m in g}
+                  for g in groups]
+        feeds = [{name: [prompt_ids[internal[b].spec_index][name] for b in idx] for name, idx in lay.items()}
+                 for lay in layout]
         alphas = torch.tensor([r.alphas for r in internal], dtype=torch.float32, device=base_device).reshape(B, len(active))
         reused = False
         if mode == "dynamic":
-            runners = [ForwardGroup(g, f, self.models.vocab_size) for g, f in zip(groups, feeds)]
-            math = StepMath(self.rules, active, alphas, cfg)
+            runners = [ForwardGroup(g, f, self.models.vocab_size, lay, B) for g, f, lay in zip(groups, feeds, layout)]
+            math = StepMath(self.rules, active, alphas, cfg, args)
             decode = DecodeStep(runners, math)
         else:
-            runners, math, decode, reused = self._static_decoder(mode, groups, feeds, active, alphas, cfg, ctx)
+            runners, math, decode, reused = self._static_decoder(mode, groups, feeds, layout, active, alphas, cfg, ctx)
         gens = [torch.Generator().manual_seed(r.seed) for r in internal]
         uniforms = (lambda: torch.stack([torch.rand((), generator=g) for g in gens])) if cfg.temperature > 0 else (
             lambda: torch.zeros(B))
@@ -243,6 +253,8 @@ class GenARMEngine:
         t0 = time.perf_counter()
 
         lps = self._collect(r.prefill() for r in runners)
+        if args is not None:
+            args.prefill()
         tokens, utf8, packed = math(lps, torch.zeros(B, dtype=torch.long, device=base_device), uniforms().to(base_device))
         values = packed.cpu().tolist()  # the one read-back per step
         for step in range(cfg.max_new_tokens):
@@ -265,7 +277,8 @@ class GenARMEngine:
             if not ahead:
                 tokens, utf8, packed = decode(tokens, utf8, uniforms())
             values = packed.cpu().tolist()
-        results = self._results(rows, internal, active, prompt_ids)
+        self._fill_paths(internal, active, cfg, prompt_ids)
+        results = self._results(rows, internal, prompt_ids)
         self.last_decode = {"mode": mode, "reused": reused, "graph_replayed": decode.captured,
                             "capture_seconds": None if reused else decode.capture_seconds}
         yield self._event(step, rows, internal, results)
@@ -278,11 +291,29 @@ class GenARMEngine:
         assert event is not None and event.results is not None
         return event.results
 
+    def _args_scorer(self, rows: Sequence[RowSpec], internal: list[_Row]):
+        """The ``ArgsScorer`` of the batch's ARGS rows (None without any), its reward models checked."""
+        from .args import ArgsScorer
+
+        mine = [(b, rows[r.spec_index]) for b, r in enumerate(internal) if rows[r.spec_index].method == "args"]
+        if not mine:
+            return None
+        weights = {n: [float(spec.weights.get(n, 0.0)) for _, spec in mine] for n in self.models.objectives}
+        missing = [n for n, w in weights.items() if any(w) and n not in self.models.reward_models]
+        if missing:
+            raise ValueError(f"ARGS needs a trajectory reward model for {missing}: add it under 'reward_models:' in the "
+                             f"model-set file (genarm train-rm trains one); this set has "
+                             f"{sorted(self.models.reward_models) or 'none'}")
+        prompts = {n: [rm.encode_prompt(spec.prompt) for _, spec in mine] for n, rm in self.models.reward_models.items()
+                   if any(weights[n])}
+        return ArgsScorer([b for b, _ in mine], [spec.n for _, spec in mine],
+                          {n: w for n, w in weights.items() if any(w)}, self.models.reward_models, prompts)
+
     def release_static(self) -> None:
         """Drop every kept static decoder (their KV caches and graphs), e.g. before loading more models."""
         self._static.clear()
 
-    def _static_decoder(self, mode: str, groups: list, feeds: list, active: list[str], alphas: torch.Tensor,
+    def _static_decoder(self, mode: str, groups: list, feeds: list, layout: list, active: list[str], alphas: torch.Tensor,
                         cfg: DecodingConfig, context: int):
         """Static caches, step math and decode step for this batch: reused when an earlier generation
         had the same groups, batch size, cache buckets, active ARMs and sampling settings (what a
@@ -292,7 +323,8 @@ class GenARMEngine:
         """
         buckets = tuple(cache_bucket(max(len(p) for f in feed.values() for p in f) + cfg.max_new_tokens, context)
                         for feed in feeds)
-        key = (mode, tuple(tuple((id(m.model), m.name) for m in g) for g in groups), alphas.shape[0], buckets,
+        rows_key = tuple(tuple((name, tuple(idx)) for name, idx in lay.items()) for lay in layout)
+        key = (mode, tuple(tuple((id(m.model), m.name) for m in g) for g in groups), alphas.shape[0], rows_key, buckets,
                tuple(active), cfg.beta, cfg.temperature, cfg.top_k, cfg.top_p)
         found = self._static.get(key)
         if found is not None:
@@ -302,7 +334,8 @@ class GenARMEngine:
             found.math.cfg = cfg
             found.math.alphas.copy_(alphas)
             return found.runners, found.math, found, True
-        runners = [StaticForwardGroup(g, f, self.models.vocab_size, c) for g, f, c in zip(groups, feeds, buckets)]
+        runners = [StaticForwardGroup(g, f, self.models.vocab_size, c, lay, alphas.shape[0])
+                   for g, f, c, lay in zip(groups, feeds, buckets, layout)]
         math = StepMath(self.rules, active, alphas, cfg)
         decode = self._static[key] = DecodeStep(runners, math, graph=mode == "graph")
         while len(self._static) > self.static_decoders:
@@ -340,7 +373,8 @@ class GenARMEngine:
             row.tokens.append(tok)
             row.utf8 = int(states[b])
             for k, name in enumerate(active):
-                row.arm_sums[name] = row.arm_sums.get(name, 0.0) + arm_picked[k][b]
+                if name in row.needs:
+                    row.arm_sums[name] = row.arm_sums.get(name, 0.0) + arm_picked[k][b]
             row.kl += comb_picked[b] - base_picked[b]
             before = row.text
             if row.detok is None:
@@ -351,7 +385,7 @@ class GenARMEngine:
                 row.trace.append({
                     "id": tok, "text": piece, "eos": tok in self.eos_ids, "logprob": final_picked[b],
                     "combined_logprob": comb_picked[b], "base_logprob": base_picked[b],
-                    "arm_logprobs": {name: arm_picked[k][b] for k, name in enumerate(active)},
+                    "arm_logprobs": {name: arm_picked[k][b] for k, name in enumerate(active) if name in row.needs},
                 })
             if cfg.stop_at_eos and tok in self.eos_ids:
                 row.done, row.finish_reason, row.finished_at = True, "eos", now
@@ -380,7 +414,36 @@ class GenARMEngine:
             done.append(r.done)
         return StreamEvent(step=step, texts=texts, deltas=deltas, done=done, results=results)
 
-    def _results(self, rows, internal, active, prompt_ids) -> list[RowResult]:
+    def _fill_paths(self, internal: list[_Row], active: list[str], cfg: DecodingConfig,
+                    prompt_ids: list[dict[str, list[int]]]) -> None:
+        """The ARM values a row did not compute in the loop, read after decoding by one
+        teacher-forced forward over prompt + completion (``runner.path_logprobs``, batched per
+        model): its score under every ARM that ran in the batch (every ARM with ``score_all`` or a
+        trace) and, with a trace, each token's log-prob under each of them. Equal to what the loop
+        would have read within float rounding (tested to 1e-5)."""
+        wanted = self.models.objectives if (cfg.trace or cfg.score_all) else active
+        todo = {n: [b for b, r in enumerate(internal) if n not in r.needs] for n in wanted}
+        todo = {n: idx for n, idx in todo.items() if idx}
+        if not todo:
+            return
+        arms = [self.models.arms[n] for n in todo]
+        for group in forward_groups(arms):
+            paths = {m.name: [(prompt_ids[internal[b].spec_index][m.name], internal[b].tokens) for b in todo[m.name]]
+                     for m in group}
+            values = path_logprobs(group, paths, self.models.vocab_size)
+            for m in group:
+                for b, lps in zip(todo[m.name], values[m.name]):
+                    row = internal[b]
+                    row.arm_sums[m.name] = float(sum(lps))
+                    for entry, lp in zip(row.trace, lps):
+                        entry["arm_logprobs"][m.name] = lp
+        order = self.models.objectives
+        for row in internal:  # objectives in the set's order, whichever way they were computed
+            row.arm_sums = {n: row.arm_sums[n] for n in order if n in row.arm_sums}
+            for entry in row.trace:
+                entry["arm_logprobs"] = {n: entry["arm_logprobs"][n] for n in order if n in entry["arm_logprobs"]}
+
+    def _results(self, rows, internal, prompt_ids) -> list[RowResult]:
         results = []
         for i, spec in enumerate(rows):
             mine = [r for r in internal if r.spec_index == i]
@@ -394,7 +457,10 @@ class GenARMEngine:
                 chosen = mine[0]
             # What the method itself needs per step (a batch may run more ARMs, for scores or a trace):
             # the base, plus each ARM it steers or ranks by, for each of its rows.
-            needed = 1 + (0 if spec.method == "base" else sum(1 for w in spec.weights.values() if w))
+            if spec.method == "args":  # the base, plus k one-token candidates per reward model it ranks by
+                needed = 1 + spec.n * sum(1 for w in spec.weights.values() if w)
+            else:
+                needed = 1 + (0 if spec.method == "base" else sum(1 for w in spec.weights.values() if w))
             steps = sum(len(r.tokens) for r in mine)
             results.append(RowResult(
                 index=i, prompt=spec.prompt, method=spec.method, weights=dict(spec.weights), text=chosen.text,

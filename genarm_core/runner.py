@@ -34,20 +34,39 @@ class ForwardGroup:
     each member's (B, V) log-probs of the next token, sliced to the shared vocabulary ``V``.
     """
 
-    def __init__(self, members: list[LoadedModel], prompt_ids: dict[str, list[list[int]]], vocab_size: int):
+    def __init__(self, members: list[LoadedModel], prompt_ids: dict[str, list[list[int]]], vocab_size: int,
+                 rows: dict[str, list[int]] | None = None, batch: int | None = None):
+        """``prompt_ids[name]``: the prompts member ``name`` is fed, one per row it runs; ``rows[name]``:
+        which of the ``batch`` rows those are (default: every row, ``batch`` = the first member's
+        count). A member that runs only some rows returns zeros for the others (the engine gives
+        such a row weight 0 for that member, and fills in its values after decoding)."""
         self.members = members
         self.model = members[0].model
         self.V = vocab_size
         self.device = members[0].device
-        self.B = len(prompt_ids[members[0].name])
+        if rows is None:
+            rows = {m.name: list(range(len(prompt_ids[m.name]))) for m in members}
+        self.rows = rows
+        self.B = batch if batch is not None else len(prompt_ids[members[0].name])
+        #: the batch row of each stacked row (member-major), to feed each its own token
+        order = [i for m in members for i in rows[m.name]]
+        self.feed_index = None if order == list(range(self.B)) * len(members) else torch.as_tensor(order, device=self.device)
+        self._row_index = {m.name: torch.as_tensor(rows[m.name], device=self.device) for m in members
+                           if rows[m.name] != list(range(self.B))}
         shared = members[0].adapter_name is not None
-        self.adapter_names = [m.adapter_name for m in members for _ in range(self.B)] if shared else None
+        self.adapter_names = [m.adapter_name for m in members for _ in rows[m.name]] if shared else None
         self._pad(prompt_ids)
         self.cache = DynamicCache(config=self.model.config)
         self.cache_kwarg = cache_kwarg(self.model)
 
+    def _tokens_in(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B,) chosen tokens -> (rows, 1) the stacked batch's inputs."""
+        tokens = tokens.to(self.device)
+        stacked = tokens.repeat(len(self.members)) if self.feed_index is None else tokens[self.feed_index]
+        return stacked.unsqueeze(-1)
+
     def _pad(self, prompt_ids: dict[str, list[list[int]]]) -> None:
-        """Left-pad the (M·B) prompts, member-major, into ``ids`` and ``mask``; ``next_pos`` per row."""
+        """Left-pad the stacked prompts (member-major: each member's rows in turn) into ``ids`` and ``mask``; ``next_pos`` per row."""
         rows = [p for m in self.members for p in prompt_ids[m.name]]
         tok = self.members[0].tokenizer
         pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
@@ -59,10 +78,10 @@ class ForwardGroup:
             mask[i, L - len(p):] = 1
         self.ids = ids.to(self.device)
         self.mask = mask.to(self.device)
-        self.next_pos = self.mask.sum(-1, keepdim=True)  # (M·B, 1) position of the next token
+        self.next_pos = self.mask.sum(-1, keepdim=True)  # (R, 1) position of the next token, R stacked rows
 
     def forward(self, **kwargs: Any) -> torch.Tensor:
-        """One forward through the group's model with its cache: (M·B, V) log-probs of the last position."""
+        """One forward through the group's model with its cache: (R, V) log-probs of the last position."""
         if self.adapter_names is not None:
             kwargs["adapter_names"] = self.adapter_names
         kwargs[self.cache_kwarg] = self.cache
@@ -70,7 +89,15 @@ class ForwardGroup:
         return torch.log_softmax(logits[:, -1, : self.V].float(), dim=-1)
 
     def _split(self, lp: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {m.name: lp[j * self.B:(j + 1) * self.B] for j, m in enumerate(self.members)}
+        """The stacked (rows, V) log-probs -> each member's (B, V); zeros where a member did not run."""
+        out, start = {}, 0
+        for m in self.members:
+            n = len(self.rows[m.name])
+            part = lp[start:start + n]
+            start += n
+            index = self._row_index.get(m.name)
+            out[m.name] = part if index is None else part.new_zeros((self.B, part.shape[-1])).index_copy_(0, index, part)
+        return out
 
     def prefill(self) -> dict[str, torch.Tensor]:
         pos = (self.mask.cumsum(-1) - 1).clamp_min(0)
@@ -78,7 +105,7 @@ class ForwardGroup:
 
     def advance_inputs(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
         """The inputs of one decode step for (B,) new tokens; grows the mask and position."""
-        tokens = tokens.to(self.device).repeat(len(self.members)).unsqueeze(-1)  # (M·B, 1)
+        tokens = self._tokens_in(tokens)
         self.mask = torch.cat([self.mask, torch.ones_like(tokens)], dim=-1)
         inputs = {"input_ids": tokens, "attention_mask": self.mask, "position_ids": self.next_pos}
         self.next_pos = self.next_pos + 1
@@ -92,9 +119,9 @@ class ForwardGroup:
 class StaticForwardGroup(ForwardGroup):
     """A ``ForwardGroup`` over a preallocated ``StaticCache`` with fixed-shape, in-place decode steps.
 
-    Buffers (all on the group's device, all (M·B, ...)): ``tokens`` (M·B, 1) the token fed next;
-    ``positions`` (M·B, 1) its position id; ``slot`` (1,) its cache position (prompts are left-padded
-    to one length ``L``, so every row writes slot ``L + t`` at step t); ``full_mask`` (M·B, C)
+    Buffers (all on the group's device, all (R, ...), R stacked rows): ``tokens`` (R, 1) the token fed next;
+    ``positions`` (R, 1) its position id; ``slot`` (1,) its cache position (prompts are left-padded
+    to one length ``L``, so every row writes slot ``L + t`` at step t); ``full_mask`` (R, C)
     1 where a row has a real token, C = ``cache_len``.
 
     ``load(prompt_ids)`` starts a new generation of the same batch size in the same buffers and
@@ -103,8 +130,8 @@ class StaticForwardGroup(ForwardGroup):
     """
 
     def __init__(self, members: list[LoadedModel], prompt_ids: dict[str, list[list[int]]], vocab_size: int,
-                 cache_len: int):
-        super().__init__(members, prompt_ids, vocab_size)
+                 cache_len: int, rows: dict[str, list[int]] | None = None, batch: int | None = None):
+        super().__init__(members, prompt_ids, vocab_size, rows, batch)
         rows = self.ids.shape[0]
         self.cache_len = cache_len
         self.cache = StaticCache(config=self.model.config, max_cache_len=cache_len)
@@ -137,7 +164,7 @@ class StaticForwardGroup(ForwardGroup):
 
     def step(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
         """Feed (B,) tokens at the next slot; every input is updated in place (graph-safe)."""
-        self.tokens.copy_(tokens.to(self.device).repeat(len(self.members)).unsqueeze(-1))
+        self.tokens.copy_(self._tokens_in(tokens))
         self.full_mask.index_fill_(1, self.slot, 1)
         out = self.forward(input_ids=self.tokens, attention_mask=self.full_mask, position_ids=self.positions,
                            cache_position=self.slot)
@@ -167,3 +194,52 @@ def forward_groups(members: list[LoadedModel]) -> list[list[LoadedModel]]:
         key = id(m.model) if m.adapter_name is not None else id(m)
         groups.setdefault(key, []).append(m)
     return list(groups.values())
+
+
+def path_logprobs(group: list[LoadedModel], paths: dict[str, list[tuple[list[int], list[int]]]], vocab_size: int,
+                  max_floats: int = 1 << 27) -> dict[str, list[list[float]]]:
+    """Each member's log-probs of given completions, teacher-forced: one forward over prompt + completion.
+
+    ``paths[name]``: (prompt ids, completion ids) pairs member ``name`` reads. Returns, per member
+    and pair, log π(y_t | x, y_<t) for every completion token: the values the decode loop would
+    have read had the member run beside the row (the same slice to ``vocab_size``, the same float32
+    ``log_softmax``). The members of one group (LoRA ARMs of one PeftModel) run as one batch; rows
+    go in chunks so that no more than ``max_floats`` logits are held at once.
+    """
+    model = group[0].model
+    device = group[0].device
+    tok = group[0].tokenizer
+    pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+    shared = group[0].adapter_name is not None
+    jobs = [(m, k, p, c) for m in group for k, (p, c) in enumerate(paths.get(m.name, [])) if c]
+    out = {m.name: [[] for _ in paths.get(m.name, [])] for m in group}
+    jobs.sort(key=lambda j: len(j[2]) + len(j[3]))  # similar lengths together: less padding
+    start = 0
+    while start < len(jobs):
+        n = 1
+        while start + n < len(jobs):
+            longest = max(len(j[3]) for j in jobs[start:start + n + 1]) + 1
+            if (n + 1) * longest * vocab_size > max_floats:
+                break
+            n += 1
+        chunk = jobs[start:start + n]
+        start += n
+        seqs = [p + c for _, _, p, c in chunk]
+        L = max(len(s) for s in seqs)
+        keep = max(len(c) for _, _, _, c in chunk) + 1
+        ids = torch.full((len(seqs), L), pad, dtype=torch.long)
+        mask = torch.zeros((len(seqs), L), dtype=torch.long)
+        for i, s in enumerate(seqs):
+            ids[i, L - len(s):] = torch.as_tensor(s, dtype=torch.long)
+            mask[i, L - len(s):] = 1
+        ids, mask = ids.to(device), mask.to(device)
+        kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask, "position_ids": (mask.cumsum(-1) - 1).clamp_min(0)}
+        if shared:
+            kwargs["adapter_names"] = [m.adapter_name for m, _, _, _ in chunk]
+        logits = model(use_cache=False, logits_to_keep=keep, **kwargs).logits  # (n, keep, ·): positions L-keep .. L-1
+        for i, (m, k, _, c) in enumerate(chunk):
+            T = len(c)
+            rows = logits[i, keep - T - 1:keep - 1, :vocab_size].float()
+            lp = torch.log_softmax(rows, dim=-1).gather(-1, torch.as_tensor(c, device=device).unsqueeze(-1)).squeeze(-1)
+            out[m.name][k] = lp.tolist()
+    return out

@@ -39,8 +39,10 @@ class StepMath:
     one and the final sampling one (0 when greedy).
     """
 
-    def __init__(self, rules: TokenRules, active: list[str], alphas: torch.Tensor, cfg: DecodingConfig):
-        self.rules, self.active, self.alphas, self.cfg = rules, active, alphas, cfg
+    def __init__(self, rules: TokenRules, active: list[str], alphas: torch.Tensor, cfg: DecodingConfig,
+                 args: Any = None):
+        """``args``: an ``args.ArgsScorer`` for the batch's ARGS rows, whose distribution it replaces."""
+        self.rules, self.active, self.alphas, self.cfg, self.args = rules, active, alphas, cfg, args
 
     def __call__(self, lps: dict[str, torch.Tensor], utf8: torch.Tensor, uniforms: torch.Tensor):
         cfg, device = self.cfg, self.alphas.device
@@ -49,12 +51,22 @@ class StepMath:
         base_lp = restrict_logprobs(lps[BASE].to(device), self.rules.mask(utf8))
         arm_lp = torch.stack([lps[n].to(device) for n in self.active]) if self.active else None
         combined = combine_logprobs(base_lp, arm_lp, self.alphas if self.active else None, cfg.beta)  # (B, V)
+        scores = None
+        if self.args is not None:
+            # ARGS rows: π̃ = softmax(s) over their k candidates, sampled at the temperature alone
+            scores = self.args.candidate_scores(base_lp)
+            rows = torch.as_tensor(self.args.rows, device=device)
+            combined = combined.index_copy(0, rows, torch.log_softmax(scores, dim=-1))
         if cfg.temperature == 0:
             tokens = combined.argmax(-1)
             final = None
         else:
             final = sampling_logprobs(combined, cfg.temperature, cfg.top_k, cfg.top_p)
+            if scores is not None:
+                final = final.index_copy(0, rows, torch.log_softmax(scores / cfg.temperature, dim=-1))
             tokens = sample_from_logprobs(final, uniforms.to(device))
+        if self.args is not None:
+            self.args.keep(tokens)
         idx = tokens.unsqueeze(-1)
 
         def pick(t: torch.Tensor) -> torch.Tensor:

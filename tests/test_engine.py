@@ -113,7 +113,8 @@ def test_zero_weight_skips_that_arms_forward(engine, tiny_models):
         engine.generate([RowSpec(PROMPT, {"helpfulness": 1.0, "harmlessness": 0.0})], DecodingConfig(max_new_tokens=5, stop_at_eos=False))
         assert calls == {"helpfulness": 5, "harmlessness": 0}
         engine.generate([RowSpec(PROMPT, {"helpfulness": 1.0})], DecodingConfig(max_new_tokens=5, trace=True, stop_at_eos=False))
-        assert calls["harmlessness"] == 5  # a trace runs every ARM
+        # a trace reports every ARM, but one that does not steer is read after decoding: one forward, not 5
+        assert calls["harmlessness"] == 1
     finally:
         for h in hooks:
             h.remove()
@@ -245,8 +246,11 @@ def test_static_cache_decoding_equals_dynamic(which, tiny_models, lora_set):
             RowSpec("Tell me a joke about a very lazy dog, please.", {"harmlessness": 2.0})]
     cfg = DecodingConfig(temperature=0.9, top_k=40, top_p=0.95, max_new_tokens=14, seed=4, trace=True, stop_at_eos=False)
     # The last two batches reuse the static caches and buffers of earlier ones of the same shape
-    # (what a captured graph replays), loaded with other prompts of other lengths.
-    for i, batch in enumerate((rows, rows[:1], rows[2:], [rows[2], rows[0], rows[1]])):
+    # and row layout (which ARM runs beside which row: what a captured graph replays), loaded with
+    # other prompts of other lengths and other weights.
+    again = [RowSpec(rows[2].prompt, {"helpfulness": 0.5, "harmlessness": 1.0}), RowSpec(PROMPT, method="base"),
+             RowSpec("Hi", {"harmlessness": 1.0})]
+    for i, batch in enumerate((rows, rows[:1], [RowSpec("Hi", {"helpfulness": 2.0, "harmlessness": 1.0})], again)):
         a, b = dynamic.generate(batch, cfg), static.generate(batch, cfg)
         assert static.last_decode["mode"] == "static"
         assert static.last_decode["reused"] == (i >= 2)
@@ -305,3 +309,70 @@ def test_static_decoders_kept_are_bounded_and_can_be_released(tiny_models):
     eng.release_static()
     eng.generate(one, cfg)
     assert not eng.last_decode["reused"]
+
+
+@pytest.mark.parametrize("which", ["separate models", "shared LoRA base"])
+def test_values_read_after_decoding_equal_the_in_loop_ones(which, tiny_models, lora_set, monkeypatch):
+    """An ARM runs in the loop only beside the rows it steers or ranks; what a trace or score_all
+    reports of the others (a base-only panel's ARMs, a zero weight, a Best-of-N winner's view of
+    an ARM it was not ranked by) is one teacher-forced forward after decoding. It equals what the
+    loop read when every ARM ran beside every row (the old path), within 1e-5 in float32."""
+    from genarm_core.loading import load_model_set
+
+    models = tiny_models if which == "separate models" else load_model_set(lora_set)
+    engine = GenARMEngine(models, decode="dynamic")
+    rows = [RowSpec(PROMPT, {"helpfulness": 1.5}), RowSpec("Hi", method="base"),
+            RowSpec("Tell me a joke about a very lazy dog, please.", {"harmlessness": 2.0}, "best_of_n", n=3)]
+    cfg = DecodingConfig(temperature=0.9, top_p=0.95, max_new_tokens=12, seed=3, trace=True, stop_at_eos=False)
+    posthoc = engine.generate(rows, cfg)
+    # the base-only row's ARMs did not run in the loop
+    assert engine._expand(rows, cfg)[0][1].needs == ()
+
+    expand = GenARMEngine._expand
+
+    def every_arm_in_the_loop(self, rows, cfg):
+        internal, _ = expand(self, rows, cfg)
+        active = self.models.objectives
+        for r in internal:
+            spec = rows[r.spec_index]
+            r.alphas = [spec.weights.get(n, 0.0) if spec.method == "genarm" else 0.0 for n in active]
+            r.needs = tuple(active)
+        return internal, active
+
+    monkeypatch.setattr(GenARMEngine, "_expand", every_arm_in_the_loop)
+    inloop = engine.generate(rows, cfg)
+    for a, b in zip(posthoc, inloop):
+        assert a.token_ids == b.token_ids and a.text == b.text
+        assert a.scores.keys() == b.scores.keys() == set(models.objectives)
+        for name in models.objectives:
+            assert a.scores[name] == pytest.approx(b.scores[name], abs=1e-5)
+        for sa, sb in zip(a.trace, b.trace):
+            assert list(sa["arm_logprobs"]) == models.objectives
+            for name in models.objectives:
+                assert sa["arm_logprobs"][name] == pytest.approx(sb["arm_logprobs"][name], abs=1e-5)
+            for key in ("logprob", "combined_logprob", "base_logprob"):
+                assert sa[key] == pytest.approx(sb[key], abs=1e-5)
+    for ca, cb in zip(posthoc[2].candidates, inloop[2].candidates):
+        assert ca["token_ids"] == cb["token_ids"]
+        assert ca["scores"] == pytest.approx(cb["scores"], abs=1e-5)
+
+
+def test_a_pair_runs_four_rows_not_six(tiny_models):
+    """GenARM with two ARMs beside the base alone: the base runs both rows, each ARM only the GenARM row."""
+    from genarm_core.runner import ForwardGroup
+
+    seen = []
+    init = ForwardGroup.__init__
+
+    def spy(self, *a, **kw):
+        init(self, *a, **kw)
+        seen.append({m.name: len(self.rows[m.name]) for m in self.members})
+
+    engine = GenARMEngine(tiny_models, decode="dynamic")
+    rows = [RowSpec(PROMPT, {"helpfulness": 1.0, "harmlessness": 1.0}), RowSpec(PROMPT, method="base")]
+    ForwardGroup.__init__ = spy
+    try:
+        engine.generate(rows, DecodingConfig(max_new_tokens=3, trace=True))
+    finally:
+        ForwardGroup.__init__ = init
+    assert sum(sum(g.values()) for g in seen) == 4

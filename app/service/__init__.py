@@ -16,6 +16,7 @@ Gradio tabs import this package and ``app.render`` only.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -31,6 +32,9 @@ from .pairs import PANEL_NAMES, Pair, PanelResult, swap_verdict
 from .records import EXPORT_CHOICES, Records, Stored, judgment_filter, setting_name, win_rates
 from .requests import VERDICTS, parse_chat, parse_grid, read_prompt_list
 from .studies import run_dashboard_study
+
+
+STREAM_INTERVAL_S = 0.1  #: the shortest time between two streamed updates of a pair
 
 
 @dataclass
@@ -125,17 +129,24 @@ class AppContext:
                                          f"the model's context")
 
     def generate_pair(self, prompt: Any, settings: Sequence[Setting], cfg: DecodingConfig, blind: bool = False,
-                      cancel: threading.Event | None = None) -> Iterator[PairUpdate]:
+                      cancel: threading.Event | None = None, interval_s: float = STREAM_INTERVAL_S) -> Iterator[PairUpdate]:
         """Generate every panel in one batched run, streaming in display order; store them when done.
 
-        The last update carries the stored ``Pair`` (None when the database refused it: the
-        warning says so and the generations wait in memory)."""
+        Text updates come at most every ``interval_s`` seconds (the first at once): a page redraws
+        per update, and on a small machine that work competes with decoding. The last update
+        carries the stored ``Pair`` (None when the database refused it: the warning says so and
+        the generations wait in memory)."""
         prompt, warning = self.fit_prompt(prompt, cfg.max_new_tokens)
         order = Pair.display_order(len(settings), blind)
         last = None
+        sent = None
         for event in self.engine.stream([s.row(prompt) for s in settings], cfg, cancel):
             last = event
-            if not event.finished:
+            if event.finished:
+                break
+            now = time.monotonic()
+            if sent is None or now - sent >= interval_s:
+                sent = now
                 yield PairUpdate(texts=[event.texts[i] for i in order], warning=warning)
         results = [PanelResult(r.text, r.n_tokens, r.finish_reason, r.trace, r.scores) for r in last.results]
         try:

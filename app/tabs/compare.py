@@ -63,6 +63,8 @@ class PairView:
     votable: bool
     status: str
     panels: list[PanelView] = field(default_factory=list)
+    #: a streamed update after the first: only the texts changed (the page redraws nothing else)
+    text_only: bool = False
 
 
 def panel_views(pair: Pair, colour_by: str) -> list[PanelView]:
@@ -89,11 +91,13 @@ def run_pair(ctx: AppContext, req: PairRequest) -> Iterator[PairView]:
     cfg = ctx.decoding(req.beta, req.temperature, req.top_k, req.top_p, req.max_new_tokens, req.seed)
     prompt = parse_chat(req.prompt or "") if req.chat else req.prompt
     update: PairUpdate
+    streamed = 0
     for update in ctx.generate_pair(prompt, settings, cfg, blind=req.blind):
         notice = f"⚠️ {update.warning}" if update.warning else ""
         if not update.done:
             yield PairView(notice, None, False, "", [PanelView(t, "", "", not req.blind and s.uses_weights)
-                                                      for t, s in zip(update.texts, settings)])
+                                                      for t, s in zip(update.texts, settings)], text_only=streamed > 0)
+            streamed += 1
             continue
         if update.pair is None:  # shown, not stored: nothing to vote on
             yield PairView(notice, None, False, "Not stored, so this pair cannot be judged (see the warning above).",
@@ -280,6 +284,11 @@ def wire(demo: gr.Blocks, ctx: AppContext, t: CompareTab, shown_set: gr.State) -
                            read_panels(values[len(shared):]))
 
     def show(view: PairView) -> list:
+        if view.text_only:
+            out = [gr.skip()] * (3 + len(t.votes))  # notice, pair, votes, status
+            for p in view.panels:
+                out += [p.text, gr.skip(), gr.skip(), gr.skip()]
+            return out
         out = [view.notice, view.pair, *[gr.update(interactive=view.votable) for _ in t.votes], view.status]
         for p in view.panels:
             out += [p.text, p.tokens, p.reveal, gr.update(visible=p.controls_visible)]
