@@ -3,7 +3,7 @@
     genarm serve ...       the dashboard (the same as ``python app.py ...``)
     genarm export|stats    the database (``python -m storage ...``)
     genarm study run|report|list   studies (``app.study_cli``; several processes: ``accelerate launch -m app.cli study run``)
-    genarm generate|train-arm|demo|smollm2 ...   the engine and training (``python -m genarm_core ...``)
+    genarm generate|train-arm|train-rm|demo|smollm2 ...   the engine and training (``python -m genarm_core ...``)
 
 It lives in ``app`` because only this layer may import all the others.
 """
@@ -19,6 +19,7 @@ commands:
   serve       start the dashboard (genarm serve --help)
   generate    generate with a model set
   train-arm   train an ARM for one objective from preference data
+  train-rm    train a trajectory-level reward model (for ARGS, Best-of-N) from the same data
   smollm2     build the built-in real model set; 'smollm2 eval' runs its study (genarm study run smollm2)
   demo        build the built-in toy world; 'demo eval [--families training]' runs its study
   export      export judgments for trainers (TRL, CSV, battles)

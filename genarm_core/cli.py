@@ -1,4 +1,4 @@
-"""Command line: ``genarm generate | train-arm | demo | smollm2`` (also ``python -m genarm_core ...``).
+"""Command line: ``genarm generate | train-arm | train-rm | demo | smollm2`` (also ``python -m genarm_core ...``).
 
 Decoding options come from ``DecodingConfig`` (help and defaults included); a model set's
 ``defaults:`` fill every option not given, as in the dashboard. Weights are checked against the
@@ -19,6 +19,7 @@ from .config import DecodingConfig
 
 #: Best-of-N's N when ``--n`` is not given.
 DEFAULT_BEST_OF_N = 8
+DEFAULT_ARGS_K = 10  # the ARGS paper's k
 
 
 class CLIError(Exception):
@@ -75,10 +76,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
     prompts = _read_prompts(args)
     config = ModelSetConfig.from_file(resolve_model_set(args.models))
     n = args.n if args.n is not None else (DEFAULT_BEST_OF_N if args.method == "best_of_n" else 1)
+    weights = parse_weights(args.weights)
+    if args.method == "args":
+        n = args.args_topk
+        if args.args_weight is not None:  # one w for every objective that has a reward model, unless --weights names it
+            if not config.reward_models:
+                raise CLIError("--method args: this model set has no 'reward_models:' (genarm train-rm trains one)")
+            weights = {**{name: args.args_weight for name, _ in config.reward_models}, **weights}
+    elif args.args_weight is not None or args.args_topk != DEFAULT_ARGS_K:
+        raise CLIError("--args-topk/--args-weight are for --method args")
     try:
-        setting = config.setting(args.method, parse_weights(args.weights), n)
+        setting = config.setting(args.method, weights, n)
     except ConfigError as exc:
-        raise CLIError(f"--weights/--method/--n: {exc}") from None
+        raise CLIError(f"--weights/--method/--n/--args-topk: {exc}") from None
     cfg = decoding_config(args, config.defaults)
     if cfg.max_new_tokens > config.max_new_tokens_cap:
         raise CLIError(f"--max-new-tokens {cfg.max_new_tokens} is over this model set's cap of {config.max_new_tokens_cap}")
@@ -107,8 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--prompt", action="append", help="a prompt (repeatable)")
     g.add_argument("--prompt-file", help="one prompt per line: text, a JSON string, {\"prompt\": ...}, or a chat as a JSON list")
     g.add_argument("--weights", default="", help="per-objective weights, e.g. helpfulness=1.0,harmlessness=0.5 (omitted: 0)")
-    g.add_argument("--method", default="genarm", choices=["genarm", "base", "best_of_n"], help="decoding method")
+    g.add_argument("--method", default="genarm", choices=["genarm", "base", "best_of_n", "args"],
+                   help="decoding method (args: ARGS with the set's reward_models)")
     g.add_argument("--n", type=int, help=f"samples for best_of_n (default: {DEFAULT_BEST_OF_N})")
+    g.add_argument("--args-topk", type=int, default=DEFAULT_ARGS_K, help="ARGS: candidates per step (k)")
+    g.add_argument("--args-weight", type=float,
+                   help="ARGS: the weight w of every objective's reward model (--weights sets them one by one)")
     g.add_argument("--json", action="store_true", help="one JSON object per prompt (with the per-token trace only with --trace)")
     dec = g.add_argument_group("decoding (DecodingConfig; unset options take the model set's defaults)")
     add_fields(dec, DecodingConfig, skip=("score_all",),

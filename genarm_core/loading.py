@@ -85,6 +85,8 @@ class ModelSet:
     fingerprints: dict[str, str] = field(default_factory=dict)
     #: Things a researcher should know about this set that do not stop it from loading.
     warnings: list[str] = field(default_factory=list)
+    #: trajectory-level reward models by objective (``reward_models:``), each sharing the base's tokenizer
+    reward_models: dict[str, LoadedModel] = field(default_factory=dict)
 
     @property
     def tokenizer(self) -> PreTrainedTokenizerBase:
@@ -112,6 +114,7 @@ class ModelSet:
     def close(self) -> None:
         """Drop the weights (e.g. before loading another set)."""
         self.arms.clear()
+        self.reward_models.clear()
         _release()
 
 
@@ -203,6 +206,48 @@ def _load_one(name: str, spec: ModelSpec, where: str) -> LoadedModel:
     return LoadedModel(name=name, model=model, tokenizer=tokenizer, spec=spec)
 
 
+def _load_reward_model(name: str, spec: ModelSpec, where: str) -> LoadedModel:
+    """A trajectory reward model (``AutoModelForSequenceClassification``, one output), its adapter merged."""
+    from transformers import AutoModelForSequenceClassification
+
+    label = f"reward_models.{name}"
+    path = spec.path
+    if spec.adapter and not path:
+        try:
+            path = json.loads((Path(spec.adapter) / "adapter_config.json").read_text())["base_model_name_or_path"]
+        except (OSError, KeyError, json.JSONDecodeError):
+            raise ModelSetError(f"{where}: {label} names adapter {spec.adapter} without a 'path', and its "
+                                f"adapter_config.json gives no base model") from None
+    tok_path = _tokenizer_source(spec, path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(tok_path, trust_remote_code=spec.trust_remote_code)
+        from transformers.utils import logging as hf_logging
+
+        level = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # a LoRA reward model's head is in its adapter: "score MISSING" is expected
+        try:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                path, num_labels=1, dtype=_DTYPES[spec.dtype], trust_remote_code=spec.trust_remote_code,
+                revision=spec.revision)
+        finally:
+            hf_logging.set_verbosity(level)
+        if spec.adapter:
+            from peft import PeftModel
+
+            with quiet_peft():
+                model = PeftModel.from_pretrained(model, spec.adapter).merge_and_unload()
+    except Exception as exc:  # noqa: BLE001 - transformers and peft raise many types; we rephrase them all
+        raise ModelSetError(f"{where}: cannot load {label} from {spec.adapter or path}: {exc}") from None
+    if getattr(model.config, "num_labels", 1) != 1:
+        raise ModelSetError(f"{where}: {label} has {model.config.num_labels} outputs; a reward model has one")
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    model.to(spec.device)
+    model.eval()
+    model.requires_grad_(False)
+    return LoadedModel(name=name, model=model, tokenizer=tokenizer, spec=spec)
+
+
 def _shares_base(config: ModelSetConfig) -> bool:
     """Every ARM is a LoRA adapter on the base's own weights: load those weights once."""
     b = config.base
@@ -288,8 +333,20 @@ def load_model_set(config: ModelSetConfig | str | Path, share_lora_base: bool = 
         warnings = _check_formats(base, arms, where)
         for w in warnings:
             log.warning(w)
+        rms = {}
+        for name, spec in config.reward_models:
+            rm = rms[name] = _load_reward_model(name, spec, where)
+            loaded.append(rm)
+            # ARGS scores the base's candidate tokens with it: the same ids must mean the same tokens
+            try:
+                shared_vocab_size({BASE: base.tokenizer.get_vocab(), f"reward_models.{name}": rm.tokenizer.get_vocab()},
+                                  {BASE: V, f"reward_models.{name}": V})
+            except VocabularyMismatch as exc:
+                raise ModelSetError(f"{where}: {str(exc).replace('Use ARMs', 'Use reward models')}") from None
+            if fp := _file_fingerprint(spec.adapter or spec.path):
+                fingerprints[f"reward_models.{name}"] = fp
         return ModelSet(config=config, base=base, arms={m.name: m for m in arms}, vocab_size=V, fingerprints=fingerprints,
-                        warnings=warnings)
+                        warnings=warnings, reward_models=rms)
     except BaseException:
         loaded.clear()  # nothing half-loaded stays in memory
         _release()

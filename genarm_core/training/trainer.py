@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 import yaml
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from ..formats import HH_TEMPLATE
@@ -83,7 +83,30 @@ def collate_pairs(features: list[dict[str, list[int]]], pad_id: int) -> dict[str
 
 # ------------------------------------------------------------------------------------- trainer
 
-class ARMTrainer(Trainer):
+class _PairTrainer(Trainer):
+    """A ``transformers.Trainer`` over preference batches [chosen rows; rejected rows] whose logs also
+    carry the mean reward accuracy and margin of the training batches since the last log (as TRL's
+    preference trainers do), so a curve shows the model learning."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._since_log: dict[str, list[float]] = {"reward_accuracy": [], "reward_margin": []}
+
+    def _track(self, model, chosen: torch.Tensor, rejected: torch.Tensor) -> None:
+        if model.training:
+            margin = (chosen - rejected).detach().float()
+            self._since_log["reward_accuracy"].append((margin > 0).float().mean().item())
+            self._since_log["reward_margin"].append(margin.mean().item())
+
+    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+        if "loss" in logs and self._since_log["reward_accuracy"]:
+            for key, values in self._since_log.items():
+                logs[key] = sum(values) / len(values)
+                values.clear()
+        super().log(logs, *args, **kwargs)
+
+
+class ARMTrainer(_PairTrainer):
     """``transformers.Trainer`` with the GenARM loss; batches are [chosen rows; rejected rows]."""
 
     def __init__(self, *args: Any, beta_r: float, length_normalize: bool = False, sft_weight: float = 0.0, **kwargs: Any):
@@ -91,7 +114,6 @@ class ARMTrainer(Trainer):
         self.beta_r = beta_r
         self.sft_weight = sft_weight
         self.length_normalize = length_normalize
-        self._since_log: dict[str, list[float]] = {"reward_accuracy": [], "reward_margin": []}
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         logps = response_logps(model, inputs["input_ids"], inputs["attention_mask"], inputs["response_mask"],
@@ -101,20 +123,23 @@ class ARMTrainer(Trainer):
         if self.sft_weight:
             n_chosen = inputs["response_mask"][:, 1:].sum(-1).chunk(2)[0].clamp_min(1)
             loss = loss + self.sft_weight * (-chosen / n_chosen).mean()
-        if model.training:
-            margin = (chosen - rejected).detach().float()
-            self._since_log["reward_accuracy"].append((margin > 0).float().mean().item())
-            self._since_log["reward_margin"].append(margin.mean().item())
+        self._track(model, chosen, rejected)
         return (loss, {"chosen": chosen, "rejected": rejected}) if return_outputs else loss
 
-    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
-        """Training logs also carry the mean reward accuracy and margin of the training batches since
-        the last log (as TRL's preference trainers do), so a curve shows the ARM learning."""
-        if "loss" in logs and self._since_log["reward_accuracy"]:
-            for key, values in self._since_log.items():
-                logs[key] = sum(values) / len(values)
-                values.clear()
-        super().log(logs, *args, **kwargs)
+
+class RMTrainer(_PairTrainer):
+    """``transformers.Trainer`` for a trajectory reward model: the Bradley–Terry loss
+    −log σ(r(x, y_w) − r(x, y_l)), r read at each sequence's last token (``reward_models``);
+    batches are [chosen rows; rejected rows], as for ARMs."""
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        from ..reward_models import sequence_rewards
+
+        rewards = sequence_rewards(model, inputs["input_ids"], inputs["attention_mask"])
+        chosen, rejected = rewards.chunk(2)
+        loss = -torch.nn.functional.logsigmoid(chosen - rejected).mean()
+        self._track(model, chosen, rejected)
+        return (loss, {"chosen": chosen, "rejected": rejected}) if return_outputs else loss
 
 
 def _length_batches(encoded: list[dict[str, list[int]]], max_tokens: int) -> list[list[int]]:
@@ -138,10 +163,11 @@ def _length_batches(encoded: list[dict[str, list[int]]], max_tokens: int) -> lis
 
 @torch.no_grad()
 def evaluate_pairs(model: PreTrainedModel, encoded: list[dict[str, list[int]]], pad_id: int, max_tokens: int = 8192,
-                   length_normalize: bool = False) -> dict[str, Any]:
+                   length_normalize: bool = False, reward_model: bool = False) -> dict[str, Any]:
     """Pairwise accuracy (share with r(chosen) > r(rejected)) and mean margin r(chosen) − r(rejected).
 
-    With no pairs the accuracy and margin are ``None`` (JSON ``null``), never NaN.
+    r is the ARM's Σ log π over the response, or with ``reward_model`` the trajectory reward model's
+    score at the last token. With no pairs the accuracy and margin are ``None`` (JSON ``null``), never NaN.
     """
     if not encoded:
         return {"pairwise_accuracy": None, "mean_margin": None, "pairs": 0}
@@ -152,7 +178,13 @@ def evaluate_pairs(model: PreTrainedModel, encoded: list[dict[str, list[int]]], 
     for idx in _length_batches(encoded, max_tokens):
         batch = collate_pairs([encoded[i] for i in idx], pad_id)
         batch = {k: v.to(device) for k, v in batch.items()}
-        logps = response_logps(model, batch["input_ids"], batch["attention_mask"], batch["response_mask"], length_normalize)
+        if reward_model:
+            from ..reward_models import sequence_rewards
+
+            logps = sequence_rewards(model, batch["input_ids"], batch["attention_mask"])
+        else:
+            logps = response_logps(model, batch["input_ids"], batch["attention_mask"], batch["response_mask"],
+                                   length_normalize)
         chosen, rejected = logps.float().chunk(2)
         for i, m in zip(idx, (chosen - rejected).cpu().tolist()):
             margins[i] = m
@@ -180,7 +212,9 @@ def untie_embeddings(model: PreTrainedModel) -> bool:
     return True
 
 
-def _with_lora(model: PreTrainedModel, cfg: ARMTrainingConfig) -> PreTrainedModel:
+def _with_lora(model: PreTrainedModel, cfg: ARMTrainingConfig, task_type: str = "CAUSAL_LM") -> PreTrainedModel:
+    """LoRA on the attention (and with ``lora_mlp`` the MLP) projections; ``SEQ_CLS`` also trains the
+    score head of a reward model in full (PEFT's ``modules_to_save``)."""
     from peft import LoraConfig, get_peft_model
 
     names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
@@ -190,7 +224,7 @@ def _with_lora(model: PreTrainedModel, cfg: ARMTrainingConfig) -> PreTrainedMode
     if cfg.lora_top_layers and n_layers:
         layers = list(range(max(0, n_layers - cfg.lora_top_layers), n_layers))
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=targets,
-                      layers_to_transform=layers, task_type="CAUSAL_LM")
+                      layers_to_transform=layers, task_type=task_type)
     with quiet_peft():
         return get_peft_model(model, lora)
 
@@ -213,11 +247,12 @@ def _advice(before: dict[str, Any], after: dict[str, Any]) -> str | None:
     return None
 
 
-def write_entry(out: Path, cfg: ARMTrainingConfig) -> str:
-    """``model_set_entry.yaml``: the lines to paste under ``objectives:``, with the prompt format."""
+def write_entry(out: Path, cfg: ARMTrainingConfig, section: str = "objectives") -> str:
+    """``model_set_entry.yaml``: the lines to paste under ``objectives:`` (an ARM) or
+    ``reward_models:`` (a trajectory reward model), with the prompt format."""
     spec: dict[str, Any] = {"path": cfg.base, "adapter": str(out)} if cfg.lora else {"path": str(out)}
     spec.update(cfg.prompt_format.to_dict())
-    text = yaml.safe_dump({"objectives": {cfg.objective: spec}}, sort_keys=False, allow_unicode=True)
+    text = yaml.safe_dump({section: {cfg.objective: spec}}, sort_keys=False, allow_unicode=True)
     (out / "model_set_entry.yaml").write_text(text)
     return text
 
@@ -230,8 +265,10 @@ def train_arm(
     resume: bool = False,
     progress: bool | Report = True,
     log: Callable[[str], Any] = print,
+    reward_model: bool = False,
 ) -> dict[str, Any]:
-    """Train one ARM and save it to ``out_dir`` in a form a model-set file loads.
+    """Train one ARM (or, with ``reward_model``, a trajectory reward model: ``train_reward_model``)
+    and save it to ``out_dir`` in a form a model-set file loads.
 
     ``out_dir`` receives the model (or LoRA adapter, whose config names its base), the tokenizer,
     ``training_config.json`` (the settings and the prompt format), ``metrics.json`` (held-out
@@ -273,18 +310,23 @@ def train_arm(
         raise ValueError("the base tokenizer has neither a pad nor an EOS token")
     if cfg.chat_template and not getattr(tokenizer, "chat_template", None):
         raise ValueError(f"--chat-template: the tokenizer of {cfg.base} has no chat template")
-    model = AutoModelForCausalLM.from_pretrained(cfg.base, dtype=torch.float32)
-    if cfg.untie_embeddings and not cfg.lora:
+    what = f"{cfg.objective} {'reward model' if reward_model else 'ARM'}"
+    if reward_model:
+        model = AutoModelForSequenceClassification.from_pretrained(cfg.base, num_labels=1, dtype=torch.float32)
+        model.config.pad_token_id = pad_id
+    else:
+        model = AutoModelForCausalLM.from_pretrained(cfg.base, dtype=torch.float32)
+    if cfg.untie_embeddings and not cfg.lora and not reward_model:
         untie_embeddings(model)
     if cfg.lora:
-        model = _with_lora(model, cfg)
+        model = _with_lora(model, cfg, "SEQ_CLS" if reward_model else "CAUSAL_LM")
 
     train_enc = [encode_pair(p, tokenizer, cfg) for p in train_pairs]
     eval_enc = [encode_pair(p, tokenizer, cfg) for p in eval_pairs]
     if not eval_enc:
-        logger.warning("[%s] no held-out pairs: the ARM's accuracy cannot be measured", cfg.objective)
-    before = evaluate_pairs(model, eval_enc, pad_id, cfg.eval_tokens, cfg.length_normalize)
-    log(f"[{cfg.objective}] before training: {_describe(before)}")
+        logger.warning("[%s] no held-out pairs: the accuracy cannot be measured", what)
+    before = evaluate_pairs(model, eval_enc, pad_id, cfg.eval_tokens, cfg.length_normalize, reward_model)
+    log(f"[{what}] before training: {_describe(before)}")
 
     steps_per_epoch = math.ceil(len(train_enc) / (cfg.batch_size * cfg.grad_accum))
     total_steps = max(1, math.ceil(steps_per_epoch * cfg.epochs))
@@ -298,15 +340,15 @@ def train_arm(
         activation_checkpointing=cfg.gradient_checkpointing, activation_checkpointing_kwargs={"use_reentrant": False},
         use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0, label_names=[],
     )
-    trainer = ARMTrainer(model=model, args=args, train_dataset=train_enc,
-                         data_collator=lambda feats: collate_pairs(feats, pad_id),
-                         beta_r=cfg.beta_r, length_normalize=cfg.length_normalize, sft_weight=cfg.sft_weight)
+    common = {"model": model, "args": args, "train_dataset": train_enc, "data_collator": lambda f: collate_pairs(f, pad_id)}
+    trainer = RMTrainer(**common) if reward_model else ARMTrainer(
+        **common, beta_r=cfg.beta_r, length_normalize=cfg.length_normalize, sft_weight=cfg.sft_weight)
     # The Trainer's own printing (raw {'loss': ...} dicts) gives way to one bar with a readable postfix.
     for cb in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(cb)
     close = None
     if progress is True:
-        report, close = console_report(f"training the {cfg.objective} ARM")
+        report, close = console_report(f"training the {what}")
     elif callable(progress):
         report = progress
     if progress:
@@ -320,23 +362,50 @@ def train_arm(
             close()
     seconds = time.perf_counter() - t0
 
-    after = evaluate_pairs(model, eval_enc, pad_id, cfg.eval_tokens, cfg.length_normalize)
-    log(f"[{cfg.objective}] after training:  {_describe(after)} ({seconds:.1f} s)")
+    after = evaluate_pairs(model, eval_enc, pad_id, cfg.eval_tokens, cfg.length_normalize, reward_model)
+    log(f"[{what}] after training:  {_describe(after)} ({seconds:.1f} s)")
     advice = _advice(before, after)
     if advice:
-        log(f"[{cfg.objective}] note: {advice}")
+        log(f"[{what}] note: {advice}")
 
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)  # a PEFT adapter (its config names the base) or a full model
     tokenizer.save_pretrained(out)
     metrics = {"objective": cfg.objective, "before": before, "after": after, "train_pairs": len(train_enc),
                "train_seconds": seconds, "seconds_per_pair": seconds / (len(train_enc) * cfg.epochs),
-               "steps": trainer.state.global_step, "kind": "lora" if cfg.lora else "full", "advice": advice}
-    (out / "training_config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+               "steps": trainer.state.global_step, "kind": "lora" if cfg.lora else "full", "advice": advice,
+               "model": "reward_model" if reward_model else "arm",
+               "peak_memory_mib": _peak_memory_mib()}
+    (out / "training_config.json").write_text(json.dumps({**cfg.to_dict(), "model": metrics["model"]}, indent=2))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (out / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
-    write_entry(out, cfg)
+    write_entry(out, cfg, "reward_models" if reward_model else "objectives")
     return metrics
+
+
+def train_reward_model(cfg: ARMTrainingConfig, train_pairs: Sequence[PreferencePair], out_dir: str | Path,
+                       **kwargs: Any) -> dict[str, Any]:
+    """Train a trajectory-level reward model (ARGS's and Best-of-N's r(x, y)) from the same data, prompt
+    format, budgets, progress bar and files as an ARM: an ``AutoModelForSequenceClassification``
+    with one output (LoRA with a trained score head, or full), the Bradley–Terry loss on the last
+    token (``RMTrainer``), held-out pairwise accuracy before and after in ``metrics.json``, and a
+    ``model_set_entry.yaml`` to paste under ``reward_models:``. ``beta_r``, ``sft_weight`` and
+    ``length_normalize`` do not apply. Arguments as ``train_arm``."""
+    return train_arm(cfg, train_pairs, out_dir, reward_model=True, **kwargs)
+
+
+def _peak_memory_mib() -> float | None:
+    """The process's peak resident memory (CPU, Linux/macOS) or the CUDA peak, in MiB."""
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    try:
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / (2**20 if sys.platform == "darwin" else 2**10)
+    except (ImportError, OSError):
+        return None
 
 
 def training_record(folder: str | Path) -> dict[str, Any]:

@@ -1,0 +1,141 @@
+"""ARGS (Khanov et al. 2024): reward-guided search with trajectory-level reward models, as a decoding method.
+
+At each step a row takes the base's top-k next tokens (after the engine's token rules) and scores
+each candidate by
+
+    s(v) = log π_base(v | x, y_<t) + Σ_i w_i · r_i(x, y_<t ∘ v)
+
+with one trajectory reward model r_i per objective (``reward_models:`` in the model-set file).
+ARGS-greedy takes the best candidate (temperature 0); ARGS-stochastic samples from softmax(s / T)
+over the k candidates (the ARGS code's ``method="greedy"`` and ``method="topk"``); the decoding's
+top-k / top-p do not apply on top.
+
+The fast way, as the ARGS paper describes it: each reward model keeps a KV cache of every row's
+prefix (prompt in the reward model's own format + the tokens so far); a step expands it to the
+row's k candidates (each row its own k), runs **one** batched forward of those one-token
+extensions, reads each candidate's reward at its last position, and keeps the chosen candidate's
+cache for the next step: k one-token forwards per row and step, never k re-encodings of the
+prefix. ``tests/test_args.py`` checks it picks the tokens of a loop that re-encodes every candidate
+from scratch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from transformers import DynamicCache
+
+from .loading import LoadedModel
+from .reward_models import rm_parts
+from .runner import cache_kwarg
+
+
+class _RewardCache:
+    """One reward model's KV cache over the ARGS rows' prefixes."""
+
+    def __init__(self, rm: LoadedModel, prompts: list[list[int]]):
+        self.rm = rm
+        self.backbone, self.head = rm_parts(rm.model)
+        self.device = rm.device
+        self.kwarg = cache_kwarg(self.backbone)
+        tok = rm.tokenizer
+        pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+        L = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), L), pad, dtype=torch.long)
+        mask = torch.zeros((len(prompts), L), dtype=torch.long)
+        for i, p in enumerate(prompts):
+            ids[i, L - len(p):] = torch.as_tensor(p, dtype=torch.long)
+            mask[i, L - len(p):] = 1
+        self.ids, self.mask = ids.to(self.device), mask.to(self.device)
+        self.cache = DynamicCache(config=self.backbone.config)
+        self.next_pos = self.mask.sum(-1)  # (R,) position of the next token
+        self._expanded: torch.Tensor | None = None  # candidate row -> its row, after ``score``
+
+    def prefill(self) -> None:
+        pos = (self.mask.cumsum(-1) - 1).clamp_min(0)
+        self.backbone(input_ids=self.ids, attention_mask=self.mask, position_ids=pos, use_cache=True,
+                      **{self.kwarg: self.cache})
+
+    def score(self, candidates: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
+        """Rewards of one-token extensions: ``candidates`` (C,) token ids, ``owner`` (C,) the row each extends."""
+        owner = owner.to(self.device)
+        self.cache.batch_select_indices(owner)  # each row's prefix, once per candidate of that row
+        mask = torch.cat([self.mask[owner], torch.ones((owner.shape[0], 1), dtype=self.mask.dtype, device=self.device)], -1)
+        hidden = self.backbone(input_ids=candidates.to(self.device).unsqueeze(-1), attention_mask=mask,
+                               position_ids=self.next_pos[owner].unsqueeze(-1), use_cache=True,
+                               **{self.kwarg: self.cache}).last_hidden_state
+        self._expanded, self._mask = owner, mask
+        return self.head(hidden[:, -1]).squeeze(-1).float()
+
+    def keep(self, chosen: torch.Tensor) -> None:
+        """Keep candidate ``chosen[r]`` (an index into the last ``score`` call's candidates) for row r."""
+        chosen = chosen.to(self.device)
+        self.cache.batch_select_indices(chosen)
+        self.mask = self._mask[chosen]
+        self.next_pos = self.next_pos + 1
+
+
+class ArgsScorer:
+    """The ARGS part of a decoding step for the rows of a batch whose method is ``args``.
+
+    Args:
+        rows: batch indices of the ARGS rows. k: each row's number of candidates.
+        weights: per reward-model objective, each row's w_i (a (R,) list).
+        reward_models: objective -> loaded reward model. prompts: objective -> each row's prompt ids
+            in that reward model's format.
+    """
+
+    def __init__(self, rows: list[int], k: list[int], weights: dict[str, list[float]],
+                 reward_models: dict[str, LoadedModel], prompts: dict[str, list[list[int]]]):
+        self.rows = rows
+        self.k = k
+        self.kmax = max(k)
+        self.names = [n for n, w in weights.items() if any(x != 0 for x in w)]
+        self.caches = {n: _RewardCache(reward_models[n], prompts[n]) for n in self.names}
+        self.weights = {n: torch.tensor(weights[n], dtype=torch.float32) for n in self.names}
+        self._index: torch.Tensor | None = None
+        self._owner = torch.repeat_interleave(torch.arange(len(rows)), torch.as_tensor(k))
+        self._slot = torch.cat([torch.arange(n) for n in k])  # candidate's rank within its row
+        self._picked_base: torch.Tensor | None = None
+
+    def prefill(self) -> None:
+        for c in self.caches.values():
+            c.prefill()
+
+    def candidate_scores(self, base_lp: torch.Tensor) -> torch.Tensor:
+        """(B, V) restricted base log-probs -> (R, V) ARGS scores s(v) for each ARGS row: the row's
+        top-k candidates carry log π_base(v) + Σ w_i r_i, every other token -inf."""
+        device = base_lp.device
+        rows = torch.as_tensor(self.rows, device=device)
+        lp = base_lp[rows]  # (R, V)
+        top = lp.topk(self.kmax, dim=-1)  # ranks beyond a row's own k are dropped below
+        owner, slot = self._owner.to(device), self._slot.to(device)
+        cand = top.indices[owner, slot]  # (C,) every row's own k candidates
+        score = top.values[owner, slot]
+        for n in self.names:
+            r = self.caches[n].score(cand, owner).to(device)
+            score = score + self.weights[n].to(device)[owner] * r
+        self._cand, self._owner_dev = cand, owner
+        out = torch.full_like(lp, float("-inf"))
+        out[owner, cand] = torch.where(torch.isfinite(top.values[owner, slot]), score, torch.full_like(score, float("-inf")))
+        return out
+
+    def keep(self, tokens: torch.Tensor) -> None:
+        """After the step picked ``tokens`` (B,): keep each ARGS row's chosen candidate's caches."""
+        if not self.names:
+            return
+        device = self._cand.device
+        picked = tokens.to(device)[torch.as_tensor(self.rows, device=device)][self._owner_dev]  # (C,)
+        hit = (self._cand == picked).nonzero().squeeze(-1)  # the chosen candidate of each row, in row order
+        for c in self.caches.values():
+            c.keep(hit)
+
+    def forwards_per_step(self, row_k: int) -> int:
+        """Reward-model row-forwards a row with ``row_k`` candidates costs per step."""
+        return row_k * len(self.names)
+
+
+def args_weights(specs: list[Any], objectives: list[str]) -> dict[str, list[float]]:
+    """Per objective, each ARGS row's w_i (0 where a row does not name it)."""
+    return {n: [float(s.weights.get(n, 0.0)) for s in specs] for n in objectives}

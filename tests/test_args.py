@@ -1,0 +1,175 @@
+"""ARGS decoding and trajectory reward models: the fast path against a naive re-encoding loop,
+its limits (k = 1, w = 0), reward models in model-set files, and ``genarm train-rm``."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from genarm_core.config import ConfigError, DecodingConfig, ModelSetConfig, RowSpec, Setting
+from genarm_core.engine import GenARMEngine
+from genarm_core.loading import ModelSetError, load_model_set
+from genarm_core.reward_models import sequence_rewards
+
+PROMPTS = ["Tell me about the weather today.", "Hi", "How do I bake bread at home, step by step?"]
+
+
+def make_rm(tokenizer, seed, hidden=32, layers=2):
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(hidden_size=hidden, intermediate_size=4 * hidden, num_hidden_layers=layers, num_attention_heads=4,
+                      num_key_value_heads=4, max_position_embeddings=512, vocab_size=len(tokenizer), num_labels=1,
+                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    model = LlamaForSequenceClassification(cfg).eval()
+    torch.nn.init.normal_(model.score.weight, std=2.0)  # rewards that differ enough to change the pick
+    return model
+
+
+@pytest.fixture(scope="module")
+def rm_set(tmp_path_factory, tiny_set, tiny_tokenizer):
+    """The tiny set plus a reward model per objective (random, sharing the base's tokenizer)."""
+    import yaml
+
+    from genarm_core.tiny import save
+
+    root = tiny_set.parent
+    save(make_rm(tiny_tokenizer, 11), tiny_tokenizer, root / "rm_help")
+    save(make_rm(tiny_tokenizer, 12, hidden=16, layers=1), tiny_tokenizer, root / "rm_harm")
+    data = yaml.safe_load(tiny_set.read_text())
+    data["reward_models"] = {"helpfulness": {"path": "./rm_help"}, "harmlessness": {"path": "./rm_harm", "template": "Q: {prompt}\nA:"}}
+    f = root / "with_rms.yaml"
+    f.write_text(yaml.safe_dump(data))
+    return f
+
+
+@pytest.fixture(scope="module")
+def rm_models(rm_set):
+    return load_model_set(rm_set)
+
+
+def naive_args(models, prompt, weights, k, steps):
+    """ARGS the slow way: every step re-encodes the prefix for the base and, for each candidate,
+    prompt + tokens + candidate for every reward model from scratch (greedy)."""
+    engine = GenARMEngine(models)
+    V = models.vocab_size
+    ids = models.base.encode_prompt(prompt)
+    rm_prompts = {n: rm.encode_prompt(prompt) for n, rm in models.reward_models.items()}
+    tokens, utf8 = [], torch.zeros(1, dtype=torch.long)
+    with torch.no_grad():
+        for _ in range(steps):
+            logits = models.base.model(input_ids=torch.tensor([ids + tokens])).logits[:, -1, :V].float()
+            lp = torch.log_softmax(logits, -1).masked_fill(engine.rules.mask(utf8), float("-inf"))
+            lp = torch.log_softmax(lp, -1)[0]
+            top = lp.topk(k)
+            best, best_score = None, None
+            for value, cand in zip(top.values.tolist(), top.indices.tolist()):
+                s = value
+                for n, w in weights.items():
+                    seq = torch.tensor([rm_prompts[n] + tokens + [cand]])
+                    s += w * sequence_rewards(models.reward_models[n].model, seq, torch.ones_like(seq)).item()
+                if best_score is None or s > best_score:
+                    best, best_score = cand, s
+            tokens.append(best)
+            utf8 = engine.rules.advance(utf8, torch.tensor([best]))
+    return tokens
+
+
+def test_fast_path_picks_the_tokens_of_a_naive_re_encoding_loop(rm_models):
+    engine = GenARMEngine(rm_models)
+    specs = [RowSpec(PROMPTS[0], {"helpfulness": 1.0, "harmlessness": 0.5}, "args", n=5),
+             RowSpec(PROMPTS[1], {"helpfulness": 2.0}, "args", n=3),  # each row its own k
+             RowSpec(PROMPTS[2], {"harmlessness": -1.0}, "args", n=7),
+             RowSpec(PROMPTS[0], {"helpfulness": 1.0})]  # a GenARM row in the same batch
+    cfg = DecodingConfig(temperature=0, max_new_tokens=10, stop_at_eos=False)
+    results = engine.generate(specs, cfg)
+    for spec, r in zip(specs[:3], results):
+        assert r.token_ids == naive_args(rm_models, spec.prompt, spec.weights, spec.n, 10), spec
+        assert r.method == "args"
+        assert r.forwards_per_token == 1 + spec.n * len(spec.weights)
+    # the reward models move the pick: not just the base's greedy path
+    base = engine.generate([RowSpec(PROMPTS[0], method="base")], cfg)[0]
+    assert results[0].token_ids != base.token_ids
+    # the GenARM row is unaffected by its ARGS batch-mates
+    alone = engine.generate([specs[3]], cfg)[0]
+    assert alone.token_ids == results[3].token_ids
+
+
+def test_k_1_is_greedy_base_decoding_and_w_0_is_top_k_base_sampling(rm_models):
+    engine = GenARMEngine(rm_models)
+    greedy = DecodingConfig(temperature=0, max_new_tokens=12, stop_at_eos=False)
+    for prompt in PROMPTS:
+        args = engine.generate([RowSpec(prompt, {"helpfulness": 3.0}, "args", n=1)], greedy)[0]
+        base = engine.generate([RowSpec(prompt, method="base")], greedy)[0]
+        assert args.token_ids == base.token_ids
+    for seed in range(3):
+        sampled = DecodingConfig(temperature=0.9, top_k=6, max_new_tokens=12, seed=seed, stop_at_eos=False)
+        args = engine.generate([RowSpec(p, {}, "args", n=6) for p in PROMPTS], sampled)
+        base = engine.generate([RowSpec(p, method="base") for p in PROMPTS], sampled)
+        assert [a.token_ids for a in args] == [b.token_ids for b in base]
+
+
+def test_stochastic_args_samples_only_its_candidates_and_reports_the_kl(rm_models):
+    engine = GenARMEngine(rm_models)
+    cfg = DecodingConfig(temperature=1.0, top_p=0.5, max_new_tokens=12, seed=1, stop_at_eos=False, trace=True)
+    r = engine.generate([RowSpec(PROMPTS[2], {"helpfulness": 1.5, "harmlessness": 1.0}, "args", n=4)], cfg)[0]
+    assert len(r.token_ids) == 12
+    assert r.kl_to_base == pytest.approx(sum(t["combined_logprob"] - t["base_logprob"] for t in r.trace), abs=1e-4)
+    assert set(r.trace[0]["arm_logprobs"]) == {"helpfulness", "harmlessness"}  # the ARMs' view, read after decoding
+
+
+def test_reward_models_in_a_model_set_file(rm_set, tiny_set, tiny_tokenizer, tmp_path):
+    import yaml
+
+    cfg = ModelSetConfig.from_file(rm_set)
+    assert set(cfg.reward_model_specs) == {"helpfulness", "harmlessness"}
+    data = yaml.safe_load(rm_set.read_text())
+    data["reward_models"] = {"kindness": {"path": "./rm_help"}}
+    bad = rm_set.parent / "bad_rm.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="reward_models.kindness: not an objective"):
+        ModelSetConfig.from_file(bad)
+    # ARGS without a reward model for a weighted objective: a message, not a stack trace
+    with pytest.raises(ValueError, match=r"ARGS needs a trajectory reward model for \['helpfulness'\]"):
+        GenARMEngine(load_model_set(tiny_set)).generate([RowSpec("Hi", {"helpfulness": 1.0}, "args", n=2)],
+                                                       DecodingConfig(max_new_tokens=2))
+    # a reward model whose tokenizer differs is refused, naming the token
+    from genarm_core.tiny import save, train_bpe_tokenizer
+
+    other = train_bpe_tokenizer(["zebra quartz fjord vexing jumps over"] * 50, vocab_size=300)
+    save(make_rm(other, 3), other, rm_set.parent / "rm_other")
+    data["reward_models"] = {"helpfulness": {"path": "./rm_other"}}
+    bad.write_text(yaml.safe_dump(data))
+    with pytest.raises(ModelSetError, match="reward_models.helpfulness.*token"):
+        load_model_set(bad)
+    assert Setting("ARGS", {"helpfulness": 1.0}, 10).label == "ARGS k=10 helpfulness=1"
+
+
+def test_rewards_are_read_at_the_last_real_token_even_when_it_is_eos(tiny_tokenizer):
+    """SmolLM2's pad token is its EOS: a model's own pooling would skip a final EOS as padding."""
+    rm = make_rm(tiny_tokenizer, 5)
+    eos = tiny_tokenizer.eos_token_id
+    rm.config.pad_token_id = eos
+    seq = [5, 9, 17, eos]
+    one = sequence_rewards(rm, torch.tensor([seq]), torch.ones(1, 4, dtype=torch.long))
+    padded = sequence_rewards(rm, torch.tensor([[eos, eos] + seq]), torch.tensor([[0, 0, 1, 1, 1, 1]]))
+    right = sequence_rewards(rm, torch.tensor([seq + [eos, eos]]), torch.tensor([[1, 1, 1, 1, 0, 0]]))
+    assert one.item() == pytest.approx(padded.item(), abs=1e-5) == pytest.approx(right.item(), abs=1e-5)
+    without_eos = sequence_rewards(rm, torch.tensor([seq[:-1]]), torch.ones(1, 3, dtype=torch.long))
+    assert one.item() != pytest.approx(without_eos.item(), abs=1e-6)
+
+
+def test_cli_generate_with_args(rm_set):
+    base = [sys.executable, "-m", "genarm_core", "generate", "--models", str(rm_set), "--prompt", "Hi", "--json",
+            "--temperature", "0", "--max-new-tokens", "5"]
+    run = subprocess.run(base + ["--method", "args", "--args-topk", "4", "--args-weight", "1.5"], capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["method"] == "args" and out["setting"] == {"method": "args", "n": 4,
+                                                          "weights": {"harmlessness": 1.5, "helpfulness": 1.5}}
+    assert out["forwards_per_token"] == 1 + 4 * 2
+    bad = subprocess.run(base + ["--args-topk", "4"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "--args-topk/--args-weight are for --method args" in bad.stderr
