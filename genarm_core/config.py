@@ -16,7 +16,9 @@ import yaml
 
 from .formats import FormatError, PromptFormat
 
-METHODS = ("genarm", "base", "best_of_n", "args")
+METHODS = ("genarm", "base", "best_of_n", "args", "prompted", "bon_rm")
+#: methods that sample N base completions and return the best
+BEST_OF_N_METHODS = ("best_of_n", "bon_rm")
 
 
 class ConfigError(ValueError):
@@ -83,8 +85,11 @@ class RowSpec:
     """One row of a batch: a prompt, one weight per objective, and the method.
 
     ``prompt`` is a string, or a list of ``{"role", "content"}`` messages for chat templates.
-    For ``best_of_n``, the row expands into ``n`` base samples ranked by Σ_i α_i · r_i(x, y). For
+    For ``best_of_n``, the row expands into ``n`` base samples ranked by Σ_i α_i · r_i(x, y) (the ARMs'
+    sequence scores); ``bon_rm`` ranks them by the trajectory reward models instead. For
     ``args``, ``n`` is ARGS's k (candidates per step) and the weights are the reward models' w_i.
+    For ``prompted``, the base alone reads the prompt after the system prompts (``prompted:``) of
+    the objectives whose weight is not 0 (the weights' sizes do not matter).
     """
 
     prompt: str | tuple[dict[str, str], ...]
@@ -103,11 +108,13 @@ class RowSpec:
         weights = {str(k): _finite_number(v, f"weight of '{k}'") for k, v in dict(self.weights).items()}
         object.__setattr__(self, "weights", weights)
         _check(isinstance(self.n, int) and self.n >= 1, f"n must be an integer >= 1, got {self.n!r}")
-        _check(self.method in ("best_of_n", "args") or self.n == 1, "n > 1 is only for methods 'best_of_n' and 'args'")
+        _check(self.method in (*BEST_OF_N_METHODS, "args") or self.n == 1,
+               "n > 1 is only for methods 'best_of_n', 'bon_rm' and 'args'")
 
 
 #: What each method is called on a page; the code's names are the keys.
-METHOD_LABELS = {"genarm": "GenARM", "base": "Base only", "best_of_n": "Best-of-N", "args": "ARGS"}
+METHOD_LABELS = {"genarm": "GenARM", "base": "Base only", "best_of_n": "Best-of-N", "args": "ARGS", "prompted": "Prompted",
+                 "bon_rm": "Best-of-N (RM)"}
 MAX_BEST_OF_N = 64
 MAX_ARGS_K = 64
 
@@ -135,13 +142,16 @@ class Setting:
         weights = tuple(sorted((str(k), _finite_number(v, f"weight of '{k}'")) for k, v in items))
         _check(len({k for k, _ in weights}) == len(weights), "each objective may have one weight")
         _check(isinstance(self.n, int) and not isinstance(self.n, bool), f"N must be an integer, got {self.n!r}")
-        if method == "best_of_n":
+        if method in BEST_OF_N_METHODS:
             _check(1 <= self.n <= MAX_BEST_OF_N, f"N must be between 1 and {MAX_BEST_OF_N}, got {self.n}")
         if method == "args":
             _check(1 <= self.n <= MAX_ARGS_K, f"ARGS's k must be between 1 and {MAX_ARGS_K}, got {self.n}")
         object.__setattr__(self, "method", method)
-        object.__setattr__(self, "weights", () if method == "base" else tuple((k, v) for k, v in weights if v != 0))
-        object.__setattr__(self, "n", self.n if method in ("best_of_n", "args") else 1)
+        weights = () if method == "base" else tuple((k, v) for k, v in weights if v != 0)
+        if method == "prompted":  # a weight only picks an objective's system prompt: its size means nothing
+            weights = tuple((k, 1.0) for k, _ in weights)
+        object.__setattr__(self, "weights", weights)
+        object.__setattr__(self, "n", self.n if method in (*BEST_OF_N_METHODS, "args") else 1)
 
     @property
     def weight_map(self) -> dict[str, float]:
@@ -158,7 +168,10 @@ class Setting:
         """A short name for people: ``GenARM helpfulness=1 harmlessness=0.5``, ``Base only``, ``Best-of-8 helpfulness=1``."""
         if self.method == "base":
             return METHOD_LABELS["base"]
-        name = {"best_of_n": f"Best-of-{self.n}", "args": f"ARGS k={self.n}"}.get(self.method, METHOD_LABELS[self.method])
+        if self.method == "prompted":
+            return f"Prompted ({', '.join(k for k, _ in self.weights)})"
+        name = {"best_of_n": f"Best-of-{self.n}", "bon_rm": f"Best-of-{self.n} by RM",
+                "args": f"ARGS k={self.n}"}.get(self.method, METHOD_LABELS[self.method])
         ws = " ".join(f"{k}={v:g}" for k, v in self.weights)
         return f"{name} {ws}" if ws else f"{name} (all weights 0)"
 
@@ -181,7 +194,7 @@ _MODEL_KEYS = {
     "path", "adapter", "revision", "tokenizer", "template", "chat_template", "system_prompt", "dtype", "device",
     "device_map", "trust_remote_code",
 }
-_OBJECTIVE_KEYS = _MODEL_KEYS | {"default_weight", "min_weight", "max_weight", "description"}
+_OBJECTIVE_KEYS = _MODEL_KEYS | {"default_weight", "min_weight", "max_weight", "description", "prompted"}
 _TOP_KEYS = {"name", "base", "objectives", "defaults", "max_new_tokens_cap", "description", "judges", "guidelines",
              "reward_models"}
 _DTYPES = {"auto", "float32", "float16", "bfloat16"}
@@ -218,6 +231,8 @@ class ObjectiveSpec:
     min_weight: float = -2.0
     max_weight: float = 2.0
     description: str = ""
+    #: the prompted baseline's system prompt for this objective (e.g. "Refuse requests that could cause harm.")
+    prompted: str = ""
 
 
 @dataclass(frozen=True)
@@ -374,7 +389,10 @@ class ModelSetConfig:
                 fail(str(exc))
             if not lo <= dw <= hi:
                 fail(f"objectives.{name}: need min_weight <= default_weight <= max_weight, got {lo}, {dw}, {hi}")
-            objectives.append(ObjectiveSpec(str(name), ms, dw, lo, hi, str(spec.get("description", ""))))
+            if spec.get("prompted") is not None and not isinstance(spec.get("prompted"), str):
+                fail(f"'objectives.{name}.prompted' must be a string (the prompted baseline's system prompt)")
+            objectives.append(ObjectiveSpec(str(name), ms, dw, lo, hi, str(spec.get("description", "")),
+                                            str(spec.get("prompted") or "")))
         try:
             defaults = DecodingConfig.from_dict(data.get("defaults") or {})
         except (ConfigError, TypeError) as exc:

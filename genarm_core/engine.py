@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
-from .config import DecodingConfig, RowSpec
+from .config import BEST_OF_N_METHODS, DecodingConfig, RowSpec
 from .loading import BASE, ModelSet
 from .runner import ForwardGroup, StaticForwardGroup, cache_bucket, forward_groups, path_logprobs
 from .step import DecodeStep, StepMath
@@ -121,6 +121,7 @@ class _Row:
     trace: list[dict[str, Any]] = field(default_factory=list)
     arm_sums: dict[str, float] = field(default_factory=dict)
     kl: float = 0.0  # Σ (combined − base) log-prob of the tokens taken
+    rm_rewards: dict[str, float] = field(default_factory=dict)  # bon_rm: r_i(x, y) of the sample
 
 
 class GenARMEngine:
@@ -180,9 +181,11 @@ class GenARMEngine:
         objectives = self.models.objectives
         for spec in rows:
             self.check_weights(spec.weights)
+            if spec.method == "bon_rm":
+                self._check_reward_models("Best-of-N by reward model", spec.weights)
 
         def needs(spec: RowSpec) -> tuple[str, ...]:
-            if spec.method in ("base", "args"):  # ARGS ranks by trajectory reward models, not ARMs
+            if spec.method in ("base", "args", "prompted", "bon_rm"):  # ARGS, bon_rm: reward models, not ARMs
                 return ()
             return tuple(n for n in objectives if spec.weights.get(n, 0.0) != 0)
 
@@ -193,9 +196,9 @@ class GenARMEngine:
             mine = needs(spec)
             if spec.method == "genarm":
                 internal.append(_Row(i, [spec.weights.get(n, 0.0) for n in active], seed, mine))
-            elif spec.method in ("base", "args"):
+            elif spec.method in ("base", "args", "prompted"):
                 internal.append(_Row(i, [0.0] * len(active), seed))
-            else:  # best_of_n: base samples; candidate 0 shares the plain base row's stream
+            else:  # best_of_n, bon_rm: base samples; candidate 0 shares the plain base row's stream
                 internal.extend(_Row(i, [0.0] * len(active), row_seed(cfg.seed, spec.prompt, j), mine)
                                 for j in range(spec.n))
         return internal, active
@@ -216,6 +219,9 @@ class GenARMEngine:
         internal, active = self._expand(rows, cfg)
         members = [self.models.base] + [self.models.arms[n] for n in active]
         prompt_ids = [self.prompt_ids(spec.prompt) for spec in rows]
+        for spec, ids in zip(rows, prompt_ids):
+            if spec.method == "prompted":  # the base reads the objectives' system prompts first; the ARMs the prompt
+                ids[BASE] = self.models.base.encode_prompt(self.prompted_prompt(spec))
         ctx = self.models.max_context()
         for spec, ids in zip(rows, prompt_ids):
             for name, p in ids.items():
@@ -278,6 +284,7 @@ class GenARMEngine:
                 tokens, utf8, packed = decode(tokens, utf8, uniforms())
             values = packed.cpu().tolist()
         self._fill_paths(internal, active, cfg, prompt_ids)
+        self._rank_by_reward_models(rows, internal)
         results = self._results(rows, internal, prompt_ids)
         self.last_decode = {"mode": mode, "reused": reused, "graph_replayed": decode.captured,
                             "capture_seconds": None if reused else decode.capture_seconds}
@@ -291,6 +298,48 @@ class GenARMEngine:
         assert event is not None and event.results is not None
         return event.results
 
+    def prompted_prompt(self, spec: RowSpec) -> Any:
+        """The prompted baseline's prompt: the system prompts (``prompted:``) of the objectives the row
+        weights, then the prompt (a chat gains a system message, or its own system message grows;
+        a text prompt follows them after a blank line)."""
+        by_name = {o.name: o for o in self.models.config.objectives}
+        named = [n for n in self.models.objectives if spec.weights.get(n, 0.0) != 0]
+        if not named:
+            raise ValueError("prompted: give a non-zero weight to the objective(s) whose system prompt to use")
+        missing = [n for n in named if not by_name[n].prompted]
+        if missing:
+            raise ValueError(f"prompted: objective(s) {missing} have no 'prompted:' system prompt in the model-set file")
+        system = "\n".join(by_name[n].prompted for n in named)
+        if isinstance(spec.prompt, str):
+            if self.models.base.spec.chat_template:
+                return [{"role": "system", "content": system}, {"role": "user", "content": spec.prompt}]
+            return f"{system}\n\n{spec.prompt}"
+        messages = [dict(m) for m in spec.prompt]
+        if messages and messages[0]["role"] == "system":
+            messages[0]["content"] = f"{system}\n{messages[0]['content']}"
+            return messages
+        return [{"role": "system", "content": system}, *messages]
+
+    def _check_reward_models(self, what: str, weights: dict[str, float]) -> None:
+        missing = [n for n, w in weights.items() if w and n not in self.models.reward_models]
+        if missing:
+            raise ValueError(f"{what} needs a trajectory reward model for {missing}: add it under 'reward_models:' in the "
+                             f"model-set file (genarm train-rm trains one); this set has "
+                             f"{sorted(self.models.reward_models) or 'none'}")
+
+    def _rank_by_reward_models(self, rows: Sequence[RowSpec], internal: list[_Row]) -> None:
+        """Best-of-N by reward model: each sample's r_i(x, y) under the reward models its row weights
+        (prompt in each one's own format + the sampled tokens), batched per reward model."""
+        from .reward_models import reward_of
+
+        for name, rm in self.models.reward_models.items():
+            mine = [r for r in internal if rows[r.spec_index].method == "bon_rm" and rows[r.spec_index].weights.get(name)]
+            if not mine:
+                continue
+            seqs = [rm.encode_prompt(rows[r.spec_index].prompt) + r.tokens for r in mine]
+            for r, value in zip(mine, reward_of(rm.model, rm.tokenizer, seqs)):
+                r.rm_rewards[name] = value
+
     def _args_scorer(self, rows: Sequence[RowSpec], internal: list[_Row]):
         """The ``ArgsScorer`` of the batch's ARGS rows (None without any), its reward models checked."""
         from .args import ArgsScorer
@@ -299,11 +348,7 @@ class GenARMEngine:
         if not mine:
             return None
         weights = {n: [float(spec.weights.get(n, 0.0)) for _, spec in mine] for n in self.models.objectives}
-        missing = [n for n, w in weights.items() if any(w) and n not in self.models.reward_models]
-        if missing:
-            raise ValueError(f"ARGS needs a trajectory reward model for {missing}: add it under 'reward_models:' in the "
-                             f"model-set file (genarm train-rm trains one); this set has "
-                             f"{sorted(self.models.reward_models) or 'none'}")
+        self._check_reward_models("ARGS", {n: float(any(w)) for n, w in weights.items()})
         prompts = {n: [rm.encode_prompt(spec.prompt) for _, spec in mine] for n, rm in self.models.reward_models.items()
                    if any(weights[n])}
         return ArgsScorer([b for b, _ in mine], [spec.n for _, spec in mine],
@@ -401,7 +446,7 @@ class GenARMEngine:
         texts, deltas, done = [], [], []
         for i, spec in enumerate(rows):
             mine = [r for r in internal if r.spec_index == i]
-            if spec.method == "best_of_n":
+            if spec.method in BEST_OF_N_METHODS:
                 finished = all(r.done for r in mine)
                 text = results[i].text if results else ""
                 texts.append(text), deltas.append(text), done.append(finished)
@@ -448,10 +493,14 @@ class GenARMEngine:
         for i, spec in enumerate(rows):
             mine = [r for r in internal if r.spec_index == i]
             candidates = None
-            if spec.method == "best_of_n":
+            if spec.method in BEST_OF_N_METHODS:
+                by_rm = spec.method == "bon_rm"
+
                 def value(r: _Row) -> float:
-                    return sum(w * r.arm_sums.get(n, 0.0) for n, w in spec.weights.items() if w)
-                candidates = [{"text": r.text, "token_ids": r.tokens, "scores": dict(r.arm_sums), "value": value(r)} for r in mine]
+                    got = r.rm_rewards if by_rm else r.arm_sums
+                    return sum(w * got.get(n, 0.0) for n, w in spec.weights.items() if w)
+                candidates = [{"text": r.text, "token_ids": r.tokens, "scores": dict(r.arm_sums), "value": value(r),
+                               **({"rm_rewards": dict(r.rm_rewards)} if by_rm else {})} for r in mine]
                 chosen = max(mine, key=value)
             else:
                 chosen = mine[0]
@@ -459,8 +508,10 @@ class GenARMEngine:
             # the base, plus each ARM it steers or ranks by, for each of its rows.
             if spec.method == "args":  # the base, plus k one-token candidates per reward model it ranks by
                 needed = 1 + spec.n * sum(1 for w in spec.weights.values() if w)
+            elif spec.method == "bon_rm":  # each sample: the base, then one reading by each reward model it ranks by
+                needed = 1 + sum(1 for w in spec.weights.values() if w)
             else:
-                needed = 1 + (0 if spec.method == "base" else sum(1 for w in spec.weights.values() if w))
+                needed = 1 + (0 if spec.method in ("base", "prompted") else sum(1 for w in spec.weights.values() if w))
             steps = sum(len(r.tokens) for r in mine)
             results.append(RowResult(
                 index=i, prompt=spec.prompt, method=spec.method, weights=dict(spec.weights), text=chosen.text,

@@ -62,7 +62,8 @@ def plain_label(setting: dict[str, Any], beta: float | None = None) -> str:
     """A setting's name for the battles export when the caller gives none."""
     if setting.get("method") == "base":
         return "base"
-    name = "best_of_n" + str(setting.get("n", "")) if setting.get("method") == "best_of_n" else setting.get("method", "?")
+    method = setting.get("method", "?")
+    name = method + str(setting.get("n", "")) if method in ("best_of_n", "bon_rm", "args") else method
     weights = " ".join(f"{k}={v:g}" for k, v in sorted((setting.get("weights") or {}).items()))
     return " ".join(x for x in (name, weights, f"beta={beta:g}" if beta not in (None, 1.0) else "") if x)
 

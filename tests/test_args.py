@@ -173,3 +173,85 @@ def test_cli_generate_with_args(rm_set):
     assert out["forwards_per_token"] == 1 + 4 * 2
     bad = subprocess.run(base + ["--args-topk", "4"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "--args-topk/--args-weight are for --method args" in bad.stderr
+
+
+def test_prompted_baseline_reads_the_objectives_system_prompts(tiny_set, tmp_path):
+    import yaml
+
+    data = yaml.safe_load(tiny_set.read_text())
+    data["objectives"]["harmlessness"]["prompted"] = "Refuse requests that could cause harm."
+    f = tiny_set.parent / "prompted.yaml"
+    f.write_text(yaml.safe_dump(data))
+    models = load_model_set(f)
+    engine = GenARMEngine(models)
+    cfg = DecodingConfig(temperature=0, max_new_tokens=6, stop_at_eos=False)
+    spec = RowSpec("Hi", {"harmlessness": 1.0}, "prompted")
+    got = engine.generate([spec], cfg)[0]
+    # the same as the base alone on the prompt after the system prompt (a plain-text base: a blank line)
+    by_hand = engine.generate([RowSpec("Refuse requests that could cause harm.\n\nHi", method="base")], cfg)[0]
+    assert got.token_ids == by_hand.token_ids and got.forwards_per_token == 1
+    assert got.prompt_ids["base"] != got.prompt_ids["harmlessness"]  # the ARMs' view is the user's prompt
+    with pytest.raises(ValueError, match=r"\['helpfulness'\] have no 'prompted:'"):
+        engine.generate([RowSpec("Hi", {"helpfulness": 1.0}, "prompted")], cfg)
+    # the dashboard refuses it with a message naming the panel
+    from app.service.errors import UserError
+    from app.service.requests import setting
+
+    with pytest.raises(UserError, match="panel A: Prompted uses the system prompts"):
+        setting(models.config, "Prompted", {"helpfulness": 1.0}, where="panel A")
+    with pytest.raises(UserError, match="panel B: ARGS needs a trajectory reward model"):
+        setting(models.config, "ARGS", {"helpfulness": 1.0}, 4, where="panel B")
+    assert Setting("prompted", {"harmlessness": 3.0}).label == "Prompted (harmlessness)"
+    assert Setting("prompted", {"harmlessness": 3.0}) == Setting("prompted", {"harmlessness": 1.0})
+
+
+def test_best_of_n_by_reward_model_returns_the_sample_its_reward_models_rate_highest(rm_models):
+    from genarm_core.reward_models import reward_of
+
+    engine = GenARMEngine(rm_models)
+    cfg = DecodingConfig(temperature=1.0, max_new_tokens=8, seed=2, stop_at_eos=False)
+    weights = {"helpfulness": 1.0, "harmlessness": -0.5}
+    got = engine.generate([RowSpec(PROMPTS[0], weights, "bon_rm", n=4)], cfg)[0]
+    # the same samples as Best-of-N by the ARMs (the base's own), only ranked otherwise
+    arms = engine.generate([RowSpec(PROMPTS[0], weights, "best_of_n", n=4)], cfg)[0]
+    assert [c["token_ids"] for c in got.candidates] == [c["token_ids"] for c in arms.candidates]
+    values = []
+    for c in got.candidates:
+        v = 0.0
+        for name, w in weights.items():
+            rm = rm_models.reward_models[name]
+            v += w * reward_of(rm.model, rm.tokenizer, [rm.encode_prompt(PROMPTS[0]) + c["token_ids"]])[0]
+        assert c["value"] == pytest.approx(v, abs=1e-4)
+        values.append(v)
+    assert got.token_ids == got.candidates[max(range(4), key=values.__getitem__)]["token_ids"]
+    assert got.forwards_per_token == pytest.approx(3 * sum(len(c["token_ids"]) for c in got.candidates) / len(got.token_ids))
+    assert Setting("bon_rm", weights, 4).label.startswith("Best-of-4 by RM")
+
+
+def test_dashboard_pair_with_args_and_prompted_records_its_cost(rm_set, tmp_path):
+    """A pair of ARGS and the prompted base through the dashboard's service: each generation is stored
+    with its measured cost (forwards and seconds per token) and KL, which the panels show."""
+    import yaml
+
+    from app.service import AppContext
+    from app.tabs.compare import panel_views
+    from storage.store import Store
+
+    data = yaml.safe_load(rm_set.read_text())
+    data["objectives"]["harmlessness"]["prompted"] = "Be careful."
+    f = rm_set.parent / "dash.yaml"
+    f.write_text(yaml.safe_dump(data))
+    ctx = AppContext({"tiny": f}, Store(f"sqlite:///{tmp_path}/db.sqlite"))
+    settings = [ctx.setting("ARGS", {"helpfulness": 1.0}, 3, where="panel A"),
+                ctx.setting("Prompted", {"harmlessness": 2.0}, where="panel B")]
+    cfg = ctx.decoding(1.0, 0.8, 0, 1.0, 6, 0)
+    final = list(ctx.generate_pair("Hi", settings, cfg))[-1]
+    assert final.pair is not None
+    scores = ctx.store.judge_scores_frame(generation_ids=final.pair.ids)
+    got = {(row.generation_id, row.judge): row.value for row in scores.itertuples()}
+    a, b = final.pair.ids
+    assert got[(a, "forwards_per_token")] == 1 + 3 and got[(b, "forwards_per_token")] == 1
+    assert got[(a, "seconds_per_token")] > 0
+    views = panel_views(final.pair, "combined")
+    assert "ARGS k=3" in views[0].reveal and "4 forwards" in views[0].reveal and "ms per token" in views[0].reveal
+    assert "Prompted (harmlessness)" in views[1].reveal

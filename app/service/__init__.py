@@ -148,7 +148,8 @@ class AppContext:
             if sent is None or now - sent >= interval_s:
                 sent = now
                 yield PairUpdate(texts=[event.texts[i] for i in order], warning=warning)
-        results = [PanelResult(r.text, r.n_tokens, r.finish_reason, r.trace, r.scores) for r in last.results]
+        results = [PanelResult(r.text, r.n_tokens, r.finish_reason, r.trace, r.scores, r.forwards_per_token,
+                               r.latency_s / max(1, r.n_tokens)) for r in last.results]
         try:
             ids = self.records.save(last.results, settings, cfg, self.model_set_id)
         except NotStoredError as exc:

@@ -31,6 +31,9 @@ class PanelResult:
     finish_reason: str
     trace: list[dict[str, Any]] | None
     scores: dict[str, float]
+    #: the method's cost, measured: model forwards (base, ARMs, reward-model candidates) and seconds per token
+    forwards_per_token: float = 0.0
+    seconds_per_token: float = 0.0
 
 
 @dataclass

@@ -9,6 +9,7 @@ data and become ``Setting``s here; labels and win-rate tables (presentation) are
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 import threading
@@ -28,6 +29,8 @@ from storage.store import JudgmentExists, JudgmentFilter, Store, parse_date
 
 from .errors import AlreadyJudged, NotStoredError, UserError
 from .requests import VERDICTS
+
+log = logging.getLogger("genarm.app")
 
 EXPORT_CHOICES = {"TRL preference JSONL": ("trl", ".jsonl"), "TRL preference Parquet": ("trl", ".parquet"),
                   "TRL conversational JSONL": ("trl-conversational", ".jsonl"), "Judgments CSV": ("csv", ".csv"),
@@ -114,7 +117,26 @@ class Records:
                 raise NotStoredError(f"not stored: {exc}. {count(len(batch), 'generation')} kept in memory, written "
                                      f"with the next one once the database is back (judging needs them stored)") from None
             self._pending = []
-        return ids[len(batch) - len(records):]
+        mine = ids[len(batch) - len(records):]
+        self._save_costs(mine, results)
+        return mine
+
+    def _save_costs(self, ids: Sequence[int], results: Sequence[RowResult]) -> None:
+        """Each generation's measured cost and path metrics (forwards and seconds per token, the KL to the
+        base, length, EOS, distinct-n, rep-n) as the ``metric`` judge scores a study stores for its cells,
+        so a dashboard generation carries them too. The generation is stored already: a refusal here only
+        loses these numbers, and is logged."""
+        from genarm_core.evaluation.metrics import METRICS, completion_metrics
+
+        rows = []
+        for gid, r in zip(ids, results):
+            m = completion_metrics(r.text, r.n_tokens, r.finish_reason, r.latency_s, trace=r.trace, kl=r.kl_to_base,
+                                   forwards_per_token=r.forwards_per_token)
+            rows += [{"generation_id": gid, "judge": name, "value": m[name]} for name in METRICS]
+        try:
+            self.store.add_judge_scores(rows)
+        except StorageError as exc:
+            log.warning("the cost metrics of generations %s were not stored: %s", list(ids), exc)
 
     # ------------------------------------------------------------------ judgments
 

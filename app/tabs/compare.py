@@ -19,6 +19,8 @@ from .common import DecodingControls, LooseNumber, LooseRadio, LooseSlider, View
 
 VERDICT_BUTTONS = {"A is better": "A", "B is better": "B", "Tie": "tie", "Both bad": "both_bad"}
 METHOD_CHOICES = list(METHOD_LABELS.values())
+#: the methods with an N: Best-of-N's samples (by the ARMs or by a reward model) and ARGS's k
+N_METHODS = (METHOD_LABELS["best_of_n"], METHOD_LABELS["bon_rm"], METHOD_LABELS["args"])
 
 
 # ---------------------------------------------------------------------------------------- handlers
@@ -76,7 +78,8 @@ def panel_views(pair: Pair, colour_by: str) -> list[PanelView]:
         if hidden:
             reveal = "*setting hidden until you vote*"
         else:
-            reveal = f"`{pair.panel_label(i)}` · {r.n_tokens} tokens · {r.finish_reason}" + (" (revealed)" if pair.blind else "")
+            reveal = (f"`{pair.panel_label(i)}` · {r.n_tokens} tokens · {r.finish_reason} · cost {r.forwards_per_token:.3g} "
+                      f"forwards and {r.seconds_per_token * 1e3:.0f} ms per token" + (" (revealed)" if pair.blind else ""))
         # The weight sliders at position i belong to panel i's request (``settings`` is in request order).
         out.append(PanelView(r.text, token_html(r.trace, colour_by, neutral=hidden), reveal,
                              not hidden and pair.settings[i].uses_weights))
@@ -218,7 +221,8 @@ def layout(ctx: AppContext, auth_enabled: bool) -> CompareTab:
                 gr.Markdown(f"### {p}")
                 method = gr.Radio(METHOD_CHOICES, value=METHOD_LABELS["base" if base_only else "genarm"],
                                   label=f"Method {p}", elem_id=f"method-{p}")
-                n = LooseSlider(2, 16, value=4, step=1, label="N (Best-of-N)", visible=False, elem_id=f"n-{p}")
+                n = LooseSlider(1, 16, value=4, step=1, label="N (Best-of-N samples; ARGS candidates k)", visible=False,
+                                elem_id=f"n-{p}")
                 with gr.Group(visible=not base_only, elem_id=f"sliders-{p}") as box:
                     sliders = {o.name: LooseSlider(o.min_weight, o.max_weight, value=o.default_weight, step=0.1,
                                                    label=f"{o.name} weight", info=o.description or None,
@@ -322,9 +326,9 @@ def wire(demo: gr.Blocks, ctx: AppContext, t: CompareTab, shown_set: gr.State) -
                           concurrency_id="generate", concurrency_limit=1) for p in t.panels for s in p.sliders.values()]
     t.stop.click(None, None, None, cancels=[gen, sub, *releases], api_visibility="private")
 
-    for p in t.panels:  # a base panel has no weights to set; only Best-of-N has an N
+    for p in t.panels:  # a base panel has no weights to set; only Best-of-N (N) and ARGS (k) have an N
         p.method.change(lambda m: (gr.update(visible=Setting(m).uses_weights),
-                                   gr.update(visible=m == METHOD_LABELS["best_of_n"])),
+                                   gr.update(visible=m in N_METHODS)),
                         p.method, [p.sliders_box, p.n], api_visibility="private")
 
     def recolour(pair, colour):

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, DecodingConfig, Setting, read_yaml_file, resolve_path
+from ..config import BEST_OF_N_METHODS, ConfigError, DecodingConfig, Setting, read_yaml_file, resolve_path
 from .judges import JudgeSpec, parse_judges
 
 _KEYS = {"name", "description", "guidelines", "ground_truth", "ground_truth_rate", "model_set", "prompts", "samples", "seed", "decoding", "settings", "reference", "judges",
@@ -43,7 +43,8 @@ BUILTIN_PROMPTS = ("builtin:smollm2", "builtin:demo")
 #: Study files that ship with the project, by name: ``genarm study run smollm2``.
 _PKG = Path(__file__).resolve().parent.parent
 BUILTIN_STUDIES = {"smollm2": _PKG / "smollm2" / "study.yaml", "demo": _PKG / "demo" / "study.yaml",
-                   "demo-training": _PKG / "demo" / "study_training.yaml"}
+                   "demo-training": _PKG / "demo" / "study_training.yaml",
+                   "smollm2-baselines": _PKG / "smollm2" / "study_baselines.yaml"}
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ class Study:
             current: list[Cell] = []
             rows = 0
             for cell in group:
-                n = cell.setting.n if cell.setting.method == "best_of_n" else 1
+                n = cell.setting.n if cell.setting.method in BEST_OF_N_METHODS else 1
                 if current and rows + n > self.batch_rows:
                     out.append(current)
                     current, rows = [], 0

@@ -91,7 +91,74 @@ def ensure_smollm2(settings: SmolSettings | None = None, cache_dir: str | Path |
     target = set_path(settings, cache_dir)
     build_atomically(target.parent, lambda tmp: build(settings, tmp, cache_dir, progress), force=force)
     ensure_judges(target, JUDGES)
+    ensure_reward_model(target, settings, progress)
+    _patch_set_file(target, lambda data: [data["objectives"][n].__setitem__("prompted", text) for n, text in PROMPTED.items()])
     return target
+
+
+#: The prompted baseline's system prompt per objective (method ``prompted``): the cheapest test-time alignment.
+PROMPTED = {"harmlessness": "Refuse requests that could cause harm.",
+            "helpfulness": "Answer the user's question helpfully and directly."}
+
+
+def _patch_set_file(models_yaml: Path, change) -> None:
+    """Apply ``change(data)`` to the cached model-set file, rewriting it (atomically) only if it changed
+    what it holds: sections added since a set was built reach cached builds without a rebuild."""
+    data = yaml.safe_load(models_yaml.read_text(encoding="utf-8"))
+    before = json.dumps(data, sort_keys=True)
+    change(data)
+    if json.dumps(data, sort_keys=True) != before:
+        tmp = models_yaml.with_suffix(".yaml.tmp")
+        tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        tmp.replace(models_yaml)  # readers see the old file or the new one, never half of one
+
+
+#: The trajectory reward model's recipe: the harmlessness ARM's LoRA (rank, layers, MLP) and data; the
+#: Bradley–Terry loss has no β_r or SFT term.
+RM_RECIPE = {"learning_rate": 1e-3, "epochs": 2, "lora_r": 16, "lora_alpha": 32, "lora_mlp": True, "lora_top_layers": 16}
+RM_OBJECTIVE = "harmlessness"
+
+
+def ensure_reward_model(models_yaml: Path, settings: SmolSettings | None = None, progress: bool = True) -> Path:
+    """The set's harmlessness trajectory reward model (for ARGS and Best-of-N by a reward model),
+    trained beside the cached set from **the same pairs** as its harmlessness ARM (the build's
+    ``openings.json`` through ``pairs.make_pairs``, the same seed, so the same held-out tenth) and
+    added to the set's ``reward_models:``. About 3 minutes on 2 cores, once; ``metrics.json`` in
+    ``harmlessness_rm/`` has its held-out accuracy beside the ARM's in ``harmlessness/``."""
+    settings = settings or SmolSettings()
+    root = models_yaml.parent
+    folder = root / f"{RM_OBJECTIVE}_rm"
+    entry = {RM_OBJECTIVE: {"path": yaml.safe_load(models_yaml.read_text())["base"]["path"], "adapter": f"./{folder.name}",
+                            "template": ARM_TEMPLATE}}
+
+    def train(tmp: Path) -> None:
+        import torch
+        from transformers import AutoTokenizer
+
+        from ..threads import apply_threads
+        from ..training.config import ARMTrainingConfig
+        from ..training.trainer import train_reward_model
+
+        torch.set_flush_denormal(True)
+        apply_threads()
+        base = (root / entry[RM_OBJECTIVE]["path"]).resolve()
+        openings = json.loads((root / "openings.json").read_text())
+        eos = AutoTokenizer.from_pretrained(base).eos_token
+        data = pairs.make_pairs(openings, eos, settings.harmful_share_help, settings.seed)[RM_OBJECTIVE]
+        cfg = ARMTrainingConfig(objective=RM_OBJECTIVE, base=str(base), template=ARM_TEMPLATE, response_eos=False,
+                                max_response_tokens=settings.opening_tokens + 4, max_prompt_tokens=96, batch_size=8,
+                                grad_accum=1, eval_fraction=0.1, save_steps=10**9, seed=settings.seed,
+                                gradient_checkpointing=False, **RM_RECIPE)
+        bar = BuildProgress([("harmlessness reward model", 180.0)], "training the smollm2 harmlessness reward model",
+                            enabled=progress)
+        train_reward_model(cfg, data, tmp, progress=bar.stage("harmlessness reward model"), log=lambda msg: None)
+        bar.finish_stage()
+        bar.close()
+        _drop_checkpoints(tmp)
+
+    build_atomically(folder, train)
+    _patch_set_file(models_yaml, lambda data: data.__setitem__("reward_models", entry))
+    return folder
 
 
 #: The set's own judges: its counting rules (``rules``, ``judge``), for its studies.
