@@ -253,5 +253,6 @@ def test_dashboard_pair_with_args_and_prompted_records_its_cost(rm_set, tmp_path
     assert got[(a, "forwards_per_token")] == 1 + 3 and got[(b, "forwards_per_token")] == 1
     assert got[(a, "seconds_per_token")] > 0
     views = panel_views(final.pair, "combined")
-    assert "ARGS k=3" in views[0].reveal and "4 forwards" in views[0].reveal and "ms per token" in views[0].reveal
+    assert "ARGS k=3" in views[0].reveal and "4 model forwards per token" in views[0].reveal and "ms per token" in views[0].reveal
+    assert "1 model forward per token" in views[1].reveal
     assert "Prompted (harmlessness)" in views[1].reveal

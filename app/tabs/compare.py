@@ -78,8 +78,10 @@ def panel_views(pair: Pair, colour_by: str) -> list[PanelView]:
         if hidden:
             reveal = "*setting hidden until you vote*"
         else:
-            reveal = (f"`{pair.panel_label(i)}` · {r.n_tokens} tokens · {r.finish_reason} · cost {r.forwards_per_token:.3g} "
-                      f"forwards and {r.seconds_per_token * 1e3:.0f} ms per token" + (" (revealed)" if pair.blind else ""))
+            fwd = f"{r.forwards_per_token:.3g} model forward{'' if r.forwards_per_token == 1 else 's'}"
+            reveal = (f"`{pair.panel_label(i)}` · {r.n_tokens} tokens · {r.finish_reason} · {fwd} per token · "
+                      f"{r.seconds_per_token * 1e3:.0f} ms per token (the panels decode as one batch)"
+                      + (" (revealed)" if pair.blind else ""))
         # The weight sliders at position i belong to panel i's request (``settings`` is in request order).
         out.append(PanelView(r.text, token_html(r.trace, colour_by, neutral=hidden), reveal,
                              not hidden and pair.settings[i].uses_weights))
