@@ -29,6 +29,7 @@ from transformers import DynamicCache
 from .loading import LoadedModel
 from .reward_models import rm_parts
 from .runner import cache_kwarg
+from .scoring import pad_id_of, pad_left
 
 
 class _RewardCache:
@@ -39,14 +40,7 @@ class _RewardCache:
         self.backbone, self.head = rm_parts(rm.model)
         self.device = rm.device
         self.kwarg = cache_kwarg(self.backbone)
-        tok = rm.tokenizer
-        pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
-        L = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), L), pad, dtype=torch.long)
-        mask = torch.zeros((len(prompts), L), dtype=torch.long)
-        for i, p in enumerate(prompts):
-            ids[i, L - len(p):] = torch.as_tensor(p, dtype=torch.long)
-            mask[i, L - len(p):] = 1
+        ids, mask = pad_left(prompts, pad_id_of(rm.tokenizer))
         self.ids, self.mask = ids.to(self.device), mask.to(self.device)
         self.cache = DynamicCache(config=self.backbone.config)
         self.next_pos = self.mask.sum(-1)  # (R,) position of the next token

@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .scoring import pad_id_of, pad_left
+
 
 def rm_parts(model: Any) -> tuple[nn.Module, nn.Module]:
     """(backbone, score head) of a sequence-classification model, through a PEFT wrapper."""
@@ -51,7 +53,7 @@ def reward_of(model: Any, tokenizer: Any, sequences: list[list[int]], device: to
     if not sequences:
         return []
     device = device or next(model.parameters()).device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    pad = pad_id_of(tokenizer)
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
     out = [0.0] * len(sequences)
     start = 0
@@ -61,13 +63,7 @@ def reward_of(model: Any, tokenizer: Any, sequences: list[list[int]], device: to
             n += 1
         idx = order[start:start + n]
         start += n
-        L = max(len(sequences[i]) for i in idx)
-        ids = torch.full((len(idx), L), pad, dtype=torch.long)
-        mask = torch.zeros((len(idx), L), dtype=torch.long)
-        for j, i in enumerate(idx):
-            s = sequences[i]
-            ids[j, L - len(s):] = torch.as_tensor(s, dtype=torch.long)
-            mask[j, L - len(s):] = 1
+        ids, mask = pad_left([sequences[i] for i in idx], pad)
         values = sequence_rewards(model, ids.to(device), mask.to(device)).cpu().tolist()
         for i, v in zip(idx, values):
             out[i] = v

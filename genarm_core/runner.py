@@ -25,6 +25,7 @@ import torch
 from transformers import DynamicCache, StaticCache
 
 from .loading import LoadedModel
+from .scoring import pad_id_of, pad_left
 
 
 class ForwardGroup:
@@ -68,14 +69,7 @@ class ForwardGroup:
     def _pad(self, prompt_ids: dict[str, list[list[int]]]) -> None:
         """Left-pad the stacked prompts (member-major: each member's rows in turn) into ``ids`` and ``mask``; ``next_pos`` per row."""
         rows = [p for m in self.members for p in prompt_ids[m.name]]
-        tok = self.members[0].tokenizer
-        pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
-        L = max(len(p) for p in rows)
-        ids = torch.full((len(rows), L), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), L), dtype=torch.long)
-        for i, p in enumerate(rows):
-            ids[i, L - len(p):] = torch.as_tensor(p, dtype=torch.long)
-            mask[i, L - len(p):] = 1
+        ids, mask = pad_left(rows, pad_id_of(self.members[0].tokenizer))
         self.ids = ids.to(self.device)
         self.mask = mask.to(self.device)
         self.next_pos = self.mask.sum(-1, keepdim=True)  # (R, 1) position of the next token, R stacked rows
@@ -208,8 +202,7 @@ def path_logprobs(group: list[LoadedModel], paths: dict[str, list[tuple[list[int
     """
     model = group[0].model
     device = group[0].device
-    tok = group[0].tokenizer
-    pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+    pad = pad_id_of(group[0].tokenizer)
     shared = group[0].adapter_name is not None
     jobs = [(m, k, p, c) for m in group for k, (p, c) in enumerate(paths.get(m.name, [])) if c]
     out = {m.name: [[] for _ in paths.get(m.name, [])] for m in group}
@@ -224,14 +217,8 @@ def path_logprobs(group: list[LoadedModel], paths: dict[str, list[tuple[list[int
             n += 1
         chunk = jobs[start:start + n]
         start += n
-        seqs = [p + c for _, _, p, c in chunk]
-        L = max(len(s) for s in seqs)
         keep = max(len(c) for _, _, _, c in chunk) + 1
-        ids = torch.full((len(seqs), L), pad, dtype=torch.long)
-        mask = torch.zeros((len(seqs), L), dtype=torch.long)
-        for i, s in enumerate(seqs):
-            ids[i, L - len(s):] = torch.as_tensor(s, dtype=torch.long)
-            mask[i, L - len(s):] = 1
+        ids, mask = pad_left([p + c for _, _, p, c in chunk], pad)
         ids, mask = ids.to(device), mask.to(device)
         kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask, "position_ids": (mask.cumsum(-1) - 1).clamp_min(0)}
         if shared:

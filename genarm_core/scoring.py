@@ -27,6 +27,23 @@ def pad_right(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor,
     return ids, mask
 
 
+def pad_left(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-pad token lists (decoding: every row's last token in the last column). Returns (ids, mask)."""
+    T = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), T), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        if len(s):
+            ids[i, T - len(s):] = torch.as_tensor(list(s), dtype=torch.long)
+            mask[i, T - len(s):] = 1
+    return ids, mask
+
+
+def pad_id_of(tokenizer: Any) -> int:
+    """The id to pad with: the pad token, else EOS, else 0."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+
+
 #: Bytes of float32 logits computed at once when scoring responses (one chunk of positions);
 #: under autograd, logits beyond ``LOGITS_KEEP_BYTES`` in all are recomputed in the backward pass
 #: instead of kept (below it, keeping them is cheaper than computing the output layer twice).
