@@ -21,8 +21,6 @@ from scratch.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from transformers import DynamicCache
 
@@ -36,7 +34,6 @@ class _RewardCache:
     """One reward model's KV cache over the ARGS rows' prefixes."""
 
     def __init__(self, rm: LoadedModel, prompts: list[list[int]]):
-        self.rm = rm
         self.backbone, self.head = rm_parts(rm.model)
         self.device = rm.device
         self.kwarg = cache_kwarg(self.backbone)
@@ -44,7 +41,6 @@ class _RewardCache:
         self.ids, self.mask = ids.to(self.device), mask.to(self.device)
         self.cache = DynamicCache(config=self.backbone.config)
         self.next_pos = self.mask.sum(-1)  # (R,) position of the next token
-        self._expanded: torch.Tensor | None = None  # candidate row -> its row, after ``score``
 
     def prefill(self) -> None:
         pos = (self.mask.cumsum(-1) - 1).clamp_min(0)
@@ -59,7 +55,7 @@ class _RewardCache:
         hidden = self.backbone(input_ids=candidates.to(self.device).unsqueeze(-1), attention_mask=mask,
                                position_ids=self.next_pos[owner].unsqueeze(-1), use_cache=True,
                                **{self.kwarg: self.cache}).last_hidden_state
-        self._expanded, self._mask = owner, mask
+        self._mask = mask  # the candidates' masks, for ``keep``
         return self.head(hidden[:, -1]).squeeze(-1).float()
 
     def keep(self, chosen: torch.Tensor) -> None:
@@ -83,15 +79,12 @@ class ArgsScorer:
     def __init__(self, rows: list[int], k: list[int], weights: dict[str, list[float]],
                  reward_models: dict[str, LoadedModel], prompts: dict[str, list[list[int]]]):
         self.rows = rows
-        self.k = k
         self.kmax = max(k)
         self.names = [n for n, w in weights.items() if any(x != 0 for x in w)]
         self.caches = {n: _RewardCache(reward_models[n], prompts[n]) for n in self.names}
         self.weights = {n: torch.tensor(weights[n], dtype=torch.float32) for n in self.names}
-        self._index: torch.Tensor | None = None
-        self._owner = torch.repeat_interleave(torch.arange(len(rows)), torch.as_tensor(k))
+        self._owner = torch.repeat_interleave(torch.arange(len(rows)), torch.as_tensor(k))  # candidate -> its row
         self._slot = torch.cat([torch.arange(n) for n in k])  # candidate's rank within its row
-        self._picked_base: torch.Tensor | None = None
 
     def prefill(self) -> None:
         for c in self.caches.values():
@@ -112,7 +105,7 @@ class ArgsScorer:
             score = score + self.weights[n].to(device)[owner] * r
         self._cand, self._owner_dev = cand, owner
         out = torch.full_like(lp, float("-inf"))
-        out[owner, cand] = torch.where(torch.isfinite(top.values[owner, slot]), score, torch.full_like(score, float("-inf")))
+        out[owner, cand] = score  # a candidate the token rules exclude has log π_base = -inf, and stays -inf
         return out
 
     def keep(self, tokens: torch.Tensor) -> None:
@@ -124,12 +117,3 @@ class ArgsScorer:
         hit = (self._cand == picked).nonzero().squeeze(-1)  # the chosen candidate of each row, in row order
         for c in self.caches.values():
             c.keep(hit)
-
-    def forwards_per_step(self, row_k: int) -> int:
-        """Reward-model row-forwards a row with ``row_k`` candidates costs per step."""
-        return row_k * len(self.names)
-
-
-def args_weights(specs: list[Any], objectives: list[str]) -> dict[str, list[float]]:
-    """Per objective, each ARGS row's w_i (0 where a row does not name it)."""
-    return {n: [float(s.weights.get(n, 0.0)) for s in specs] for n in objectives}
