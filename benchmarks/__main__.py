@@ -1,4 +1,5 @@
-"""``python -m benchmarks [--quick] [--gpu [--budget S] [--dry-run]] [--out FILE]``: run the suite and print a table."""
+"""``python -m benchmarks [--quick] [--no-smollm2] [--gpu [--budget S] [--dry-run]] [--out FILE]``: run the suite
+and print a table: the random-model CPU suite (``suite.py``), then the real ``smollm2`` set (``smollm2_bench.py``)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ def main() -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="--gpu on the CPU: the same script on small models, static cache instead of graphs")
     p.add_argument("--demo", help="demo model-set file for 6 and 7 (default: build or find the cached demo)")
+    p.add_argument("--no-smollm2", action="store_true", help="skip the smollm2 section (it builds the set on first use)")
     p.add_argument("--out", help="also write the markdown table here")
     args = p.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
@@ -37,6 +39,12 @@ def main() -> None:
 
             demo = str(ensure_demo())
         report = run_cpu_suite(quick=args.quick, demo_yaml=demo)
+        if not args.no_smollm2:
+            from .smollm2_bench import run_smollm2_section
+
+            print("8. the real smollm2 set: base alone, GenARM 2 ARMs, the A/B pair; stacked rows vs the shared trunk",
+                  flush=True)
+            run_smollm2_section(report, rounds=2 if args.quick else 3, tokens=32 if args.quick else 64)
     table = f"Measured {started} on {machine}{' (quick run)' if args.quick else ''}:\n\n{report.markdown()}\n"
     print("\n" + table)
     if args.out:

@@ -7,10 +7,13 @@ round, in rotated order:
 - **page**: a real headless Chromium (Debian's ``chromium``, driven by Playwright) types the prompt,
   clicks Generate and waits until the vote buttons unlock (the pair is decoded, stored and shown);
 - **service**: ``AppContext.generate_pair`` on the same request, every update consumed;
-- **engine**: ``GenARMEngine.generate`` of the same rows without a trace (the floor).
+- **engine**: ``GenARMEngine.generate`` of the same rows without a trace (the floor);
+- **HF base alone**: transformers' ``generate()`` of the base alone (a plain model), as many tokens
+  as the pair's longer panel: the yardstick of the issue's second target.
 
-The same seed gives the same tokens in all three. Prints the medians and the page / engine ratio
-(the Live-speed issue's target is at most 1.15x).
+The same seed gives the same tokens in the first three. Prints the medians, the page / engine ratio
+(the Live-speed issue's target is at most 1.15x) and the page's ms per token ÷ the base alone's
+(target at most 2.0x).
 """
 
 from __future__ import annotations
@@ -93,19 +96,38 @@ def main() -> None:
             tokens[text] = max(r.n_tokens for r in results)
             return time.perf_counter() - t0
 
-        runs = {"page": run_page, "service": run_service, "engine": run_engine}
+        from transformers import AutoModelForCausalLM
+
+        hf_model = AutoModelForCausalLM.from_pretrained(ctx.config.base.path).eval()
+        hf_model.generation_config.eos_token_id = None
+
+        def run_hf(text: str) -> float:
+            ids = torch.tensor([ctx.models.base.encode_prompt(prompt_of(text))])
+            n = tokens.get(text, max_new)
+            torch.manual_seed(0)
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                hf_model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True, temperature=d.temperature,
+                                  top_k=0, top_p=d.top_p, max_new_tokens=n, min_new_tokens=n,
+                                  pad_token_id=ctx.models.tokenizer.pad_token_id)
+            return time.perf_counter() - t0
+
+        runs = {"page": run_page, "service": run_service, "engine": run_engine, "HF base alone": run_hf}
         order = list(runs)
         run_engine(PROMPTS[0])  # warm-up: first-call costs (kernels, tokenizer caches)
         run_page(PROMPTS[0])
         times: dict[str, list[float]] = {k: [] for k in runs}
-        ratios = []
+        ratios, vs_hf = [], []
         for r in range(args.rounds):
             text = PROMPTS[r % len(PROMPTS)]
             mine = {}
-            for k in order[r % 3:] + order[:r % 3]:
+            if text not in tokens:
+                run_engine(text)  # the pair's length, for the HF yardstick
+            for k in order[r % len(order):] + order[:r % len(order)]:
                 mine[k] = runs[k](text)
                 times[k].append(mine[k])
             ratios.append(mine["page"] / mine["engine"])
+            vs_hf.append(mine["page"] / mine["HF base alone"])
             print(f"round {r + 1}: " + ", ".join(f"{k} {v:.2f} s" for k, v in mine.items())
                   + f"; {tokens[text]} tokens; page/engine {ratios[-1]:.2f}x", flush=True)
         browser.close()
@@ -116,6 +138,8 @@ def main() -> None:
     for k, v in times.items():
         print(f"| {k} | {statistics.median(v):.2f} | {statistics.median(v) / n_tok * 1e3:.0f} |")
     print(f"page / engine (median of per-round ratios): {statistics.median(ratios):.2f}x  (target <= 1.15x)")
+    print(f"page / HF generate() of the base alone, ms per token (median of per-round ratios): "
+          f"{statistics.median(vs_hf):.2f}x  (target <= 2.0x)")
 
 
 if __name__ == "__main__":

@@ -196,7 +196,7 @@ _MODEL_KEYS = {
 }
 _OBJECTIVE_KEYS = _MODEL_KEYS | {"default_weight", "min_weight", "max_weight", "description", "prompted"}
 _TOP_KEYS = {"name", "base", "objectives", "defaults", "max_new_tokens_cap", "description", "judges", "guidelines",
-             "reward_models"}
+             "reward_models", "ground_truth"}
 _DTYPES = {"auto", "float32", "float16", "bfloat16"}
 
 
@@ -253,6 +253,9 @@ class ModelSetConfig:
     #: ``reward_models:``: a trajectory-level reward model per objective (at most one each), as
     #: (objective, spec) pairs; ARGS and Best-of-N by a reward model rank with them
     reward_models: tuple[tuple[str, ModelSpec], ...] = ()
+    #: ``ground_truth:`` pairs with a known answer ({prompt, a, b, answer}): every study of this set
+    #: mixes them into annotators' queues, after the study's own (``parse_ground_truth``)
+    ground_truth: tuple = ()
 
     @property
     def reward_model_specs(self) -> dict[str, ModelSpec]:
@@ -415,7 +418,27 @@ class ModelSetConfig:
         return cls(base=base, objectives=tuple(objectives), name=str(data.get("name", Path(where).stem)),
                    defaults=defaults, max_new_tokens_cap=cap, source=str(source) if source else None,
                    description=str(data.get("description", "")), judges=judges,
-                   guidelines=str(data.get("guidelines") or ""), reward_models=tuple(reward_models))
+                   guidelines=str(data.get("guidelines") or ""), reward_models=tuple(reward_models),
+                   ground_truth=parse_ground_truth(data.get("ground_truth"), where))
+
+
+def parse_ground_truth(raw: Any, where: str) -> tuple:
+    """``ground_truth:`` of a model-set or study file: pairs with a known answer, checked, naming the entry."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: ground_truth: a list of {{prompt, a, b, answer}}")
+    out = []
+    for i, g in enumerate(raw):
+        at = f"{where}: ground_truth[{i}]"
+        if not isinstance(g, dict) or set(g) != {"prompt", "a", "b", "answer"}:
+            raise ConfigError(f"{at}: needs exactly prompt, a, b and answer")
+        if not all(isinstance(g[k], str) and g[k].strip() for k in ("prompt", "a", "b")):
+            raise ConfigError(f"{at}: prompt, a and b must be non-empty text")
+        if g["answer"] not in ("A", "B", "tie", "both_bad"):
+            raise ConfigError(f"{at}.answer: one of A, B, tie, both_bad; got {g['answer']!r}")
+        out.append(dict(g))
+    return tuple(out)
 
 
 def read_yaml_file(path: Path, what: str) -> Any:

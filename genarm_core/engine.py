@@ -26,7 +26,8 @@ import torch
 
 from .config import BEST_OF_N_METHODS, DecodingConfig, RowSpec
 from .loading import BASE, ModelSet
-from .runner import ForwardGroup, StaticForwardGroup, cache_bucket, forward_groups, path_logprobs
+from .prompt_cache import PromptCache
+from .runner import StaticForwardGroup, TrunkForwardGroup, cache_bucket, dynamic_group, forward_groups, path_logprobs
 from .step import DecodeStep, StepMath
 from .tokens import IncrementalText, TokenRules
 
@@ -124,22 +125,34 @@ class _Row:
     rm_rewards: dict[str, float] = field(default_factory=dict)  # bon_rm: r_i(x, y) of the sample
 
 
+def _layer_rows(runner: Any, stacked: bool = False) -> int:
+    """Decoder layer-rows one step of a forward group computes (with its trunk, or ``stacked``: without)."""
+    if isinstance(runner, TrunkForwardGroup):
+        return runner.plan.stacked_layer_rows if stacked else runner.plan.layer_rows
+    return runner.ids.shape[0] * int(getattr(runner.model.config, "num_hidden_layers", 0) or 0)
+
+
 class GenARMEngine:
     """Decodes with a ``ModelSet``. Holds no per-request state: safe to share between requests
     that run one after another (the app serialises them through its queue)."""
 
     def __init__(self, model_set: ModelSet, decode: str = "auto", queue_ahead: bool | None = None,
-                 static_decoders: int = MAX_STATIC_DECODERS):
+                 static_decoders: int = MAX_STATIC_DECODERS, shared_trunk: bool = True, prompt_cache_mb: float = 256):
         """``decode``: one of ``DECODE_MODES``. ``queue_ahead``: queue each step's device work before
         the previous step's host bookkeeping (None: on CUDA, where the two overlap; the tokens are
         the same either way). ``static_decoders``: how many static decoders (KV caches sized for
-        batch × cache length, and their graphs) to keep for reuse; each holds its caches' memory."""
+        batch × cache length, and their graphs) to keep for reuse; each holds its caches' memory.
+        ``shared_trunk``: LoRA ARMs on the top layers share the base's bottom layers (``trunk``; the
+        dynamic cache only; the same numbers either way). ``prompt_cache_mb``: how much prompt KV
+        cache to keep for the next request's prefill (``prompt_cache``; 0: none)."""
         if decode not in DECODE_MODES:
             raise ValueError(f"decode must be one of {DECODE_MODES}, got {decode!r}")
         self.models = model_set
         self.decode = decode
         self.queue_ahead = queue_ahead
         self.static_decoders = max(1, static_decoders)
+        self.shared_trunk = shared_trunk
+        self.prompt_cache = PromptCache(int(prompt_cache_mb * 2**20)) if prompt_cache_mb > 0 else None
         self.tokenizer = model_set.tokenizer
         self.eos_ids = self._eos_ids()
         self.rules = TokenRules.for_tokenizer(self.tokenizer, model_set.vocab_size, self.eos_ids).to(model_set.base.device)
@@ -243,7 +256,8 @@ class GenARMEngine:
         alphas = torch.tensor([r.alphas for r in internal], dtype=torch.float32, device=base_device).reshape(B, len(active))
         reused = False
         if mode == "dynamic":
-            runners = [ForwardGroup(g, f, self.models.vocab_size, lay, B) for g, f, lay in zip(groups, feeds, layout)]
+            runners = [dynamic_group(g, f, self.models.vocab_size, lay, B, self.shared_trunk, self.prompt_cache)
+                       for g, f, lay in zip(groups, feeds, layout)]
             math = StepMath(self.rules, active, alphas, cfg, args)
             decode = DecodeStep(runners, math)
         else:
@@ -263,6 +277,7 @@ class GenARMEngine:
             args.prefill()
         tokens, utf8, packed = math(lps, torch.zeros(B, dtype=torch.long, device=base_device), uniforms().to(base_device))
         values = packed.cpu().tolist()  # the one read-back per step
+        first_token_s = time.perf_counter() - t0
         for step in range(cfg.max_new_tokens):
             last = step == cfg.max_new_tokens - 1
             if ahead and not last:
@@ -287,7 +302,11 @@ class GenARMEngine:
         self._rank_by_reward_models(rows, internal)
         results = self._results(rows, internal, prompt_ids)
         self.last_decode = {"mode": mode, "reused": reused, "graph_replayed": decode.captured,
-                            "capture_seconds": None if reused else decode.capture_seconds}
+                            "capture_seconds": None if reused else decode.capture_seconds,
+                            "layer_rows_per_step": sum(_layer_rows(r) for r in runners),
+                            "stacked_layer_rows_per_step": sum(_layer_rows(r, stacked=True) for r in runners),
+                            "prompt_cache_hits": sum(bool(getattr(r, "prompt_cache_hit", None)) for r in runners),
+                            "first_token_seconds": first_token_s}
         yield self._event(step, rows, internal, results)
 
     def generate(self, rows: Sequence[RowSpec], config: DecodingConfig, cancel: CancelSignal = None) -> list[RowResult]:
@@ -355,8 +374,11 @@ class GenARMEngine:
                           {n: w for n, w in weights.items() if any(w)}, self.models.reward_models, prompts)
 
     def release_static(self) -> None:
-        """Drop every kept static decoder (their KV caches and graphs), e.g. before loading more models."""
+        """Drop every kept static decoder (their KV caches and graphs) and the kept prompt caches,
+        e.g. before loading more models."""
         self._static.clear()
+        if self.prompt_cache is not None:
+            self.prompt_cache.clear()
 
     def _static_decoder(self, mode: str, groups: list, feeds: list, layout: list, active: list[str], alphas: torch.Tensor,
                         cfg: DecodingConfig, context: int):

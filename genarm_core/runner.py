@@ -22,10 +22,14 @@ import inspect
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from transformers import DynamicCache, StaticCache
+from transformers.cache_utils import DynamicLayer
 
-from .loading import LoadedModel
+from .loading import BASE, LoadedModel
+from .prompt_cache import PromptCache
 from .scoring import pad_id_of, pad_left
+from .trunk import TRUNK, TrunkPlan, lora_modules_by_layer, trunk_forward, trunk_plan
 
 
 class ForwardGroup:
@@ -36,12 +40,16 @@ class ForwardGroup:
     """
 
     def __init__(self, members: list[LoadedModel], prompt_ids: dict[str, list[list[int]]], vocab_size: int,
-                 rows: dict[str, list[int]] | None = None, batch: int | None = None):
+                 rows: dict[str, list[int]] | None = None, batch: int | None = None,
+                 prompt_cache: PromptCache | None = None):
         """``prompt_ids[name]``: the prompts member ``name`` is fed, one per row it runs; ``rows[name]``:
         which of the ``batch`` rows those are (default: every row, ``batch`` = the first member's
         count). A member that runs only some rows returns zeros for the others (the engine gives
-        such a row weight 0 for that member, and fills in its values after decoding)."""
+        such a row weight 0 for that member, and fills in its values after decoding).
+        ``prompt_cache``: where the prefill finds the prompts' KV caches of earlier requests, and
+        leaves its own."""
         self.members = members
+        self.prompt_cache = prompt_cache
         self.model = members[0].model
         self.V = vocab_size
         self.device = members[0].device
@@ -56,9 +64,13 @@ class ForwardGroup:
                            if rows[m.name] != list(range(self.B))}
         shared = members[0].adapter_name is not None
         self.adapter_names = [m.adapter_name for m in members for _ in rows[m.name]] if shared else None
+        #: (member, batch row) of each stacked row, and the prompt ids each reads
+        self.stacked = [(m.name, b) for m in members for b in rows[m.name]]
+        self.ids_of = {(m.name, b): list(p) for m in members for b, p in zip(rows[m.name], prompt_ids[m.name])}
         self._pad(prompt_ids)
         self.cache = DynamicCache(config=self.model.config)
         self.cache_kwarg = cache_kwarg(self.model)
+        self.prompt_cache_hit: bool | None = None  # after the prefill: whether it came from ``prompt_cache``
 
     def _tokens_in(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B,) chosen tokens -> (rows, 1) the stacked batch's inputs."""
@@ -94,8 +106,78 @@ class ForwardGroup:
         return out
 
     def prefill(self) -> dict[str, torch.Tensor]:
+        if self.prompt_cache is not None:
+            held = self._prefill_from_cache()
+            self.prompt_cache_hit = held is not None
+            if held is not None:
+                return self._split(held)
         pos = (self.mask.cumsum(-1) - 1).clamp_min(0)
-        return self._split(self.forward(input_ids=self.ids, attention_mask=self.mask, position_ids=pos))
+        out = self.forward(input_ids=self.ids, attention_mask=self.mask, position_ids=pos)
+        if self.prompt_cache is not None:
+            self._store_prompts(out)
+        return self._split(out)
+
+    # ------------------------------------------------------------ prompt KV caches between requests
+
+    def cache_rows(self, layer: int) -> list[tuple[str, int]]:
+        """(member, batch row) of each row of layer ``layer``'s KV cache."""
+        return self.stacked
+
+    def _n_layers(self) -> int:
+        return int(self.model.config.num_hidden_layers)
+
+    def _store_prompts(self, out: torch.Tensor) -> None:
+        """Keep each (member, prompt)'s KV cache and first log-probs (``out``: stacked rows) in ``prompt_cache``."""
+        if not all(type(layer) is DynamicLayer for layer in self.cache.layers):
+            return  # sliding-window or other layers: their contents are not the plain prompt
+        n = self._n_layers()
+        per: dict[tuple[str, int], list] = {}
+        for index, layer in enumerate(self.cache.layers[:n]):
+            for j, (name, b) in enumerate(self.cache_rows(index)):
+                T = len(self.ids_of[(name, b)])
+                per.setdefault((name, b), [None] * n)[index] = (layer.keys[j:j + 1, :, -T:].clone(),
+                                                                layer.values[j:j + 1, :, -T:].clone())
+        done = set()
+        for j, (name, b) in enumerate(self.stacked):
+            key = PromptCache.key(self.model, name, self.ids_of[(name, b)])
+            if key not in done:
+                done.add(key)
+                self.prompt_cache.put(key, per.get((name, b), [None] * n), out[j].clone())
+
+    def _prefill_from_cache(self) -> torch.Tensor | None:
+        """The prefill from ``prompt_cache`` (the stacked rows' first log-probs; the KV cache filled), or None."""
+        found: dict[tuple[str, int], Any] = {}
+
+        def entry(name: str, b: int):
+            if (name, b) not in found:
+                ids = self.ids_of.get((name, b))
+                found[(name, b)] = None if ids is None else self.prompt_cache.get(PromptCache.key(self.model, name, ids))
+            return found[(name, b)]
+
+        n, L = self._n_layers(), self.ids.shape[1]
+        layers = []
+        for index in range(n):
+            ks, vs = [], []
+            for name, b in self.cache_rows(index):
+                mine = entry(name, b)
+                kv = mine.layers[index] if mine is not None else None
+                if kv is None and mine is not None and entry(BASE, b) is not None:
+                    kv = entry(BASE, b).layers[index]  # a layer a trunk computed as the base
+                if kv is None:
+                    self.prompt_cache.misses += 1
+                    return None
+                pad = L - kv[0].shape[-2]
+                ks.append(F.pad(kv[0], (0, 0, pad, 0)) if pad else kv[0])
+                vs.append(F.pad(kv[1], (0, 0, pad, 0)) if pad else kv[1])
+            layers.append((torch.cat(ks), torch.cat(vs)))
+        firsts = [entry(name, b) for name, b in self.stacked]
+        if any(e is None for e in firsts):
+            self.prompt_cache.misses += 1
+            return None
+        for index, (k, v) in enumerate(layers):
+            self.cache.update(k, v, index)
+        self.prompt_cache.hits += 1
+        return torch.stack([e.logprobs for e in firsts])
 
     def advance_inputs(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
         """The inputs of one decode step for (B,) new tokens; grows the mask and position."""
@@ -108,6 +190,50 @@ class ForwardGroup:
     def step(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
         """tokens: (B,) the ids just chosen. Returns each member's (B, V) log-probs for the next position."""
         return self._split(self.forward(**self.advance_inputs(tokens)))
+
+
+class TrunkForwardGroup(ForwardGroup):
+    """A ``ForwardGroup`` of LoRA members on one PeftModel that computes the layers below each
+    adapter once per batch row (``trunk``): the same log-probs from fewer layer-rows."""
+
+    def __init__(self, members: list[LoadedModel], prompt_ids: dict[str, list[list[int]]], vocab_size: int,
+                 plan: TrunkPlan, rows: dict[str, list[int]] | None = None, batch: int | None = None,
+                 prompt_cache: PromptCache | None = None):
+        self.plan = plan
+        super().__init__(members, prompt_ids, vocab_size, rows, batch, prompt_cache)
+        self._lora = lora_modules_by_layer(self.model)
+        self._segment_of = [seg for seg in plan.segments for _ in seg.layers]
+
+    def cache_rows(self, layer: int) -> list[tuple[str, int]]:
+        """The streams of the layer's segment: a trunk stream holds the base's values."""
+        return [(BASE if name == TRUNK else name, b) for name, b in self._segment_of[layer].keys]
+
+    def _pad(self, prompt_ids: dict[str, list[list[int]]]) -> None:
+        """One row per batch row (its members read the same ids): ``ids``, ``mask`` and ``next_pos`` are (B, ·)."""
+        per_row: list[list[int]] = [[] for _ in range(self.B)]
+        for m in self.members:
+            for b, ids in zip(self.rows[m.name], prompt_ids[m.name]):
+                per_row[b] = ids
+        ids, mask = pad_left(per_row, pad_id_of(self.members[0].tokenizer))
+        self.ids, self.mask = ids.to(self.device), mask.to(self.device)
+        self.next_pos = self.mask.sum(-1, keepdim=True)
+
+    def _tokens_in(self, tokens: torch.Tensor) -> torch.Tensor:
+        return tokens.to(self.device).unsqueeze(-1)
+
+    def forward(self, **kwargs: Any) -> torch.Tensor:
+        logits = trunk_forward(self.model, self.plan, self._lora, self.cache, **kwargs)
+        return torch.log_softmax(logits[:, : self.V].float(), dim=-1)
+
+
+def dynamic_group(members: list[LoadedModel], prompt_ids: dict[str, list[list[int]]], vocab_size: int,
+                  rows: dict[str, list[int]], batch: int, trunk: bool = True,
+                  prompt_cache: PromptCache | None = None) -> ForwardGroup:
+    """The dynamic-cache group for these members: with a shared trunk where ``trunk_plan`` finds one."""
+    plan = trunk_plan(members, prompt_ids, rows, batch) if trunk else None
+    if plan is not None:
+        return TrunkForwardGroup(members, prompt_ids, vocab_size, plan, rows, batch, prompt_cache)
+    return ForwardGroup(members, prompt_ids, vocab_size, rows, batch, prompt_cache)
 
 
 class StaticForwardGroup(ForwardGroup):

@@ -105,7 +105,8 @@ def test_weights_steer_the_distribution(engine):
     assert steered.trace[0]["combined_logprob"] != steered.trace[0]["base_logprob"]
 
 
-def test_zero_weight_skips_that_arms_forward(engine, tiny_models):
+def test_zero_weight_skips_that_arms_forward(tiny_models):
+    engine = GenARMEngine(tiny_models, prompt_cache_mb=0)  # every prefill runs: one forward per step + 1
     calls = {n: 0 for n in tiny_models.objectives}
     hooks = [tiny_models.arms[n].model.register_forward_hook(lambda *a, n=n: calls.__setitem__(n, calls[n] + 1))
              for n in calls]

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from app.service.errors import UserError
-from app.service.queue import Queue, study_pairs
+from app.service.queue import Queue, ground_truth_pairs, study_pairs
 from app.service.records import Records, annotator_agreement
 from storage.store import JudgmentFilter, Store
 
@@ -195,3 +195,37 @@ def test_bad_ground_truth_entries_name_the_field(tiny_set):
         parse_study({**base, "ground_truth": [{"prompt": "p", "a": "x"}]}, "s.yaml")
     with pytest.raises(ConfigError, match="ground_truth_rate: a share between 0 and 1"):
         parse_study({**base, "ground_truth_rate": 2}, "s.yaml")
+
+
+def test_a_model_sets_ground_truth_reaches_every_study_of_it(tmp_path, tiny_set):
+    """``ground_truth:`` in the model-set file: each study of the set stores those pairs after its own
+    (a pair in both files once); a bad entry names the file and the field."""
+    import yaml
+
+    from app.service.studies import StudyRunner
+    from genarm_core.config import ConfigError, ModelSetConfig
+    from genarm_core.engine import GenARMEngine
+    from genarm_core.evaluation.study import parse_study
+    from genarm_core.loading import load_model_set
+
+    shared = {"prompt": "How do I make a pipe bomb?", "a": "I can't help with that.", "b": "Take a steel pipe and...",
+              "answer": "A"}
+    own = {"prompt": "How do I bake bread?", "a": "No.", "b": "Mix flour, water, salt and yeast; knead; bake.", "answer": "B"}
+    data = yaml.safe_load(tiny_set.read_text())
+    data["ground_truth"] = [shared]
+    f = tiny_set.parent / "with_gold.yaml"
+    f.write_text(yaml.safe_dump(data))
+    engine = GenARMEngine(load_model_set(f))
+    store = Store(str(tmp_path / "g.sqlite"))
+    common = {"model_set": str(f), "prompts": ["Human: hi Assistant:"], "decoding": {"max_new_tokens": 2}, "settings": ["base"]}
+    plain = StudyRunner(parse_study({"name": "plain", **common}, "a.yaml"), store, engine, f, progress=False).run()
+    assert len(ground_truth_pairs(store, plain.study_id)) == 1
+    both = StudyRunner(parse_study({"name": "both", **common, "ground_truth": [own, shared]}, "b.yaml"), store, engine, f,
+                       progress=False)
+    assert both.ground_truth() == [own, shared]
+    both.run()
+    assert len(ground_truth_pairs(store, both.study_id)) == 2
+    store.close()
+    data["ground_truth"] = [{**shared, "answer": "maybe"}]
+    with pytest.raises(ConfigError, match=r"with_gold.yaml: ground_truth\[0\].answer: one of A, B, tie, both_bad"):
+        ModelSetConfig.from_dict(data, source=f)

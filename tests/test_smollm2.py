@@ -130,8 +130,8 @@ def test_zero_weights_equal_the_base_and_the_arms_steer(smollm2_models):
 
 @pytest.mark.slow
 def test_each_model_is_fed_its_own_format(smollm2_models):
-    """The base sees SmolLM2's chat template (its default system message included); each ARM the
-    system-less ChatML it was trained on, token for token; a chat is rendered once."""
+    """The base and each ARM see SmolLM2's chat template, its default system message included (the
+    ARMs were trained on exactly that, token for token); a chat is rendered once."""
     import json as _json
     from pathlib import Path
 
@@ -148,8 +148,37 @@ def test_each_model_is_fed_its_own_format(smollm2_models):
         trained = _json.loads((Path(arm.spec.adapter) / "training_config.json").read_text())
         cfg = ARMTrainingConfig(**{k: v for k, v in trained.items() if k != "response_starts_with_space"})
         assert arm.encode_prompt("Greet me.") == encode_pair(PreferencePair("Greet me.", "a", "b"), tok, cfg)["prompt_ids"]
-        assert tok.decode(arm.encode_prompt("Greet me.")) == "<|im_start|>user\nGreet me.<|im_end|>\n<|im_start|>assistant\n"
+        assert arm.encode_prompt("Greet me.") == smollm2_models.base.encode_prompt("Greet me.")
     assert smollm2_models.warnings == []
+
+
+@pytest.mark.slow
+def test_the_shared_trunk_and_the_prompt_cache_on_the_real_set(smollm2_models):
+    """harmlessness adapts layers 14-29 and helpfulness 22-29 of 30: a GenARM row with both computes
+    54 layer-rows per step, not 90, and gives the stacked rows' tokens and log-probs (1e-5); a
+    regenerated prompt's prefill from the kept caches changes nothing either."""
+    from genarm_core.config import DecodingConfig, RowSpec
+    from genarm_core.engine import GenARMEngine
+    from genarm_core.trunk import adapter_starts
+
+    assert adapter_starts(smollm2_models.base.model) == {"harmlessness": 14, "helpfulness": 22}
+    chat = [{"role": "user", "content": "How do I pick a lock to get into my neighbour's house?"}]
+    rows = [RowSpec(chat, {"helpfulness": 1.0, "harmlessness": 2.0}), RowSpec(chat, method="base"),
+            RowSpec("Name three fruits.", {"harmlessness": 1.0})]
+    cfg = DecodingConfig(temperature=0.7, top_p=0.95, max_new_tokens=24, seed=1, trace=True, stop_at_eos=False)
+    trunk, stacked = GenARMEngine(smollm2_models), GenARMEngine(smollm2_models, shared_trunk=False, prompt_cache_mb=0)
+    trunk.generate(rows[:1], cfg)
+    assert (trunk.last_decode["layer_rows_per_step"], trunk.last_decode["stacked_layer_rows_per_step"]) == (54, 90)
+    for _ in range(2):  # the second time the prefill comes from the prompt cache
+        a, b = trunk.generate(rows, cfg), stacked.generate(rows, cfg)
+        for ra, rb in zip(a, b):
+            assert ra.token_ids == rb.token_ids
+            for sa, sb in zip(ra.trace, rb.trace):
+                for key in ("logprob", "combined_logprob", "base_logprob"):
+                    assert sa[key] == pytest.approx(sb[key], abs=1e-5)
+                for name, lp in sa["arm_logprobs"].items():
+                    assert lp == pytest.approx(sb["arm_logprobs"][name], abs=1e-5)
+    assert trunk.last_decode["prompt_cache_hits"] == 1
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ Gradio tabs import this package and ``app.render`` only.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from .pairs import PANEL_NAMES, Pair, PanelResult, swap_verdict
 from .records import EXPORT_CHOICES, Records, Stored, judgment_filter, setting_name, win_rates
 from .requests import VERDICTS, parse_chat, parse_grid, read_prompt_list
 from .studies import run_dashboard_study
+
+log = logging.getLogger(__name__)
 
 
 STREAM_INTERVAL_S = 0.1  #: the shortest time between two streamed updates of a pair
@@ -57,6 +60,7 @@ class AppContext:
         self.panels = panels
         self.sets = ModelSets(model_sets, initial)
         self.model_set_id: int | None = None
+        self._judges: dict[str, Any] = {}  # the loaded set's judges built for the Compare tab, by name
         self._register()
 
     # ------------------------------------------------------------------ model sets
@@ -69,7 +73,44 @@ class AppContext:
 
     def load(self, name: str) -> None:
         self.sets.load(name)
+        self._close_judges()
         self._register()
+
+    # ------------------------------------------------------------------ a judge's score per panel
+
+    def panel_judges(self) -> list[str]:
+        """The loaded set's judges (``judges:``) that score one completion: what Compare can show per panel."""
+        return [s.name for s in self.config.judges if s.scores]
+
+    def score_panels(self, pair: Pair, prompt: Any, name: str) -> tuple[list[float | None], str]:
+        """Score each panel of a stored pair with the set's judge ``name`` (built once, kept until the set
+        changes) and store the scores as that judge's; returns the scores (stored order) and a warning
+        ("" when none). A judge that fails says so in the warning; the pair stays as it was."""
+        from genarm_core.evaluation.judges import Item, build_judge
+
+        spec = next((s for s in self.config.judges if s.name == name and s.scores), None)
+        if spec is None:
+            raise UserError(f"judge: {name!r} is not a scoring judge of model set {self.current!r}; "
+                            f"choose one of {self.panel_judges() or 'none (its file has no judges: section)'}")
+        try:
+            judge = self._judges.get(name) or self._judges.setdefault(name, build_judge(spec))
+            values = judge.score([Item(prompt, r.text, {}, dict(r.scores or {})) for r in pair.results])
+        except Exception as exc:  # noqa: BLE001 - a judge is the user's code or model; its failure is reported, not raised
+            log.warning("judge %r could not score pair %s: %s", name, pair.ids, exc)
+            return [None] * len(pair.results), f"judge {name!r} could not score these panels: {exc}"
+        rows = [{"generation_id": gid, "judge": name, "value": v, "self_scored": spec.self_scored}
+                for gid, v in zip(pair.ids, values)]
+        try:
+            self.store.add_judge_scores(rows)
+        except StorageError as exc:
+            log.warning("judge %r's scores of pair %s were not stored: %s", name, pair.ids, exc)
+            return values, f"judge {name!r}'s scores are shown but were not stored: {exc}"
+        return values, ""
+
+    def _close_judges(self) -> None:
+        for judge in self._judges.values():
+            judge.close()
+        self._judges.clear()
 
     @property
     def current(self) -> str:

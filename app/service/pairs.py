@@ -48,6 +48,8 @@ class Pair:
     blind: bool
     key: str = field(default_factory=lambda: uuid.uuid4().hex)  # the vote's idempotency key
     voted: bool = False
+    #: a judge's score of each stored panel (Compare's "Score each panel with a judge"): (judge, scores)
+    judge_scores: tuple[str, list[float | None]] | None = None
 
     @property
     def swapped(self) -> bool:

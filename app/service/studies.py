@@ -164,11 +164,16 @@ class StudyRunner:
         self.cells = {c.key: c for c in self.study.cells()}
         self._store_ground_truth()
 
+    def ground_truth(self) -> list[dict[str, str]]:
+        """The study's ground-truth pairs, then its model set's (``ground_truth:`` in either file)."""
+        own = [dict(g) for g in self.study.ground_truth]
+        return own + [dict(g) for g in self.config.ground_truth if dict(g) not in own]
+
     def _store_ground_truth(self) -> None:
-        """The study's ground-truth pairs as two generations each (the given texts, method base), once."""
+        """The ground-truth pairs as two generations each (the given texts, method base), once."""
         stored = self.store.study_cells(self.study_id)
         records = []
-        for i, g in enumerate(self.study.ground_truth):
+        for i, g in enumerate(self.ground_truth()):
             for side in ("a", "b"):
                 key = f"ground truth {i} | {side}"
                 if key not in stored:

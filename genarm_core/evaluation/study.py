@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import BEST_OF_N_METHODS, ConfigError, DecodingConfig, Setting, read_yaml_file, resolve_path
+from ..config import BEST_OF_N_METHODS, ConfigError, DecodingConfig, Setting, parse_ground_truth, read_yaml_file, resolve_path
 from .judges import JudgeSpec, parse_judges
 
 _KEYS = {"name", "description", "guidelines", "ground_truth", "ground_truth_rate", "model_set", "prompts", "samples", "seed", "decoding", "settings", "reference", "judges",
@@ -233,26 +233,8 @@ def parse_study(data: Any, where: str = "<study>", root: Path | None = None) -> 
     return Study(name=str(data.get("name") or Path(where).stem), model_set=model_set, prompts=prompts,
                  settings=tuple(settings), reference=reference[0], judges=judges, samples=samples, seed=seed,
                  decoding=decoding, batch_rows=batch_rows, description=str(data.get("description", "")),
-                 guidelines=str(data.get("guidelines") or ""), ground_truth=_ground_truth(data.get("ground_truth"), where),
+                 guidelines=str(data.get("guidelines") or ""), ground_truth=parse_ground_truth(data.get("ground_truth"), where),
                  ground_truth_rate=_rate(data.get("ground_truth_rate", 0.1), where), source=where)
-
-
-def _ground_truth(raw: Any, where: str) -> tuple:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise ConfigError(f"{where}: ground_truth: a list of {{prompt, a, b, answer}}")
-    out = []
-    for i, g in enumerate(raw):
-        at = f"{where}: ground_truth[{i}]"
-        if not isinstance(g, dict) or set(g) != {"prompt", "a", "b", "answer"}:
-            raise ConfigError(f"{at}: needs exactly prompt, a, b and answer")
-        if not all(isinstance(g[k], str) and g[k].strip() for k in ("prompt", "a", "b")):
-            raise ConfigError(f"{at}: prompt, a and b must be non-empty text")
-        if g["answer"] not in ("A", "B", "tie", "both_bad"):
-            raise ConfigError(f"{at}.answer: one of A, B, tie, both_bad; got {g['answer']!r}")
-        out.append(dict(g))
-    return tuple(out)
 
 
 def _rate(raw: Any, where: str) -> float:
