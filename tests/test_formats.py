@@ -79,6 +79,7 @@ def test_an_arm_is_fed_at_decoding_exactly_what_it_trained_on(chat_base, tmp_pat
     train_arm(cfg, PAIRS, tmp_path / "arm", progress=False, log=lambda m: None)
     recorded = json.loads((tmp_path / "arm" / "training_config.json").read_text())
     assert {k: recorded[k] for k in fmt} == fmt
+    assert recorded["model"] == "arm" and ARMTrainingConfig.from_dict(recorded) == cfg  # read back as written
     entry = yaml.safe_load((tmp_path / "arm" / "model_set_entry.yaml").read_text())["objectives"]["kindness"]
     assert {k: entry[k] for k in fmt} == fmt and entry["adapter"] == str(tmp_path / "arm")
     # Paste the entry as the README says, beside a chat base.

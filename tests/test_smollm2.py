@@ -146,17 +146,33 @@ def test_each_model_is_fed_its_own_format(smollm2_models):
     assert smollm2_models.base.prompt_text(chat).count("<|im_start|>system") == 1
     for name, arm in smollm2_models.arms.items():
         trained = _json.loads((Path(arm.spec.adapter) / "training_config.json").read_text())
-        cfg = ARMTrainingConfig(**{k: v for k, v in trained.items() if k != "response_starts_with_space"})
+        cfg = ARMTrainingConfig.from_dict(trained)
         assert arm.encode_prompt("Greet me.") == encode_pair(PreferencePair("Greet me.", "a", "b"), tok, cfg)["prompt_ids"]
         assert arm.encode_prompt("Greet me.") == smollm2_models.base.encode_prompt("Greet me.")
     assert smollm2_models.warnings == []
 
 
+def _largest_gap(a, b) -> float:
+    """The largest difference of any per-token log-prob (sampling, combined, base, every ARM) of two runs
+    that sampled the same tokens."""
+    gap = 0.0
+    for ra, rb in zip(a, b):
+        assert ra.token_ids == rb.token_ids
+        for sa, sb in zip(ra.trace, rb.trace):
+            gap = max([gap, *(abs(sa[k] - sb[k]) for k in ("logprob", "combined_logprob", "base_logprob")),
+                       *(abs(lp - sb["arm_logprobs"][n]) for n, lp in sa["arm_logprobs"].items())])
+    return gap
+
+
 @pytest.mark.slow
 def test_the_shared_trunk_and_the_prompt_cache_on_the_real_set(smollm2_models):
     """harmlessness adapts layers 14-29 and helpfulness 22-29 of 30: a GenARM row with both computes
-    54 layer-rows per step, not 90, and gives the stacked rows' tokens and log-probs (1e-5); a
-    regenerated prompt's prefill from the kept caches changes nothing either."""
+    54 layer-rows per step, not 90, and gives the stacked rows' tokens, and their log-probs as closely
+    as float32 allows. On this 30-layer model the stacked rows themselves move by 1e-5 to 3e-5 when
+    a row is decoded alone instead of in the batch (matrix products of another shape add in another
+    order; measured 2.5e-5 on the development machine, where the trunk was 1.5e-5 off): the trunk
+    must stay within that floor, measured here, or 1e-5 where the floor is lower. A regenerated
+    prompt's prefill from the kept caches changes nothing either."""
     from genarm_core.config import DecodingConfig, RowSpec
     from genarm_core.engine import GenARMEngine
     from genarm_core.trunk import adapter_starts
@@ -169,15 +185,11 @@ def test_the_shared_trunk_and_the_prompt_cache_on_the_real_set(smollm2_models):
     trunk, stacked = GenARMEngine(smollm2_models), GenARMEngine(smollm2_models, shared_trunk=False, prompt_cache_mb=0)
     trunk.generate(rows[:1], cfg)
     assert (trunk.last_decode["layer_rows_per_step"], trunk.last_decode["stacked_layer_rows_per_step"]) == (54, 90)
+    reference = stacked.generate(rows, cfg)
+    floor = _largest_gap([stacked.generate([r], cfg)[0] for r in rows], reference)
+    bound = max(1e-5, floor)
     for _ in range(2):  # the second time the prefill comes from the prompt cache
-        a, b = trunk.generate(rows, cfg), stacked.generate(rows, cfg)
-        for ra, rb in zip(a, b):
-            assert ra.token_ids == rb.token_ids
-            for sa, sb in zip(ra.trace, rb.trace):
-                for key in ("logprob", "combined_logprob", "base_logprob"):
-                    assert sa[key] == pytest.approx(sb[key], abs=1e-5)
-                for name, lp in sa["arm_logprobs"].items():
-                    assert lp == pytest.approx(sb["arm_logprobs"][name], abs=1e-5)
+        assert _largest_gap(trunk.generate(rows, cfg), reference) <= bound, floor
     assert trunk.last_decode["prompt_cache_hits"] == 1
 
 

@@ -78,3 +78,10 @@ class ARMTrainingConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "response_starts_with_space": self.prompt_format.response_starts_with_space}
+
+    @classmethod
+    def from_dict(cls, recorded: dict[str, Any]) -> "ARMTrainingConfig":
+        """The settings of a recorded ``training_config.json``: what ``to_dict()`` and the trainer
+        wrote beside them (``response_starts_with_space``, the ``model`` kind) is derived, not a setting."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in recorded.items() if k in names})
