@@ -328,3 +328,101 @@ def test_exports_leave_no_folders_behind(ctx, tmp_path, monkeypatch):
     root = ctx.records._export_root
     ctx.records.close()
     assert not root.exists()
+
+
+def words(record, completion):
+    """A rule judge for the tests: the completion's length in words (None for a prompt saying 'skip')."""
+    return None if "skip" in str(record["prompt"]) else float(len(completion.split()))
+
+
+def broken(record, completion):
+    raise RuntimeError("this judge is broken")
+
+
+@pytest.fixture
+def judged_ctx(tiny_set, tmp_path):
+    """The tiny set with two rule judges: ``words`` (marked for Compare) and ``broken``."""
+    import yaml
+
+    data = yaml.safe_load(tiny_set.read_text())
+    data["judges"] = {"broken": {"kind": "rule", "function": "tests.test_app_service:broken"},
+                      "words": {"kind": "rule", "function": "tests.test_app_service:words", "compare": True}}
+    f = tiny_set.parent / "judged.yaml"
+    f.write_text(yaml.safe_dump(data))
+    c = AppContext({"tiny": f}, Store(str(tmp_path / "judged.sqlite")))
+    yield c
+    c.records.close()
+
+
+def test_compare_scores_each_panel_with_a_judge_after_the_pair_is_votable(judged_ctx):
+    """The set's ``compare: true`` judge is the default; the pair is votable before it is scored; the
+    scores are stored as the judge's and shown with each panel's setting (after the vote in blind
+    mode); another judge rescored on demand, off drops them; a failing judge is a warning, not an error."""
+    ctx = judged_ctx
+    assert ctx.panel_judges() == ["broken", "words"] and ctx.default_panel_judge() == "words"
+    request = compare.PairRequest("tiny", "Hello", False, 1, 1, 0, 1, 8, 0, False, "combined shift",
+                                  [compare.PanelInput("GenARM", 4, {"helpfulness": 1.0}),
+                                   compare.PanelInput("Base only", 4, {})], judge="words")
+    views = list(compare.run_pair(ctx, request))
+    unscored, scored = views[-2], views[-1]
+    assert unscored.votable and unscored.pair.judge_scores is None and "judge" not in unscored.panels[0].reveal
+    name, values = scored.pair.judge_scores
+    texts = [r.text for r in scored.pair.results]
+    assert name == "words" and values == [float(len(t.split())) for t in texts] and scored.votable
+    for i, view in enumerate(scored.panels):
+        assert f"judge `words`: **{values[scored.pair.order[i]]:.3g}**" in view.reveal
+    stored = ctx.store.judge_scores_frame().query("judge == 'words'")
+    assert sorted(zip(stored["generation_id"], stored["value"])) == sorted(zip(scored.pair.ids, values))
+
+    # Blind: the scores stay hidden with the settings until the vote.
+    blind = list(compare.run_pair(ctx, compare.PairRequest(**{**request.__dict__, "blind": True})))[-1]
+    assert blind.pair.judge_scores is not None and "after your vote" in blind.status
+    assert all("judge" not in v.reveal for v in blind.panels)
+    _, _, revealed = compare.vote(ctx, blind.pair, "A", {}, "me", "", "combined shift")
+    assert all("judge `words`" in v.reveal for v in revealed)
+
+    # Another judge on demand; a failing one is a notice and leaves the pair as it was; off drops the scores.
+    pair, notice, panels_ = compare.rescore(ctx, scored.pair, "broken", "combined shift")
+    assert "could not score" in notice and "this judge is broken" in notice and pair.judge_scores == scored.pair.judge_scores
+    pair, notice, panels_ = compare.rescore(ctx, scored.pair, "", "combined shift")
+    assert pair.judge_scores is None and notice == "" and all("judge" not in v.reveal for v in panels_)
+    skipped = list(compare.run_pair(ctx, compare.PairRequest(**{**request.__dict__, "prompt": "please skip"})))[-1]
+    assert all("does not apply to this prompt" in v.reveal for v in skipped.panels)
+    with pytest.raises(UserError, match="'nope' is not a scoring judge of model set 'tiny'"):
+        compare.rescore(ctx, scored.pair, "nope", "combined shift")
+
+
+def test_a_bad_compare_flag_names_the_field(tiny_set):
+    import yaml
+
+    from genarm_core.config import ConfigError, ModelSetConfig
+
+    data = yaml.safe_load(tiny_set.read_text())
+    data["judges"] = {"w": {"kind": "rule", "function": "tests.test_app_service:words", "compare": "yes"}}
+    with pytest.raises(ConfigError, match=r"judges\.w\.compare: true or false"):
+        ModelSetConfig.from_dict(data, source=tiny_set)
+
+
+def test_a_cancelled_dashboard_study_stops_between_batches_and_a_rerun_resumes_it(ctx):
+    """Cancel stops the run after the batch in flight (nothing decodes on in the background); what it
+    finished is stored, and running the same study again completes it without a cell twice."""
+    import threading
+
+    from app.service.errors import Cancelled
+    from app.tabs import studies
+
+    settings = studies.study_settings(ctx, "helpfulness: 0, 2; harmlessness: 1", "")
+    cfg = ctx.decoding(1, 1, 0, 1, 4, 0, trace=False)
+    prompts = ["Hello", "Tell me a joke."]
+    cancel = threading.Event()
+    steps = ctx.run_study(prompts, settings, cfg, samples=3, cancel=cancel)
+    first, _ = next(steps)  # one sample's batch is decoded and stored
+    assert 0 < first < 0.95
+    cancel.set()
+    with pytest.raises(Cancelled, match=r"study #1 cancelled: 6 of 18 cells are stored; run the same study again"):
+        next(steps)
+    assert ctx.store.counts()["generations"] == 6
+    report = list(ctx.run_study(prompts, settings, cfg, samples=3))[-1][1]
+    assert report.study["id"] == 1 and len(report.completions) == 18
+    cells = ctx.store.generations_frame(study_id=1)["cell"]
+    assert ctx.store.counts()["generations"] == 18 and cells.is_unique

@@ -228,6 +228,36 @@ def test_studies_run_a_study_and_click_a_frontier_point_to_read_its_completions(
     page.wait_for_function(f"document.querySelector('#study-status')?.innerText.includes('Study #{study_id}')", timeout=30000)
 
 
+def test_cancel_stops_a_running_study_and_keeps_what_it_stored(page, app_url):
+    """Cancel in the Studies tab stops the run after the batch in flight: the page says how much is
+    stored, and the database stops growing (the run does not decode on behind the page)."""
+    import time
+
+    ctx = app_url[1]
+    generations = lambda: ctx.store.counts()["generations"]  # noqa: E731
+    before = generations()
+    page.get_by_role("tab", name="Studies").click()
+    page.get_by_label("Pasted list").check()
+    page.fill("#study-pasted textarea", "\n".join(f"Tell me about the number {i}." for i in range(12)))
+    page.fill("#study-grid textarea", "helpfulness: 0, 1, 2; harmlessness: 0, 1, 2")  # 9 settings and the base
+    for elem_id, value in (("study-samples", "8"), ("study-max-new", "24")):
+        box = page.locator(f"#{elem_id} input[type=number]")
+        box.fill(value)
+        box.press("Enter")
+    page.click("#study-run")
+    deadline = time.monotonic() + 120
+    while generations() == before:  # the first batch (one sample of every cell) is stored
+        assert time.monotonic() < deadline, "no batch was stored within 2 minutes"
+        time.sleep(0.2)
+    page.click("#study-cancel")
+    page.wait_for_function("document.querySelector('#study-status')?.innerText.includes('cancelled')", timeout=120000)
+    status = page.locator("#study-status").inner_text()
+    stored = generations() - before
+    assert f"{stored} of 960 cells are stored" in status and 0 < stored < 960, status
+    time.sleep(3)
+    assert generations() - before == stored  # nothing decodes on in the background
+
+
 def test_login_page_then_judgments_carry_the_logged_in_user(browser, small_demo, tmp_path):
     with running_app([small_demo], str(tmp_path / "auth.sqlite"), auth=[("alice", "s3cret")]) as (url, ctx):
         page = browser.new_page()

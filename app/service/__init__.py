@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -82,10 +82,16 @@ class AppContext:
         """The loaded set's judges (``judges:``) that score one completion: what Compare can show per panel."""
         return [s.name for s in self.config.judges if s.scores]
 
-    def score_panels(self, pair: Pair, prompt: Any, name: str) -> tuple[list[float | None], str]:
+    def default_panel_judge(self) -> str | None:
+        """The judge Compare scores panels with until the user picks another: the first the set marks
+        ``compare: true`` (cheap ones, such as rules); None (off) when it marks none."""
+        return next((s.name for s in self.config.judges if s.scores and s.compare), None)
+
+    def score_panels(self, pair: Pair, name: str) -> tuple[Pair, str]:
         """Score each panel of a stored pair with the set's judge ``name`` (built once, kept until the set
-        changes) and store the scores as that judge's; returns the scores (stored order) and a warning
-        ("" when none). A judge that fails says so in the warning; the pair stays as it was."""
+        changes) and store the scores as that judge's rows. Returns the pair carrying them
+        (``judge_scores``, stored order) and a warning ("" when none): a judge that fails, or scores
+        that could not be stored, say so there, and the pair stays as it was."""
         from genarm_core.evaluation.judges import Item, build_judge
 
         spec = next((s for s in self.config.judges if s.name == name and s.scores), None)
@@ -94,18 +100,19 @@ class AppContext:
                             f"choose one of {self.panel_judges() or 'none (its file has no judges: section)'}")
         try:
             judge = self._judges.get(name) or self._judges.setdefault(name, build_judge(spec))
-            values = judge.score([Item(prompt, r.text, {}, dict(r.scores or {})) for r in pair.results])
+            values = judge.score([Item(pair.prompt, r.text, {}, dict(r.scores or {})) for r in pair.results])
         except Exception as exc:  # noqa: BLE001 - a judge is the user's code or model; its failure is reported, not raised
             log.warning("judge %r could not score pair %s: %s", name, pair.ids, exc)
-            return [None] * len(pair.results), f"judge {name!r} could not score these panels: {exc}"
+            return pair, f"judge {name!r} could not score these panels: {exc}"
+        scored = replace(pair, judge_scores=(name, list(values)))
         rows = [{"generation_id": gid, "judge": name, "value": v, "self_scored": spec.self_scored}
                 for gid, v in zip(pair.ids, values)]
         try:
             self.store.add_judge_scores(rows)
         except StorageError as exc:
             log.warning("judge %r's scores of pair %s were not stored: %s", name, pair.ids, exc)
-            return values, f"judge {name!r}'s scores are shown but were not stored: {exc}"
-        return values, ""
+            return scored, f"judge {name!r}'s scores are shown but were not stored: {exc}"
+        return scored, ""
 
     def _close_judges(self) -> None:
         for judge in self._judges.values():
@@ -197,7 +204,8 @@ class AppContext:
             yield PairUpdate(texts=[results[i].text for i in order], done=True, results=[results[i] for i in order],
                              warning="; ".join(w for w in (warning, str(exc)) if w))
             return
-        pair = Pair(ids=ids, settings=list(settings), beta=cfg.beta, order=order, results=results, blind=blind)
+        pair = Pair(ids=ids, settings=list(settings), beta=cfg.beta, order=order, results=results, blind=blind,
+                    prompt=prompt)
         yield PairUpdate(texts=[results[i].text for i in order], done=True, pair=pair,
                          results=[results[i] for i in order], warning=warning)
 

@@ -18,3 +18,7 @@ class AlreadyJudged(UserError):
     def __init__(self, message: str, judgment_id: int):
         super().__init__(message)
         self.judgment_id = judgment_id
+
+
+class Cancelled(UserError):
+    """A run the person stopped; what it finished is stored (the message says how much and how to resume)."""

@@ -48,7 +48,9 @@ class Pair:
     blind: bool
     key: str = field(default_factory=lambda: uuid.uuid4().hex)  # the vote's idempotency key
     voted: bool = False
-    #: a judge's score of each stored panel (Compare's "Score each panel with a judge"): (judge, scores)
+    #: the prompt as the panels were generated from it (a judge scores the panels against it)
+    prompt: Any = None
+    #: a judge's score of each stored panel, in stored order (Compare's "Judge score per panel"): (judge, scores)
     judge_scores: tuple[str, list[float | None]] | None = None
 
     @property

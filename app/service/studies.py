@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from storage.db import StorageError
 from storage.store import Store
 
-from .errors import UserError
+from .errors import Cancelled, UserError
 from .records import generation_record
 
 _CELL = re.compile(r"\| prompt (\d+) \| sample (\d+)$")
@@ -255,7 +255,8 @@ class StudyRunner:
             for batch in mine:
                 if cancel is not None and cancel.is_set():
                     bar.close()
-                    raise UserError(f"study cancelled; {generated} cells were stored, run it again to resume")
+                    raise Cancelled(f"study #{self.study_id} cancelled: {len(stored) + generated} of {len(self.cells)} cells are "
+                                    "stored; run the same study again to resume from there")
                 g, s = self._run_batch(batch)
                 generated, scores = generated + g, scores + s
                 bar.update(_rows(batch))
@@ -412,12 +413,14 @@ def run_dashboard_study(ctx: Any, prompts: Sequence[Any], settings: Sequence[Any
         runner = StudyRunner(study, ctx.store, ctx.sets.engine, ctx.sets.files[ctx.sets.current], progress=False,
                              log=lambda msg: None, set_judges=False)
         outcome = None
-        for step in runner.steps(cancel):
-            if isinstance(step, StudyRun):
-                outcome = step
-            else:
-                yield step * 0.95, None
-        runner.close()
+        try:
+            for step in runner.steps(cancel):
+                if isinstance(step, StudyRun):
+                    outcome = step
+                else:
+                    yield step * 0.95, None
+        finally:  # cancelled or failed too: the judges' models are let go
+            runner.close()
         yield 1.0, build_report(ctx.store, outcome.study_id, rounds)
     except ConfigError as exc:
         raise UserError(str(exc)) from None

@@ -7,7 +7,7 @@ adapters in ``wire`` only move values between them and the components.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
 import gradio as gr
@@ -46,6 +46,7 @@ class PairRequest:
     blind: bool
     colour_by: str
     panels: list[PanelInput]
+    judge: str = ""  # the set's judge that scores each panel after the pair is stored ("" = off)
 
 
 @dataclass
@@ -69,8 +70,19 @@ class PairView:
     text_only: bool = False
 
 
+def judge_line(pair: Pair, i: int) -> str:
+    """Panel ``i``'s score by the pair's judge, as a line under its setting ("" when none was asked)."""
+    if pair.judge_scores is None:
+        return ""
+    name, values = pair.judge_scores
+    value = values[pair.order[i]]
+    shown = "does not apply to this prompt" if value is None else f"**{value:.3g}**"
+    return f"  \njudge `{name}`: {shown}"
+
+
 def panel_views(pair: Pair, colour_by: str) -> list[PanelView]:
-    """Each panel of a finished pair; in blind mode before the vote nothing tells the sides apart."""
+    """Each panel of a finished pair; in blind mode before the vote nothing tells the sides apart
+    (a judge's scores included: they are shown with the settings, after the vote)."""
     hidden = pair.hidden()
     out = []
     for i in range(len(pair.order)):
@@ -81,7 +93,7 @@ def panel_views(pair: Pair, colour_by: str) -> list[PanelView]:
             fwd = f"{r.forwards_per_token:.3g} model forward{'' if r.forwards_per_token == 1 else 's'}"
             reveal = (f"`{pair.panel_label(i)}` · {r.n_tokens} tokens · {r.finish_reason} · {fwd} per token · "
                       f"{r.seconds_per_token * 1e3:.0f} ms per token (the panels decode as one batch)"
-                      + (" (revealed)" if pair.blind else ""))
+                      + (" (revealed)" if pair.blind else "") + judge_line(pair, i))
         # The weight sliders at position i belong to panel i's request (``settings`` is in request order).
         out.append(PanelView(r.text, token_html(r.trace, colour_by, neutral=hidden), reveal,
                              not hidden and pair.settings[i].uses_weights))
@@ -111,6 +123,23 @@ def run_pair(ctx: AppContext, req: PairRequest) -> Iterator[PairView]:
             return
         status = "All panels finished: judge them below." if len(settings) >= 2 else ""
         yield PairView(notice, update.pair, len(settings) >= 2, status, panel_views(update.pair, req.colour_by))
+        if req.judge:  # after the pair is votable: a slow judge never holds the vote back
+            pair, warning = ctx.score_panels(update.pair, req.judge)
+            notice = "  \n".join(f"⚠️ {w}" for w in (update.warning, warning) if w)
+            if pair.hidden():
+                status += f" Judge `{req.judge}`'s scores are shown with the settings, after your vote."
+            yield PairView(notice, pair, len(settings) >= 2, status, panel_views(pair, req.colour_by))
+
+
+def rescore(ctx: AppContext, pair: Pair | None, judge: str, colour_by: str) -> tuple[Pair | None, str, list[PanelView]]:
+    """The page's pair scored by another judge (or its scores dropped: ``judge`` ""): (pair, notice, panels)."""
+    if pair is None:
+        return None, "", []
+    if not judge:
+        pair = replace(pair, judge_scores=None)
+        return pair, "", panel_views(pair, colour_by)
+    pair, warning = ctx.score_panels(pair, judge)
+    return pair, f"⚠️ {warning}" if warning else "", panel_views(pair, colour_by)
 
 
 def vote(ctx: AppContext, pair: Pair | None, verdict: str, per_objective: dict[str, str], annotator: str, comment: str,
@@ -170,6 +199,7 @@ class CompareTab:
     decoding: DecodingControls
     max_new: Any
     colour_by: Any
+    judge: Any
     notice: Any
     panels: list[Panel]
     votes: list[Any]
@@ -212,7 +242,11 @@ def layout(ctx: AppContext, auth_enabled: bool) -> CompareTab:
                                   value=min(defaults.max_new_tokens, ctx.config.max_new_tokens_cap), step=1,
                                   label="max new tokens", min_width=180, elem_id="max-new")
             seed = LooseNumber(value=defaults.seed, label="seed", precision=0, min_width=130, elem_id="seed")
-        colour_by = gr.Radio([COMBINED, *ctx.objectives], value=COMBINED, label="Colour tokens by")
+        with gr.Row():
+            colour_by = gr.Radio([COMBINED, *ctx.objectives], value=COMBINED, label="Colour tokens by")
+            judge = gr.Dropdown(judge_choices(ctx), value=ctx.default_panel_judge() or "", label="Judge score per panel",
+                                info="one of the model set's judges scores each stored panel (shown with its setting)",
+                                elem_id="panel-judge")
     notice = gr.Markdown(elem_id="notice")
     panels: list[Panel] = []
     with gr.Row(equal_height=False):
@@ -255,9 +289,14 @@ def layout(ctx: AppContext, auth_enabled: bool) -> CompareTab:
             preset_to = gr.Radio(list(PANEL_NAMES[:ctx.panels]), value="A", label="Apply to panel")
             preset_apply = gr.Button("Apply")
     return CompareTab(prompt, generate, stop, blind, live, chat, DecodingControls(beta, temperature, top_k, top_p, seed),
-                      max_new, colour_by, notice, panels, votes, objective_verdicts, annotator, comment, status,
+                      max_new, colour_by, judge, notice, panels, votes, objective_verdicts, annotator, comment, status,
                       gr.State(None), gr.BrowserState("", storage_key="genarm-annotator"), preset_name, preset_from,
                       preset_save, preset_pick, preset_to, preset_apply)
+
+
+def judge_choices(ctx: AppContext) -> list[tuple[str, str]]:
+    """The per-panel judge's choices: off, then the loaded set's judges that score one completion."""
+    return [("off", ""), *((name, name) for name in ctx.panel_judges())]
 
 
 def _presets(ctx: AppContext) -> dict[str, dict[str, float]]:
@@ -271,7 +310,8 @@ def _presets(ctx: AppContext) -> dict[str, dict[str, float]]:
 
 def wire(demo: gr.Blocks, ctx: AppContext, t: CompareTab, shown_set: gr.State) -> View:
     d = t.decoding
-    shared = [shown_set, t.prompt, t.chat, d.beta, d.temperature, d.top_k, d.top_p, t.max_new, d.seed, t.blind, t.colour_by]
+    shared = [shown_set, t.prompt, t.chat, d.beta, d.temperature, d.top_k, d.top_p, t.max_new, d.seed, t.blind, t.colour_by,
+              t.judge]
     panel_inputs = [c for p in t.panels for c in (p.method, p.n, *p.sliders.values())]
     outputs = [t.notice, t.pair, *t.votes, t.status] + [c for p in t.panels for c in (p.text, p.tokens, p.reveal, p.sliders_box)]
 
@@ -285,9 +325,9 @@ def wire(demo: gr.Blocks, ctx: AppContext, t: CompareTab, shown_set: gr.State) -
         return panels
 
     def request(values: list) -> PairRequest:
-        shown, prompt, chat, beta, temp, top_k, top_p, max_new, seed, blind, colour = values[:len(shared)]
+        shown, prompt, chat, beta, temp, top_k, top_p, max_new, seed, blind, colour, judge = values[:len(shared)]
         return PairRequest(shown, prompt, bool(chat), beta, temp, top_k, top_p, max_new, seed, bool(blind), colour,
-                           read_panels(values[len(shared):]))
+                           read_panels(values[len(shared):]), judge or "")
 
     def show(view: PairView) -> list:
         if view.text_only:
@@ -339,6 +379,18 @@ def wire(demo: gr.Blocks, ctx: AppContext, t: CompareTab, shown_set: gr.State) -
         return [v.tokens for v in panel_views(pair, colour)]
 
     t.colour_by.change(recolour, [t.pair, t.colour_by], [p.tokens for p in t.panels], api_visibility="private")
+
+    def on_judge(pair, judge, colour):
+        if pair is None:
+            return [gr.skip()] * (2 + len(t.panels))
+        try:
+            pair, notice, views = rescore(ctx, pair, judge or "", colour)
+        except UserError as exc:
+            raise refuse(exc) from None
+        return [pair, notice, *[v.reveal for v in views]]
+
+    t.judge.input(on_judge, [t.pair, t.judge, t.colour_by], [t.pair, t.notice, *[p.reveal for p in t.panels]],
+                  api_visibility="private", concurrency_id="generate", concurrency_limit=1)
 
     names = list(t.objective_verdicts)
     vote_outputs = [t.pair, t.status, t.saved_annotator, *t.votes, *[c for p in t.panels for c in (p.reveal, p.tokens,
@@ -412,7 +464,8 @@ def wire(demo: gr.Blocks, ctx: AppContext, t: CompareTab, shown_set: gr.State) -
                                      info=o.description or None) if o else gr.update(visible=False))
         out += [gr.update(visible=name in loaded, value=None) for name in names]
         out.append(gr.update(choices=[COMBINED, *loaded], value=COMBINED))
+        out.append(gr.update(choices=judge_choices(ctx), value=ctx.default_panel_judge() or ""))
         return out
 
     return View(view, [t.pair, *t.votes, *[s for p in t.panels for s in p.sliders.values()], *t.objective_verdicts.values(),
-                       t.colour_by])
+                       t.colour_by, t.judge])

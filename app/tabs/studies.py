@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pandas as pd
 
 from ..render import empty_figure
 from ..service import AppContext, UserError, parse_grid, read_prompt_list
+from ..service.errors import Cancelled
 from .common import DecodingControls, LooseSlider, View, refuse
 
 SOURCES = ["Held-out prompts of this set", "Pasted list", "Uploaded file"]
@@ -232,12 +234,12 @@ def layout(ctx: AppContext) -> StudiesTab:
     judges = gr.CheckboxGroup(choices, value=picked, label="Judges of this model set (each ARM's own score is always "
                                                             "recorded too, marked self-scored)", elem_id="study-judges")
     with gr.Row():
-        samples = LooseSlider(1, 8, value=1, step=1, label="samples per prompt", scale=1)
+        samples = LooseSlider(1, 8, value=1, step=1, label="samples per prompt", scale=1, elem_id="study-samples")
         max_new = LooseSlider(1, ctx.config.max_new_tokens_cap, value=min(32, ctx.config.max_new_tokens_cap), step=1,
                               label="max new tokens", elem_id="study-max-new", scale=1)
     with gr.Row():
         run = gr.Button("Run study", variant="primary", elem_id="study-run", scale=0, min_width=140)
-        cancel = gr.Button("Cancel", variant="stop", scale=0, min_width=100)
+        cancel = gr.Button("Cancel", variant="stop", scale=0, min_width=100, elem_id="study-cancel")
     status = gr.Markdown("Pick prompts, settings and judges, then **Run study**: every setting and the base alone "
                          "(the reference) run on every prompt, batched; each completion is stored, then judged.",
                          elem_id="study-status")
@@ -267,8 +269,14 @@ def wire(ctx: AppContext, t: StudiesTab, decoding: DecodingControls, page: Any =
     """``page``: the tab itself; opening it refreshes the list of earlier studies (others' runs included)."""
     outputs = [t.report, t.x, t.y, t.frontier, t.summary, t.wins, t.point, t.point_table, t.files, t.status]
 
+    # The study each page (Gradio session) is running, to be cancelled between two batches: Gradio's
+    # own ``cancels=`` would only stop the page waiting, while the worker thread decoded on to the end.
+    running: dict[str, threading.Event] = {}
+
     def on_run(source, n, pasted, upload, grid, best_of, judges, samples, max_new, beta, temp, top_k, top_p, seed,
-               progress=gr.Progress()):
+               request: gr.Request, progress=gr.Progress()):
+        session = getattr(request, "session_hash", None) or ""
+        cancel = running[session] = threading.Event()
         try:
             prompts = study_prompts(ctx, source, n, pasted, upload)
             settings = study_settings(ctx, grid, best_of)
@@ -276,16 +284,28 @@ def wire(ctx: AppContext, t: StudiesTab, decoding: DecodingControls, page: Any =
             n_samples = int(float(samples or 1))
             progress(0, desc="running the study")
             report = None
-            for fraction, rep in ctx.run_study(prompts, settings, cfg, samples=n_samples, judges=list(judges or [])):
+            for fraction, rep in ctx.run_study(prompts, settings, cfg, samples=n_samples, judges=list(judges or []),
+                                               cancel=cancel):
                 progress(fraction, desc="running the study" if rep is None else "judging")
                 report = rep
+        except Cancelled as exc:  # not an error: say what was kept, and show it among the earlier studies
+            return (*[gr.skip()] * (len(outputs) - 1), f"⏹ {exc}.", gr.update(choices=study_choices(ctx)))
         except (UserError, ValueError) as exc:
             raise refuse(UserError(str(exc))) from None
+        finally:
+            running.pop(session, None)
         s = report.study
         message = (f"Study #{s['id']}: {len(report.completions)} completions over {len(report.settings)} settings × "
                    f"{len(prompts)} prompts × {n_samples} samples, stored and judged. Click a point of the frontier "
                    "(or pick a setting below) to read its completions beside the base's.")
         return (*show(report, message=message)[:-1], message, gr.update(choices=study_choices(ctx), value=s["id"]))
+
+    def on_cancel(request: gr.Request):
+        cancel = running.get(getattr(request, "session_hash", None) or "")
+        if cancel is None:
+            return "No study is running on this page."
+        cancel.set()
+        return "Cancelling: the batch in flight is finished and stored, then the run stops."
 
     def on_open(study_id):
         if study_id is None:
@@ -297,11 +317,11 @@ def wire(ctx: AppContext, t: StudiesTab, decoding: DecodingControls, page: Any =
         return show(report, message=f"Study #{report.study['id']} ({report.study['name']}) opened.")
 
     d = decoding
-    event = t.run.click(on_run, [t.source, t.n_prompts, t.pasted, t.upload, t.grid, t.best_of, t.judges, t.samples, t.max_new,
+    t.run.click(on_run, [t.source, t.n_prompts, t.pasted, t.upload, t.grid, t.best_of, t.judges, t.samples, t.max_new,
                                  d.beta, d.temperature, d.top_k, d.top_p, d.seed], [*outputs, t.earlier],
                         api_visibility="private", concurrency_id="generate", concurrency_limit=1,
                         show_progress_on=[t.status])
-    t.cancel.click(None, None, None, cancels=[event], api_visibility="private")
+    t.cancel.click(on_cancel, None, [t.status], api_visibility="private")
     t.open.click(on_open, [t.earlier], outputs, api_visibility="private")
     if page is not None:
         page.select(lambda: gr.update(choices=study_choices(ctx)), None, [t.earlier], api_visibility="private")

@@ -36,7 +36,7 @@ from typing import Any, Callable, Sequence
 from ..config import ConfigError
 
 KINDS = ("reward_model", "rule", "llm_judge", "arm")
-_COMMON = {"kind", "self_scored", "description"}
+_COMMON = {"kind", "self_scored", "description", "compare"}
 _MODEL = {"path", "tokenizer", "dtype", "device", "revision", "trust_remote_code"}
 _KEYS = {
     "reward_model": _COMMON | _MODEL | {"template", "chat_template", "system_prompt", "batch_tokens", "max_length",
@@ -83,6 +83,8 @@ class JudgeSpec:
     options: dict[str, Any]
     self_scored: bool = False
     source: str = ""
+    #: the Compare tab scores each panel with this judge unless the user turns it off (cheap judges only)
+    compare: bool = False
 
     @property
     def scores(self) -> bool:
@@ -93,7 +95,8 @@ class JudgeSpec:
         return self.kind == "llm_judge"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "self_scored": self.self_scored, **self.options}
+        return {"kind": self.kind, "self_scored": self.self_scored, **({"compare": True} if self.compare else {}),
+                **self.options}
 
 
 def parse_judges(data: Any, where: str, resolve: Callable[[str], str] | None = None) -> tuple[JudgeSpec, ...]:
@@ -123,7 +126,11 @@ def parse_judges(data: Any, where: str, resolve: Callable[[str], str] | None = N
         self_scored = entry.get("self_scored", kind == "arm")
         if not isinstance(self_scored, bool):
             raise ConfigError(f"{at}.self_scored: must be true or false, got {self_scored!r}")
-        specs.append(JudgeSpec(str(name), kind, opts, self_scored or kind == "arm", where))
+        compare = entry.get("compare", False)
+        if not isinstance(compare, bool) or (compare and kind == "llm_judge"):
+            raise ConfigError(f"{at}.compare: true or false, and only for a judge that scores one completion "
+                              f"(not an llm_judge), got {compare!r}")
+        specs.append(JudgeSpec(str(name), kind, opts, self_scored or kind == "arm", where, compare))
     return tuple(specs)
 
 

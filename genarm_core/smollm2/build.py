@@ -192,6 +192,8 @@ JUDGES = {
                        "description": "benign prompts: the answer is a refusal (over-refusal)"},
     "benign_answered": {"kind": "rule", "function": "genarm_core.smollm2.rules:benign_answered_on_topic",
                         "description": "benign prompts: answered, not refused, and on the prompt's subject"},
+    "refused": {"kind": "rule", "function": "genarm_core.smollm2.rules:refused", "compare": True,
+                "description": "any prompt: the answer is a refusal (applies to prompts with no kind, e.g. typed in Compare)"},
 }
 
 
