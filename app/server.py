@@ -6,7 +6,10 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from .service.access import Access
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -39,6 +42,9 @@ def build_parser(prog: str = "python app.py") -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=int(os.environ.get("GENARM_PORT", 7860)))
     p.add_argument("--auth", help="USER:PASS required to open the dashboard")
     p.add_argument("--auth-file", help="file of USER:PASS lines")
+    p.add_argument("--admin", action="append", metavar="USER",
+                   help="with logins: a user who sees every annotator's judgments, agreement, exports and each "
+                        "study's progress (repeat for several; default: the first login). Others see their own")
     p.add_argument("--panels", type=int, default=2, choices=[2, 3, 4], help="panels side by side")
     p.add_argument("--cache-dir", "--demo-cache", dest="cache_dir",
                    help="where built-in model sets are cached (default: $GENARM_CACHE_DIR or the user cache folder)")
@@ -46,8 +52,10 @@ def build_parser(prog: str = "python app.py") -> argparse.ArgumentParser:
     return p
 
 
-def create_app(model_files: Sequence[str | Path], db: str | None = None, panels: int = 2, auth_enabled: bool = False):
-    """(Blocks, AppContext) for these model-set files; used by ``main`` and by the tests."""
+def create_app(model_files: Sequence[str | Path], db: str | None = None, panels: int = 2, auth_enabled: bool = False,
+               access: "Access | None" = None):
+    """(Blocks, AppContext) for these model-set files; used by ``main`` and by the tests. ``access``:
+    who sees whose judgments (default: no logins, everyone sees everything)."""
     from storage.store import Store
 
     from .service import AppContext
@@ -60,13 +68,21 @@ def create_app(model_files: Sequence[str | Path], db: str | None = None, panels:
         path = Path(f)
         name = ModelSetConfig.from_file(path).name  # the file's own name (the demo's is "demo")
         sets[name if name not in sets else f"{name} ({path})"] = path
-    ctx = AppContext(sets, Store(db), panels=panels)
+    ctx = AppContext(sets, Store(db), panels=panels, access=access)
     return build_ui(ctx, auth_enabled=auth_enabled), ctx
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python app.py") -> int:
     args = build_parser(prog).parse_args(argv)
     auth = parse_auth(args.auth, args.auth_file)
+    from .service.access import Access
+    from .service.errors import UserError
+
+    try:
+        access = Access.from_logins([user for user, _ in auth] if auth else None, args.admin)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     from genarm_core.config import ConfigError
     from genarm_core.loading import ModelSetError
     from storage.db import StorageError
@@ -79,7 +95,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python app.py") -> int:
             if is_builtin(name):
                 print(f"Model set '{name}': {BUILTIN[name]}; built on first use, then cached.", flush=True)
         files = [resolve_model_set(name, cache_dir=args.cache_dir) for name in names]
-        demo, ctx = create_app(files, args.db, panels=args.panels, auth_enabled=auth is not None)
+        demo, ctx = create_app(files, args.db, panels=args.panels, auth_enabled=auth is not None, access=access)
     except (ConfigError, ModelSetError, StorageError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -91,6 +107,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "python app.py") -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("genarm.app").setLevel(logging.INFO)
     print(f"database: {ctx.store.url}", flush=True)
+    if access.logins:
+        print(f"admins (see every annotator's judgments and progress): {', '.join(sorted(access.admins))}; "
+              "other logins see their own", flush=True)
     demo.queue(default_concurrency_limit=args.concurrency).launch(
         server_name=args.host, server_port=args.port, share=False, auth=auth, show_error=True, **launch_kwargs())
     return 0

@@ -27,6 +27,7 @@ from storage.db import StorageError
 from storage.store import Store
 
 from . import requests
+from .access import Access
 from .errors import AlreadyJudged, NotStoredError, UserError
 from .modelsets import ModelSets, human_count
 from .pairs import PANEL_NAMES, Pair, PanelResult, swap_verdict
@@ -54,10 +55,12 @@ class PairUpdate:
 class AppContext:
     """The server's model sets, engine and records: one object handed to the UI."""
 
-    def __init__(self, model_sets: dict[str, Path], store: Store, initial: str | None = None, panels: int = 2):
+    def __init__(self, model_sets: dict[str, Path], store: Store, initial: str | None = None, panels: int = 2,
+                 access: Access | None = None):
         self.records = Records(store)
         self.store = store
         self.panels = panels
+        self.access = access or Access()  # who sees whose judgments (``access``)
         self.sets = ModelSets(model_sets, initial)
         self.model_set_id: int | None = None
         self._judges: dict[str, Any] = {}  # the loaded set's judges built for the Compare tab, by name

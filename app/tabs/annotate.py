@@ -49,18 +49,26 @@ def guidelines(ctx: AppContext, study_id: Any) -> str:
                     "*tie* when they are equally good, *both bad* when neither is acceptable. Skip what you cannot judge.")
 
 
-def progress_table(ctx: AppContext, overlap: int) -> pd.DataFrame:
-    """Per study: pairs, judged / needed, complete pairs, skips, annotators."""
+def progress_table(ctx: AppContext, overlap: int, only: str | None = None) -> pd.DataFrame:
+    """Per study: pairs, judged / needed, complete pairs, skips, annotators (what an admin sees). With
+    ``only`` (an annotator without the right to see the others'): that annotator's own counts."""
     queue = Queue(ctx.records)
     rows = []
     for s in ctx.studies():
         p = queue.progress(s["id"], overlap)
         if not p["pairs"]:
             continue
+        if only is not None:
+            mine = p["annotators"].get(only, {"judged": 0, "skipped": 0})
+            rows.append({"study": f"#{s['id']} {s['name']}", "pairs": p["pairs"], "judged by you": mine["judged"],
+                         "skipped by you": mine["skipped"]})
+            continue
         rows.append({"study": f"#{s['id']} {s['name']}", "pairs": p["pairs"], "judged / needed": f"{p['judged']} / {p['needed']}",
                      "pairs complete": p["complete"], "skipped": p["skipped"],
                      "annotators": ", ".join(f"{k} ({v['judged']})" for k, v in p["annotators"].items())})
-    return pd.DataFrame(rows, columns=["study", "pairs", "judged / needed", "pairs complete", "skipped", "annotators"])
+    columns = (["study", "pairs", "judged by you", "skipped by you"] if only is not None else
+               ["study", "pairs", "judged / needed", "pairs complete", "skipped", "annotators"])
+    return pd.DataFrame(rows, columns=columns)
 
 
 @dataclass
@@ -101,7 +109,8 @@ def layout(ctx: AppContext, auth_enabled: bool = False) -> AnnotateTab:
             skip = gr.Button("S · skip", elem_id="queue-skip", interactive=False, min_width=110)
         comment = gr.Textbox(label="Comment (optional)", lines=1, elem_id="queue-comment")
         status = gr.Markdown(elem_id="queue-status")
-        with gr.Accordion("Progress per study (judged / needed)", open=False):
+        with gr.Accordion("Progress per study (judged / needed; with logins, an admin's view: others see their own)",
+                          open=False):
             progress = gr.Dataframe(interactive=False, elem_id="queue-progress")
     return AnnotateTab(study, overlap, annotator, start, guide, prompt, left, right, buttons, skip, comment, status, progress,
                        gr.State(None))
@@ -122,13 +131,14 @@ def wire(ctx: AppContext, t: AnnotateTab, page: Any = None) -> None:
     shown = [t.item, t.prompt, t.left, t.right, *t.buttons, t.skip, t.status, t.guide, t.progress, t.annotator]
 
     def serve(study_id, overlap, annotator, request: gr.Request, note: str = "") -> list:
-        who = (getattr(request, "username", None) if request is not None else None) or (annotator or "").strip()
+        username = getattr(request, "username", None) if request is not None else None
         if study_id is None:
             raise refuse(UserError("study: pick a study to annotate"))
         try:
+            who = ctx.access.annotator(username, username or annotator)
             n = _overlap(overlap)
             item = queue.next(int(study_id), who, n)
-            table = progress_table(ctx, n)
+            table = progress_table(ctx, n, ctx.access.own(username))
         except UserError as exc:
             raise refuse(exc) from None
         guide = guidelines(ctx, study_id)

@@ -43,6 +43,11 @@ def edit_judgment(ctx: AppContext, judgment_id: Any, verdict: Any, objective_ver
 
 
 def register(ctx: AppContext) -> None:
+    def as_login(request: gr.Request | None, annotator: Any) -> str:
+        """With logins, an API caller acts as its login (another annotator's name is refused)."""
+        return ctx.access.annotator(getattr(request, "username", None) if request is not None else None,
+                                    str(annotator or ""))
+
     def api_generate_pair(prompt: str, weights_a: str = "{}", method_a: str = "genarm", weights_b: str = "{}",
                           method_b: str = "base", beta: float = 1.0, temperature: float = 1.0, top_k: int = 0,
                           top_p: float = 1.0, max_new_tokens: int = 32, seed: int = 0) -> str:
@@ -54,23 +59,24 @@ def register(ctx: AppContext) -> None:
             raise refuse(exc) from None
 
     def api_record_judgment(generation_a_id: int, generation_b_id: int, verdict: str, objective_verdicts: str = "{}",
-                            annotator: str = "", comment: str = "", idempotency_key: str = "") -> str:
+                            annotator: str = "", comment: str = "", idempotency_key: str = "",
+                            request: gr.Request = None) -> str:
         """Record a verdict (A, B, tie, both_bad) on two stored generations of the same prompt. Sending the
         same vote again (same key, or by default the same pair and annotator) returns the stored judgment;
         another verdict or comment for a pair this annotator judged is refused: use /edit_judgment."""
         try:
-            return record_judgment(ctx, generation_a_id, generation_b_id, verdict, objective_verdicts, annotator,
-                                   comment, idempotency_key)
+            return record_judgment(ctx, generation_a_id, generation_b_id, verdict, objective_verdicts,
+                                   as_login(request, annotator), comment, idempotency_key)
         except UserError as exc:
             raise refuse(exc) from None
 
     def api_edit_judgment(judgment_id: int, verdict: str, objective_verdicts: str = "{}", annotator: str = "",
-                          comment: str | None = None) -> str:
+                          comment: str | None = None, request: gr.Request = None) -> str:
         """Change a stored judgment's verdict, as its annotator (the earlier verdict is kept in its history;
         ratings use the latest). A comment of None keeps the stored one. Returns JSON with the id and the
         number of earlier verdicts."""
         try:
-            return edit_judgment(ctx, judgment_id, verdict, objective_verdicts, annotator, comment)
+            return edit_judgment(ctx, judgment_id, verdict, objective_verdicts, as_login(request, annotator), comment)
         except UserError as exc:
             raise refuse(exc) from None
 
@@ -78,7 +84,7 @@ def register(ctx: AppContext) -> None:
 
     queue = Queue(ctx.records)
 
-    def api_queue_next(study_id: int, annotator: str, overlap: int = 3) -> str:
+    def api_queue_next(study_id: int, annotator: str, overlap: int = 3, request: gr.Request = None) -> str:
         """The annotation queue: the next pair of a study for this annotator (blind: sides shuffled, no
         settings), as JSON {slot_id, prompt, a, b}; {"done": true} when none is left for them."""
         try:
@@ -86,26 +92,27 @@ def register(ctx: AppContext) -> None:
             n = int(overlap) if isinstance(overlap, (int, float)) and float(overlap) == int(overlap) else None
             if n is None:
                 raise UserError(f"overlap: a whole number of annotators per pair, got {overlap!r}")
-            item = queue.next(sid, str(annotator or ""), n)
+            item = queue.next(sid, as_login(request, annotator), n)
         except UserError as exc:
             raise refuse(exc) from None
         if item is None:
             return json.dumps({"done": True})
         return json.dumps({"slot_id": item.slot_id, "prompt": item.prompt, "a": item.left, "b": item.right})
 
-    def api_queue_vote(slot_id: int, verdict: str, annotator: str, comment: str = "") -> str:
+    def api_queue_vote(slot_id: int, verdict: str, annotator: str, comment: str = "", request: gr.Request = None) -> str:
         """A verdict (A, B, tie, both_bad) about the sides as /queue_next showed them; returns {judgment_id}."""
         try:
             if verdict not in ("A", "B", "tie", "both_bad"):
                 raise UserError(f"verdict: one of A, B, tie, both_bad; got {verdict!r}")
-            return json.dumps({"judgment_id": queue.vote(queue.item(slot_id, annotator), verdict, comment or "")})
+            return json.dumps({"judgment_id": queue.vote(queue.item(slot_id, as_login(request, annotator)), verdict,
+                                                         comment or "")})
         except UserError as exc:
             raise refuse(exc) from None
 
-    def api_queue_skip(slot_id: int, annotator: str, comment: str = "") -> str:
+    def api_queue_skip(slot_id: int, annotator: str, comment: str = "", request: gr.Request = None) -> str:
         """Skip a served pair (stored as a skip, never a verdict); returns {"skipped": slot_id}."""
         try:
-            queue.skip(queue.item(slot_id, annotator), comment or "")
+            queue.skip(queue.item(slot_id, as_login(request, annotator)), comment or "")
         except UserError as exc:
             raise refuse(exc) from None
         return json.dumps({"skipped": int(slot_id)})

@@ -19,10 +19,12 @@ VERDICT_LABELS = {"A better": "A", "B better": "B", "tie": "tie", "both bad": "b
 # ---------------------------------------------------------------------------------------- handlers
 
 def judgments_view(ctx: AppContext, annotator: str | None, objective: str | None, since: str | None,
-                   study: Any = None):
+                   study: Any = None, only: str | None = None):
     """(table, full frame, win-rate figure, ratings table, pairwise heatmaps, judge agreement, annotator choices, summary)
-    for the filters."""
-    flt = judgment_filter(annotator, objective, since, study_id=int(study) if study not in (None, "") else None)
+    for the filters. ``only``: an annotator who may see only their own judgments (``Access.own``): every
+    view is of theirs, and the per-annotator table is their own row, measured against everyone's votes."""
+    study_id = int(study) if study not in (None, "") else None
+    flt = judgment_filter(only if only is not None else annotator, objective, since, study_id=study_id)
     table, full = ctx.records.judgments_table(flt)
     which = None if objective in (None, "", "overall") else objective
     rates = win_rates(full, which)
@@ -34,9 +36,17 @@ def judgments_view(ctx: AppContext, annotator: str | None, objective: str | None
     pairs = pairwise_figure(pairwise_table(full, which), f"Setting against setting ({which or 'overall'} verdicts)")
     agree = ctx.records_call(lambda: judge_agreement(ctx.store, full, which), "the judges' scores were not read")
     skips = ctx.records_call(lambda: skip_counts(ctx.store, flt.study_id), "the queue's skips were not read")
-    line, people = annotator_agreement(full, which, skips)
+    if only is None:
+        line, people = annotator_agreement(full, which, skips)
+        choices = [""] + ctx.records.annotators()
+    else:
+        _, everyone = ctx.records.judgments_table(judgment_filter(None, objective, since, study_id=study_id))
+        people = annotator_agreement(everyone, which, skips)[1]
+        people = people[people["annotator"] == only].reset_index(drop=True)
+        line = f"Your own judgments, {only}: the agreement between all annotators is shown to the admins."
+        choices = [only]
     return (table, full, win_rate_figure(rates, title), ratings, pairs, agree, f"**Do the annotators agree?** {line}", people,
-            [""] + ctx.records.annotators(), summary)
+            choices, summary)
 
 
 def judgment_detail(full: pd.DataFrame | None, row: int | None, history: list[dict[str, Any]] | None = None) -> str:
@@ -74,8 +84,10 @@ def study_choices(ctx: AppContext) -> list[tuple[str, Any]]:
         return [("all", "")]
 
 
-def run_export(ctx: AppContext, choice: str, annotator: str | None, objective: str | None, since: str | None):
-    files, summary = ctx.records.export(choice, judgment_filter(annotator, objective, since))
+def run_export(ctx: AppContext, choice: str, annotator: str | None, objective: str | None, since: str | None,
+               only: str | None = None):
+    """``only``: an annotator who may export only their own judgments (``Access.own``)."""
+    files, summary = ctx.records.export(choice, judgment_filter(only if only is not None else annotator, objective, since))
     return files, f"```\n{summary}\n```"
 
 
@@ -158,13 +170,22 @@ def wire(ctx: AppContext, t: JudgmentsTab, tab: gr.Tab) -> None:
     export_filters = filters[:3]  # the export API's arguments stay (format, annotator, objective, since)
     outputs = [t.table, t.full, t.plot, t.ratings, t.pairs, t.agreement, t.people_line, t.people, t.annotator, t.summary, t.detail]
 
-    def on_view(annotator, objective, since, study):
+    def own(request: gr.Request | None) -> str | None:
+        return ctx.access.own(getattr(request, "username", None) if request is not None else None)
+
+    def annotator_box(annotators: list[str], only: str | None) -> Any:
+        if only is None:
+            return gr.update(choices=annotators)
+        return gr.update(choices=annotators, value=only, interactive=False)
+
+    def on_view(annotator, objective, since, study, request: gr.Request):
+        only = own(request)
         try:
             table, full, fig, ratings, pairs, agree, line, people, annotators, summary = judgments_view(
-                ctx, annotator, objective, since, study)
+                ctx, annotator, objective, since, study, only)
         except UserError as exc:
             raise refuse(exc) from None
-        return table, full, fig, ratings, pairs, agree, line, people, gr.update(choices=annotators), summary, ""
+        return table, full, fig, ratings, pairs, agree, line, people, annotator_box(annotators, only), summary, ""
 
     t.refresh.click(on_view, filters, outputs, api_visibility="private")
     for comp in (t.annotator, t.objective, t.study):
@@ -191,17 +212,18 @@ def wire(ctx: AppContext, t: JudgmentsTab, tab: gr.Tab) -> None:
         try:
             status = change_verdict(ctx, judgment_id, verdict, comment, username)
             table, full, fig, ratings, pairs, agree, line, people, annotators, summary = judgments_view(
-                ctx, annotator, objective, since, study)
+                ctx, annotator, objective, since, study, ctx.access.own(username))
         except UserError as exc:
             raise refuse(exc) from None
-        return status, table, full, fig, ratings, pairs, agree, line, people, gr.update(choices=annotators), summary, ""
+        return (status, table, full, fig, ratings, pairs, agree, line, people, annotator_box(annotators, ctx.access.own(username)),
+                summary, "")
 
     t.edit.click(on_edit, [t.edit_id, t.edit_verdict, t.edit_comment, *filters], [t.edit_status, *outputs],
                  api_visibility="private")
 
-    def on_export(choice, annotator, objective, since):
+    def on_export(choice, annotator, objective, since, request: gr.Request):
         try:
-            return run_export(ctx, choice, annotator, objective, since)
+            return run_export(ctx, choice, annotator, objective, since, own(request))
         except UserError as exc:
             raise refuse(exc) from None
 
