@@ -171,6 +171,8 @@ def test_ground_truth_pairs_are_mixed_in_unmarked_scored_per_annotator_and_kept_
     assert {served[0].prompt, served[1].prompt} == {g["prompt"] for g in gold}  # at rate 1, the checks come first
     judged = Records(store).judgments(JudgmentFilter())
     assert judged["ground_truth"].notna().sum() == 2
+    shown, _ = Records(store).judgments_table(JudgmentFilter())  # labelled as what they are, not as two settings
+    assert sorted(shown["A"])[-2:] == sorted(f"ground truth (answer {g['answer']})" for g in gold)
     _, table = annotator_agreement(judged)
     row = table.set_index("annotator").loc["ann"]
     assert row["ground-truth accuracy"] == 0.5 and row["ground-truth pairs"] == 2 and row["judgments"] == 1

@@ -205,6 +205,10 @@ class Records:
             "comment": df["comment"],
             "blind": ["yes" if b else "" for b in df["blind"]],
         })
+        if "ground_truth" in df:  # given texts, not settings: say so, with the known answer
+            gold = df["ground_truth"].map(lambda a: f"ground truth (answer {a})" if isinstance(a, str) else None)
+            table["A"] = gold.where(gold.notna(), table["A"])
+            table["B"] = gold.where(gold.notna(), table["B"])
         for col in [c for c in df if c.startswith("verdict_")]:
             table[f"{col[len('verdict_'):]} verdict"] = df[col].fillna("")
         return table, df

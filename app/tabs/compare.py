@@ -242,11 +242,7 @@ def layout(ctx: AppContext, auth_enabled: bool) -> CompareTab:
                                   value=min(defaults.max_new_tokens, ctx.config.max_new_tokens_cap), step=1,
                                   label="max new tokens", min_width=180, elem_id="max-new")
             seed = LooseNumber(value=defaults.seed, label="seed", precision=0, min_width=130, elem_id="seed")
-        with gr.Row():
-            colour_by = gr.Radio([COMBINED, *ctx.objectives], value=COMBINED, label="Colour tokens by")
-            judge = gr.Dropdown(judge_choices(ctx), value=ctx.default_panel_judge() or "", label="Judge score per panel",
-                                info="one of the model set's judges scores each stored panel (shown with its setting)",
-                                elem_id="panel-judge")
+        colour_by = gr.Radio([COMBINED, *ctx.objectives], value=COMBINED, label="Colour tokens by")
     notice = gr.Markdown(elem_id="notice")
     panels: list[Panel] = []
     with gr.Row(equal_height=False):
@@ -278,6 +274,9 @@ def layout(ctx: AppContext, auth_enabled: bool) -> CompareTab:
         annotator = gr.Textbox(label="Annotator", placeholder="your name (remembered in this browser)",
                                elem_id="annotator", interactive=not auth_enabled)
         comment = gr.Textbox(label="Comment", elem_id="comment")
+        judge = gr.Dropdown(judge_choices(ctx), value=ctx.default_panel_judge() or "",
+                            label="Automatic judge per panel (a judge of the set; shown with each setting)",
+                            elem_id="panel-judge")
     status = gr.Markdown(elem_id="judge-status")
     with gr.Accordion("Presets (named weight settings)", open=False):
         with gr.Row():

@@ -189,7 +189,7 @@ def wire(ctx: AppContext, t: JudgmentsTab, tab: gr.Tab) -> None:
 
     t.refresh.click(on_view, filters, outputs, api_visibility="private")
     for comp in (t.annotator, t.objective, t.study):
-        comp.change(on_view, filters, outputs, api_visibility="private")
+        comp.input(on_view, filters, outputs, api_visibility="private")  # a person's choice, not a value the view sets
     t.since.submit(on_view, filters, outputs, api_visibility="private")
     tab.select(on_view, filters, outputs, api_visibility="private")
     tab.select(lambda: gr.update(choices=study_choices(ctx)), None, [t.study], api_visibility="private")
