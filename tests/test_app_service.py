@@ -355,7 +355,7 @@ def judged_ctx(tiny_set, tmp_path):
 
 
 def test_compare_scores_each_panel_with_a_judge_after_the_pair_is_votable(judged_ctx):
-    """The set's ``compare: true`` judge is the default; the pair is votable before it is scored; the
+    """The set's ``compare: true`` judge is the default; the pair is shown, then votable once scored; the
     scores are stored as the judge's and shown with each panel's setting (after the vote in blind
     mode); another judge rescored on demand, off drops them; a failing judge is a warning, not an error."""
     ctx = judged_ctx
@@ -364,8 +364,9 @@ def test_compare_scores_each_panel_with_a_judge_after_the_pair_is_votable(judged
                                   [compare.PanelInput("GenARM", 4, {"helpfulness": 1.0}),
                                    compare.PanelInput("Base only", 4, {})], judge="words")
     views = list(compare.run_pair(ctx, request))
-    unscored, scored = views[-2], views[-1]
-    assert unscored.votable and unscored.pair.judge_scores is None and "judge" not in unscored.panels[0].reveal
+    unscored, scored = views[-2], views[-1]  # shown while the judge scores; no vote can race the scores
+    assert not unscored.votable and unscored.pair.judge_scores is None and "judge" not in unscored.panels[0].reveal
+    assert "Scoring each panel with judge `words`" in unscored.status
     name, values = scored.pair.judge_scores
     texts = [r.text for r in scored.pair.results]
     assert name == "words" and values == [float(len(t.split())) for t in texts] and scored.votable

@@ -122,13 +122,15 @@ def run_pair(ctx: AppContext, req: PairRequest) -> Iterator[PairView]:
                             for r, s in zip(update.results, settings)])
             return
         status = "All panels finished: judge them below." if len(settings) >= 2 else ""
-        yield PairView(notice, update.pair, len(settings) >= 2, status, panel_views(update.pair, req.colour_by))
-        if req.judge:  # after the pair is votable: a slow judge never holds the vote back
-            pair, warning = ctx.score_panels(update.pair, req.judge)
+        pair = update.pair
+        if req.judge:  # the buttons unlock once the scores are in, so no vote races them (slow judges are off by default)
+            yield PairView(notice, pair, False, f"Scoring each panel with judge `{req.judge}`…",
+                           panel_views(pair, req.colour_by))
+            pair, warning = ctx.score_panels(pair, req.judge)
             notice = "  \n".join(f"⚠️ {w}" for w in (update.warning, warning) if w)
             if pair.hidden():
                 status += f" Judge `{req.judge}`'s scores are shown with the settings, after your vote."
-            yield PairView(notice, pair, len(settings) >= 2, status, panel_views(pair, req.colour_by))
+        yield PairView(notice, pair, len(settings) >= 2, status, panel_views(pair, req.colour_by))
 
 
 def rescore(ctx: AppContext, pair: Pair | None, judge: str, colour_by: str) -> tuple[Pair | None, str, list[PanelView]]:
@@ -380,15 +382,21 @@ def wire(demo: gr.Blocks, ctx: AppContext, t: CompareTab, shown_set: gr.State) -
     t.colour_by.change(recolour, [t.pair, t.colour_by], [p.tokens for p in t.panels], api_visibility="private")
 
     def on_judge(pair, judge, colour):
+        """Score the shown pair with another judge; the vote buttons are locked meanwhile (a vote
+        cast during the scoring would be overwritten by the scored, unvoted pair)."""
         if pair is None:
-            return [gr.skip()] * (2 + len(t.panels))
+            yield [gr.skip()] * (2 + len(t.panels) + len(t.votes))
+            return
+        yield [gr.skip(), gr.skip(), *[gr.skip() for _ in t.panels], *[gr.update(interactive=False) for _ in t.votes]]
+        votable = not pair.voted and len(pair.results) >= 2
         try:
             pair, notice, views = rescore(ctx, pair, judge or "", colour)
         except UserError as exc:
+            yield [gr.skip(), gr.skip(), *[gr.skip() for _ in t.panels], *[gr.update(interactive=votable) for _ in t.votes]]
             raise refuse(exc) from None
-        return [pair, notice, *[v.reveal for v in views]]
+        yield [pair, notice, *[v.reveal for v in views], *[gr.update(interactive=votable) for _ in t.votes]]
 
-    t.judge.input(on_judge, [t.pair, t.judge, t.colour_by], [t.pair, t.notice, *[p.reveal for p in t.panels]],
+    t.judge.input(on_judge, [t.pair, t.judge, t.colour_by], [t.pair, t.notice, *[p.reveal for p in t.panels], *t.votes],
                   api_visibility="private", concurrency_id="generate", concurrency_limit=1)
 
     names = list(t.objective_verdicts)
