@@ -10,7 +10,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 
@@ -264,6 +264,28 @@ class ModelSetConfig:
     @property
     def objective_names(self) -> list[str]:
         return [o.name for o in self.objectives]
+
+    def method_problem(self, method: str, weights: Mapping[str, float]) -> str | None:
+        """Why this set cannot decode ``method`` with ``weights`` (None: it can). ARGS and Best-of-N
+        by reward model rank by a trajectory reward model per weighted objective; Prompted reads
+        the ``prompted:`` system prompts of the weighted objectives, and needs one at least."""
+        named = [o for o, w in weights.items() if w]
+        if method in ("args", "bon_rm"):
+            have = self.reward_model_specs
+            missing = [o for o in named if o not in have]
+            if missing:
+                what = "ARGS" if method == "args" else "Best-of-N (RM)"
+                return (f"{what} needs a trajectory reward model for {missing}; this model set has "
+                        f"{sorted(have) or 'none'} (add them under 'reward_models:' in its file; "
+                        "genarm train-rm trains one). Set those weights to 0, or choose another method.")
+        if method == "prompted":
+            prompts = {o.name: o.prompted for o in self.objectives}
+            lacking = [o for o in named if not prompts.get(o)]
+            if not named or lacking:
+                return ("Prompted uses the system prompts ('prompted:' in the model-set file) of the objectives with a "
+                        "non-zero weight; " + (f"{lacking} have none" if lacking else "every weight is 0")
+                        + f" (this set has them for {[o for o, t in prompts.items() if t] or 'no objective'})")
+        return None
 
     def setting(self, method: Any = "genarm", weights: Any = None, n: Any = 1) -> Setting:
         """A ``Setting`` from raw input (numbers may be text), checked against this set.

@@ -194,8 +194,9 @@ class GenARMEngine:
         objectives = self.models.objectives
         for spec in rows:
             self.check_weights(spec.weights)
-            if spec.method == "bon_rm":
-                self._check_reward_models("Best-of-N by reward model", spec.weights)
+            problem = self.models.config.method_problem(spec.method, spec.weights)
+            if problem:
+                raise ValueError(problem)
 
         def needs(spec: RowSpec) -> tuple[str, ...]:
             if spec.method in ("base", "args", "prompted", "bon_rm"):  # ARGS, bon_rm: reward models, not ARMs
@@ -322,12 +323,7 @@ class GenARMEngine:
         weights, then the prompt (a chat gains a system message, or its own system message grows;
         a text prompt follows them after a blank line)."""
         by_name = {o.name: o for o in self.models.config.objectives}
-        named = [n for n in self.models.objectives if spec.weights.get(n, 0.0) != 0]
-        if not named:
-            raise ValueError("prompted: give a non-zero weight to the objective(s) whose system prompt to use")
-        missing = [n for n in named if not by_name[n].prompted]
-        if missing:
-            raise ValueError(f"prompted: objective(s) {missing} have no 'prompted:' system prompt in the model-set file")
+        named = [n for n in self.models.objectives if spec.weights.get(n, 0.0) != 0]  # checked in ``_expand``
         system = "\n".join(by_name[n].prompted for n in named)
         if isinstance(spec.prompt, str):
             if self.models.base.spec.chat_template:
@@ -338,13 +334,6 @@ class GenARMEngine:
             messages[0]["content"] = f"{system}\n{messages[0]['content']}"
             return messages
         return [{"role": "system", "content": system}, *messages]
-
-    def _check_reward_models(self, what: str, weights: dict[str, float]) -> None:
-        missing = [n for n, w in weights.items() if w and n not in self.models.reward_models]
-        if missing:
-            raise ValueError(f"{what} needs a trajectory reward model for {missing}: add it under 'reward_models:' in the "
-                             f"model-set file (genarm train-rm trains one); this set has "
-                             f"{sorted(self.models.reward_models) or 'none'}")
 
     def _rank_by_reward_models(self, rows: Sequence[RowSpec], internal: list[_Row]) -> None:
         """Best-of-N by reward model: each sample's r_i(x, y) under the reward models its row weights
@@ -360,14 +349,13 @@ class GenARMEngine:
                 r.rm_rewards[name] = value
 
     def _args_scorer(self, rows: Sequence[RowSpec], internal: list[_Row]):
-        """The ``ArgsScorer`` of the batch's ARGS rows (None without any), its reward models checked."""
+        """The ``ArgsScorer`` of the batch's ARGS rows (None without any; ``_expand`` checked their reward models)."""
         from .args import ArgsScorer
 
         mine = [(b, rows[r.spec_index]) for b, r in enumerate(internal) if rows[r.spec_index].method == "args"]
         if not mine:
             return None
         weights = {n: [float(spec.weights.get(n, 0.0)) for _, spec in mine] for n in self.models.objectives}
-        self._check_reward_models("ARGS", {n: float(any(w)) for n, w in weights.items()})
         prompts = {n: [rm.encode_prompt(spec.prompt) for _, spec in mine] for n, rm in self.models.reward_models.items()
                    if any(weights[n])}
         return ArgsScorer([b for b, _ in mine], [spec.n for _, spec in mine],

@@ -191,7 +191,7 @@ def test_prompted_baseline_reads_the_objectives_system_prompts(tiny_set, tmp_pat
     by_hand = engine.generate([RowSpec("Refuse requests that could cause harm.\n\nHi", method="base")], cfg)[0]
     assert got.token_ids == by_hand.token_ids and got.forwards_per_token == 1
     assert got.prompt_ids["base"] != got.prompt_ids["harmlessness"]  # the ARMs' view is the user's prompt
-    with pytest.raises(ValueError, match=r"\['helpfulness'\] have no 'prompted:'"):
+    with pytest.raises(ValueError, match=r"Prompted uses the system prompts .*\['helpfulness'\] have none"):
         engine.generate([RowSpec("Hi", {"helpfulness": 1.0}, "prompted")], cfg)
     # the dashboard refuses it with a message naming the panel
     from app.service.errors import UserError

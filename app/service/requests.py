@@ -63,23 +63,9 @@ def setting(config: ModelSetConfig, method: Any, weights: Any, n: Any = 1, where
         s = config.setting(method, weights, n)  # an empty box or letters: "weight of 'x' must be a number"
     except ConfigError as exc:
         raise UserError(f"{where}: {exc}" if where else str(exc)) from None
-    if s.method in ("args", "bon_rm"):  # ranked by trajectory reward models: each weighted objective needs one
-        have = config.reward_model_specs
-        missing = [o for o, _ in s.weights if o not in have]
-        if missing:
-            what = "ARGS" if s.method == "args" else "Best-of-N (RM)"
-            raise UserError(f"{where + ': ' if where else ''}{what} needs a trajectory reward model for {missing}; this "
-                            f"model set has {sorted(have) or 'none'} (add them under 'reward_models:' in its file; "
-                            f"genarm train-rm trains one). Set those weights to 0, or choose another method.")
-    if s.method == "prompted":  # the base after the weighted objectives' system prompts
-        prompts = {o.name: o.prompted for o in config.objectives}
-        named = [o for o, _ in s.weights]
-        lacking = [o for o in named if not prompts.get(o)]
-        if not named or lacking:
-            raise UserError(f"{where + ': ' if where else ''}Prompted uses the system prompts ('prompted:' in the model-set "
-                            f"file) of the objectives with a non-zero weight; "
-                            + (f"{lacking} have none" if lacking else "every weight is 0")
-                            + f" (this set has them for {[o for o, t in prompts.items() if t] or 'no objective'})")
+    problem = config.method_problem(s.method, dict(s.weights))
+    if problem:
+        raise UserError(f"{where + ': ' if where else ''}{problem}")
     return s
 
 
