@@ -187,6 +187,14 @@ class GenARMEngine:
         """Token ids each model is fed for the prompt (through its own template)."""
         return {m.name: m.encode_prompt(prompt) for m in self.models.members()}
 
+    def row_prompt_ids(self, spec: RowSpec) -> dict[str, list[int]]:
+        """Token ids each model is fed for a row: a Prompted row's base reads the objectives' system
+        prompts first (``prompted_prompt``), the ARMs the prompt itself."""
+        ids = self.prompt_ids(spec.prompt)
+        if spec.method == "prompted":
+            ids[BASE] = self.models.base.encode_prompt(self.prompted_prompt(spec))
+        return ids
+
     def _expand(self, rows: Sequence[RowSpec], cfg: DecodingConfig) -> tuple[list[_Row], list[str]]:
         """Internal rows and the ARMs that run in the loop (``active``): those some row steers or
         ranks by. Each ARM runs only beside the rows that need it; what a trace or ``score_all``
@@ -232,10 +240,7 @@ class GenARMEngine:
         cfg = config
         internal, active = self._expand(rows, cfg)
         members = [self.models.base] + [self.models.arms[n] for n in active]
-        prompt_ids = [self.prompt_ids(spec.prompt) for spec in rows]
-        for spec, ids in zip(rows, prompt_ids):
-            if spec.method == "prompted":  # the base reads the objectives' system prompts first; the ARMs the prompt
-                ids[BASE] = self.models.base.encode_prompt(self.prompted_prompt(spec))
+        prompt_ids = [self.row_prompt_ids(spec) for spec in rows]
         ctx = self.models.max_context()
         for spec, ids in zip(rows, prompt_ids):
             for name, p in ids.items():

@@ -256,3 +256,38 @@ def test_dashboard_pair_with_args_and_prompted_records_its_cost(rm_set, tmp_path
     assert "ARGS k=3" in views[0].reveal and "4 model forwards per token" in views[0].reveal and "ms per token" in views[0].reveal
     assert "1 model forward per token" in views[1].reveal
     assert "Prompted (harmlessness)" in views[1].reveal
+
+
+def test_a_prompted_panels_system_prompt_counts_towards_the_context(tiny_set, tmp_path):
+    """The Compare tab trims a text prompt that fits by itself but not after Prompted's system prompt,
+    with its warning, instead of the engine's refusal."""
+    import yaml
+
+    from app.service import AppContext, UserError
+    from genarm_core.config import Setting
+    from storage.store import Store
+
+    data = yaml.safe_load(tiny_set.read_text())
+    data["objectives"]["harmlessness"]["prompted"] = "Refuse requests that could cause harm. " * 2
+    f = tiny_set.parent / "long_prompted.yaml"
+    f.write_text(yaml.safe_dump(data))
+    ctx = AppContext({"tiny": f}, Store(str(tmp_path / "p.sqlite")))
+    budget = ctx.models.max_context() - 8
+    longest = lambda row: max(len(ids) for ids in ctx.engine.row_prompt_ids(row).values())  # noqa: E731
+    n = 1
+    while longest(Setting("base").row(" ".join(["word"] * (n + 1)))) <= budget:  # the longest prompt that fits alone
+        n += 1
+    prompt = " ".join(["word"] * n)
+    assert longest(Setting("prompted", {"harmlessness": 1.0}).row(prompt)) > budget
+    settings = [ctx.setting("prompted", {"harmlessness": 1.0}), ctx.setting("base", {})]
+    cfg = ctx.decoding(1, 1.0, 0, 1.0, 8, 0)
+    final = list(ctx.generate_pair(prompt, settings, cfg))[-1]
+    assert final.done and final.pair is not None and "only its last" in final.warning
+    # A system prompt that leaves the prompt no room at all is a message, not the engine's error.
+    data["objectives"]["harmlessness"]["prompted"] = "Refuse requests that could cause harm. " * 40
+    f.write_text(yaml.safe_dump(data))
+    huge = AppContext({"tiny": f}, Store(str(tmp_path / "q.sqlite")))
+    with pytest.raises(UserError, match="prompt: the templates and system prompts around it take"):
+        list(huge.generate_pair(prompt, [huge.setting("prompted", {"harmlessness": 1.0})], cfg))
+    ctx.records.close()
+    huge.records.close()

@@ -163,18 +163,26 @@ class AppContext:
 
     # ------------------------------------------------------------------ generation
 
-    def fit_prompt(self, prompt: Any, max_new_tokens: int) -> tuple[Any, str | None]:
-        """Check the prompt; cut a too-long text prompt from the left (keeping its end) with a warning."""
+    def fit_prompt(self, prompt: Any, max_new_tokens: int, settings: Sequence[Setting] = ()) -> tuple[Any, str | None]:
+        """Check the prompt; cut a too-long text prompt from the left (keeping its end) with a warning.
+        ``settings``: the panels' settings, whose rows may read more than the prompt (Prompted's system prompts)."""
         if (isinstance(prompt, str) and not prompt.strip()) or not prompt:
             raise UserError("prompt: the prompt is empty")
         budget = self.models.max_context() - max_new_tokens
-        longest = max(len(ids) for ids in self.engine.prompt_ids(prompt).values())
+        rows = [s.row(prompt) for s in settings] or [Setting("base").row(prompt)]
+        try:
+            longest = max(len(ids) for row in rows for ids in self.engine.row_prompt_ids(row).values())
+        except ValueError as exc:  # a row the set cannot decode (checked again, with the panel's name, by ``setting``)
+            raise UserError(str(exc)) from None
         if longest <= budget:
             return prompt, None
         if not isinstance(prompt, str):
             raise UserError(f"prompt: the conversation is {longest} tokens; at most {budget} fit with {max_new_tokens} new tokens")
         tok = self.models.tokenizer
         ids = tok(prompt, add_special_tokens=False)["input_ids"]
+        if longest - len(ids) + 8 >= budget:  # what the prompt is wrapped in leaves it no room
+            raise UserError(f"prompt: the templates and system prompts around it take {longest - len(ids)} tokens; "
+                            f"with {max_new_tokens} new tokens at most {budget} fit")
         keep = max(1, len(ids) - (longest - budget) - 8)  # templates add tokens too: cut a little more
         return tok.decode(ids[-keep:]), (f"the prompt was {longest} tokens; only its last {keep} tokens were kept to fit "
                                          f"the model's context")
@@ -187,7 +195,7 @@ class AppContext:
         per update, and on a small machine that work competes with decoding. The last update
         carries the stored ``Pair`` (None when the database refused it: the warning says so and
         the generations wait in memory)."""
-        prompt, warning = self.fit_prompt(prompt, cfg.max_new_tokens)
+        prompt, warning = self.fit_prompt(prompt, cfg.max_new_tokens, settings)
         order = Pair.display_order(len(settings), blind)
         last = None
         sent = None
