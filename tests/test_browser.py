@@ -59,7 +59,16 @@ def textarea(page, elem_id):
 
 
 def drag_slider(page, elem_id, fraction):
-    box = page.locator(f"#{elem_id} input[type=range]").bounding_box()
+    """Drag a slider's thumb to ``fraction`` of its track, once the track has stopped moving (on a busy
+    machine the page settles late, and a box read too early put the mouse on the label instead)."""
+    slider = page.locator(f"#{elem_id} input[type=range]")
+    box = None
+    for _ in range(100):
+        now = slider.bounding_box()
+        if now is not None and now == box:
+            break
+        box = now
+        page.wait_for_timeout(100)
     y = box["y"] + box["height"] / 2
     page.mouse.move(box["x"] + box["width"] * 0.34, y)
     page.mouse.down()
