@@ -15,7 +15,7 @@ import sys
 from typing import Any, Sequence
 
 from .cli_args import HelpFormatter, add_fields, field_values
-from .config import DecodingConfig
+from .config import BEST_OF_N_METHODS, METHODS, DecodingConfig
 
 #: Best-of-N's N when ``--n`` is not given.
 DEFAULT_BEST_OF_N = 8
@@ -75,7 +75,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     prompts = _read_prompts(args)
     config = ModelSetConfig.from_file(resolve_model_set(args.models))
-    n = args.n if args.n is not None else (DEFAULT_BEST_OF_N if args.method == "best_of_n" else 1)
+    n = args.n if args.n is not None else (DEFAULT_BEST_OF_N if args.method in BEST_OF_N_METHODS else 1)
     weights = parse_weights(args.weights)
     if args.method == "args":
         n = args.args_topk
@@ -117,9 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--prompt", action="append", help="a prompt (repeatable)")
     g.add_argument("--prompt-file", help="one prompt per line: text, a JSON string, {\"prompt\": ...}, or a chat as a JSON list")
     g.add_argument("--weights", default="", help="per-objective weights, e.g. helpfulness=1.0,harmlessness=0.5 (omitted: 0)")
-    g.add_argument("--method", default="genarm", choices=["genarm", "base", "best_of_n", "args"],
-                   help="decoding method (args: ARGS with the set's reward_models)")
-    g.add_argument("--n", type=int, help=f"samples for best_of_n (default: {DEFAULT_BEST_OF_N})")
+    g.add_argument("--method", default="genarm", choices=list(METHODS),
+                   help="decoding method (args, bon_rm: with the set's reward_models; prompted: the objectives' "
+                        "prompted: system prompts; README, Methods)")
+    g.add_argument("--n", type=int, help=f"samples for best_of_n and bon_rm (default: {DEFAULT_BEST_OF_N})")
     g.add_argument("--args-topk", type=int, default=DEFAULT_ARGS_K, help="ARGS: candidates per step (k)")
     g.add_argument("--args-weight", type=float,
                    help="ARGS: the weight w of every objective's reward model (--weights sets them one by one)")

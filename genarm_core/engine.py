@@ -327,8 +327,11 @@ class GenARMEngine:
         """The prompted baseline's prompt: the system prompts (``prompted:``) of the objectives the row
         weights, then the prompt (a chat gains a system message, or its own system message grows;
         a text prompt follows them after a blank line)."""
+        problem = self.models.config.method_problem("prompted", spec.weights)
+        if problem:  # reached without ``_expand`` too (``row_prompt_ids``): never an empty system prompt
+            raise ValueError(problem)
         by_name = {o.name: o for o in self.models.config.objectives}
-        named = [n for n in self.models.objectives if spec.weights.get(n, 0.0) != 0]  # checked in ``_expand``
+        named = [n for n in self.models.objectives if spec.weights.get(n, 0.0) != 0]
         system = "\n".join(by_name[n].prompted for n in named)
         if isinstance(spec.prompt, str):
             if self.models.base.spec.chat_template:

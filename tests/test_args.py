@@ -173,6 +173,15 @@ def test_cli_generate_with_args(rm_set):
     assert out["forwards_per_token"] == 1 + 4 * 2
     bad = subprocess.run(base + ["--args-topk", "4"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "--args-topk/--args-weight are for --method args" in bad.stderr
+    # Every method the README lists is offered: Best-of-N by the reward models takes Best-of-N's default N.
+    run = subprocess.run(base + ["--method", "bon_rm", "--weights", "harmlessness=1"], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["setting"] == {"method": "bon_rm", "n": 8, "weights": {"harmlessness": 1.0}}
+    bad = subprocess.run(base + ["--method", "prompted", "--weights", "harmlessness=1"], capture_output=True, text=True,
+                         timeout=300)  # this set has no prompted: texts: a message, not a stack trace
+    assert bad.returncode == 2 and "Prompted uses the system prompts" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_prompted_baseline_reads_the_objectives_system_prompts(tiny_set, tmp_path):
@@ -193,6 +202,8 @@ def test_prompted_baseline_reads_the_objectives_system_prompts(tiny_set, tmp_pat
     assert got.prompt_ids["base"] != got.prompt_ids["harmlessness"]  # the ARMs' view is the user's prompt
     with pytest.raises(ValueError, match=r"Prompted uses the system prompts .*\['helpfulness'\] have none"):
         engine.generate([RowSpec("Hi", {"helpfulness": 1.0}, "prompted")], cfg)
+    with pytest.raises(ValueError, match="every weight is 0"):  # also where no generation runs first
+        engine.row_prompt_ids(RowSpec("Hi", {}, "prompted"))
     # the dashboard refuses it with a message naming the panel
     from app.service.errors import UserError
     from app.service.requests import setting

@@ -65,6 +65,11 @@ class Pair:
             order[0], order[1] = 1, 0
         return order
 
+    @property
+    def votable(self) -> bool:
+        """Whether the page offers the vote buttons: two panels or more, not voted yet."""
+        return not self.voted and len(self.results) >= 2
+
     def hidden(self) -> bool:
         """Whether the sides must not be told apart now."""
         return self.blind and not self.voted

@@ -135,7 +135,7 @@ def wire(ctx: AppContext, t: AnnotateTab, page: Any = None) -> None:
         if study_id is None:
             raise refuse(UserError("study: pick a study to annotate"))
         try:
-            who = ctx.access.annotator(username, username or annotator)
+            who = ctx.access.annotator(username, annotator)
             n = _overlap(overlap)
             item = queue.next(int(study_id), who, n)
             table = progress_table(ctx, n, ctx.access.own(username))

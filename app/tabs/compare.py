@@ -121,8 +121,8 @@ def run_pair(ctx: AppContext, req: PairRequest) -> Iterator[PairView]:
                            [PanelView(r.text, token_html(r.trace, req.colour_by), "", s.uses_weights)
                             for r, s in zip(update.results, settings)])
             return
-        status = "All panels finished: judge them below." if len(settings) >= 2 else ""
         pair = update.pair
+        status = "All panels finished: judge them below." if pair.votable else ""
         if req.judge:  # the buttons unlock once the scores are in, so no vote races them (slow judges are off by default)
             yield PairView(notice, pair, False, f"Scoring each panel with judge `{req.judge}`…",
                            panel_views(pair, req.colour_by))
@@ -130,7 +130,7 @@ def run_pair(ctx: AppContext, req: PairRequest) -> Iterator[PairView]:
             notice = "  \n".join(f"⚠️ {w}" for w in (update.warning, warning) if w)
             if pair.hidden():
                 status += f" Judge `{req.judge}`'s scores are shown with the settings, after your vote."
-        yield PairView(notice, pair, len(settings) >= 2, status, panel_views(pair, req.colour_by))
+        yield PairView(notice, pair, pair.votable, status, panel_views(pair, req.colour_by))
 
 
 def rescore(ctx: AppContext, pair: Pair | None, judge: str, colour_by: str) -> tuple[Pair | None, str, list[PanelView]]:
@@ -388,7 +388,7 @@ def wire(demo: gr.Blocks, ctx: AppContext, t: CompareTab, shown_set: gr.State) -
             yield [gr.skip()] * (2 + len(t.panels) + len(t.votes))
             return
         yield [gr.skip(), gr.skip(), *[gr.skip() for _ in t.panels], *[gr.update(interactive=False) for _ in t.votes]]
-        votable = not pair.voted and len(pair.results) >= 2
+        votable = pair.votable
         try:
             pair, notice, views = rescore(ctx, pair, judge or "", colour)
         except UserError as exc:
