@@ -11,6 +11,8 @@ included: what a researcher waits for).
   **trunk** (the shared trunk) for the base alone, GenARM with both ARMs, and the A/B pair
   (GenARM + base only: 4 rows); **trunk + prompt cache**: the pair again on the same prompt with other
   weights each round (a slider moved), its prefill from the kept KV caches.
+- **F.linear**: the trunk's base alone, GenARM and pair again with every linear layer through
+  ``F.linear`` (``skinny.plain_products``): what the skinny products save.
 
 Also printed: the decoder layer-rows one step computes with and without the trunk.
 """
@@ -18,6 +20,7 @@ Also printed: the decoder layer-rows one step computes with and without the trun
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
 import os
 import statistics
 import time
@@ -37,6 +40,7 @@ def run_smollm2_section(report: Report, rounds: int = 3, tokens: int = TOKENS, m
     from genarm_core.config import DecodingConfig, RowSpec
     from genarm_core.engine import GenARMEngine
     from genarm_core.loading import load_model_set
+    from genarm_core.skinny import plain_products
 
     model_set = load_model_set(resolve_model_set(models))
     names = model_set.objectives
@@ -63,9 +67,12 @@ def run_smollm2_section(report: Report, rounds: int = 3, tokens: int = TOKENS, m
     moved = iter(range(10**6))
     rows_per_step: dict[str, tuple[int, int]] = {}
 
-    def engine_run(engine, rows, label):
+    models = list({id(m.model): m.model for m in model_set.members()}.values())
+
+    def engine_run(engine, rows, label, plain: bool = False):
         def run() -> None:
-            engine.generate(rows, cfg)
+            with plain_products(models) if plain else nullcontext():
+                engine.generate(rows, cfg)
             rows_per_step[label] = (engine.last_decode["layer_rows_per_step"], engine.last_decode["stacked_layer_rows_per_step"])
         return run
 
@@ -81,7 +88,11 @@ def run_smollm2_section(report: Report, rounds: int = 3, tokens: int = TOKENS, m
              "engine trunk, GenARM 2 ARMs": engine_run(trunk, genarm, "genarm"),
              "engine stacked, A/B pair": engine_run(stacked, pair, "pair stacked"),
              "engine trunk, A/B pair": engine_run(trunk, pair, "pair"),
-             "engine trunk + prompt cache, A/B pair (slider moved)": slider_moved}
+             "engine trunk + prompt cache, A/B pair (slider moved)": slider_moved,
+             # the same without skinny products (every linear layer through F.linear): what they save
+             "engine trunk, base alone, F.linear": engine_run(trunk, alone, "base", plain=True),
+             "engine trunk, GenARM 2 ARMs, F.linear": engine_run(trunk, genarm, "genarm", plain=True),
+             "engine trunk, A/B pair, F.linear": engine_run(trunk, pair, "pair", plain=True)}
     cached.generate(pair, cfg)  # holds the prompt's caches from here on
     for fn in paths.values():  # warm-up
         fn()
@@ -116,6 +127,10 @@ def run_smollm2_section(report: Report, rounds: int = 3, tokens: int = TOKENS, m
     for what in ("GenARM 2 ARMs", "A/B pair"):
         ratio = ms[f"engine trunk, {what}"] / ms[f"engine stacked, {what}"]
         report.add(Result(f"8. smollm2: {what}, trunk ÷ stacked ms per token", ratio, "x", "report", None, "same tokens"))
+    for what in ("base alone", "GenARM 2 ARMs", "A/B pair"):
+        ratio = ms[f"engine trunk, {what}"] / ms[f"engine trunk, {what}, F.linear"]
+        report.add(Result(f"8. smollm2: {what}, skinny products ÷ F.linear ms per token", ratio, "x", "report", None,
+                          "trunk; same tokens"))
     return report
 
 

@@ -193,21 +193,7 @@ def trunk_forward(model: Any, plan: TrunkPlan, lora_modules: list[list[Any]], ca
                 hidden = dec.layers[index](hidden, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True,
                                            position_embeddings=rope)
     hidden = dec.norm(hidden[:, -1, :].index_select(0, plan.out))  # (R, H)
-    return head_logits(lm.lm_head, hidden)
-
-
-def head_logits(head: torch.nn.Linear, hidden: torch.Tensor) -> torch.Tensor:
-    """``head(hidden)``: (R, H) hidden states -> (R, V) logits, computed as (W @ hidden^T)^T.
-
-    The same product in another layout. For a few rows, ``F.linear`` (hidden @ W^T) sends the CPU's
-    BLAS down a path for skinny outputs that is several times slower than W @ hidden^T, which it
-    treats as one wide matrix times a few columns: SmolLM2's 49,152 x 576 head on 2 cores took
-    34 ms for 3 rows and 26 ms for 2 through ``F.linear``, 4.1 and 5.9 ms this way, and 9.8 ms for
-    one row either way (2026-12-06). The values agree to float32 rounding (the sums run in another
-    order), as a batch of another size would.
-    """
-    out = (head.weight @ hidden.t()).t()
-    return out if head.bias is None else out + head.bias
+    return lm.lm_head(hidden)
 
 
 def lora_modules_by_layer(model: Any) -> list[list[Any]]:

@@ -161,17 +161,3 @@ def test_the_prompt_cache_is_bounded(layered):
         engine.generate([RowSpec(f"Prompt number {i} asks about bread", {"helpfulness": 1.0})], DecodingConfig(max_new_tokens=2))
         assert 0 < engine.prompt_cache.bytes <= limit
     assert len(engine.prompt_cache) < 12  # 6 prompts × (base, helpfulness): the oldest went
-
-
-@pytest.mark.parametrize("rows", [1, 2, 3, 5])
-@pytest.mark.parametrize("bias", [False, True])
-def test_head_logits_is_the_linear_layer_in_another_layout(rows, bias):
-    """(W @ h^T)^T is F.linear(h, W) (+ bias), to float32 rounding, for any number of rows."""
-    from genarm_core.trunk import head_logits
-
-    torch.manual_seed(rows)
-    head = torch.nn.Linear(48, 300, bias=bias)
-    hidden = torch.randn(rows, 48)
-    out = head_logits(head, hidden)
-    assert out.shape == (rows, 300)
-    assert torch.allclose(out, head(hidden), atol=1e-5, rtol=1e-5)
