@@ -90,6 +90,26 @@ def top_p_mask(logits: torch.Tensor, top_p: float) -> torch.Tensor:
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
     if top_p >= 1.0:
         return logits
+    if logits.device.type == "cpu" and logits.shape[-1] > NUCLEUS_CANDIDATES:
+        # Sorting the whole vocabulary is most of this filter's time on the CPU (about 4 ms for two
+        # rows of 49,152); the nucleus almost always lies among the most likely few hundred tokens.
+        top, order = torch.topk(logits, NUCLEUS_CANDIDATES, dim=-1)  # sorted, most likely first
+        probs = torch.exp(top - torch.logsumexp(logits, dim=-1, keepdim=True))
+        mass_before = torch.cumsum(probs, dim=-1) - probs
+        if bool((mass_before[:, -1] + probs[:, -1] >= top_p).all()):  # every row's nucleus is inside
+            keep = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, order, mass_before < top_p)
+            return logits.masked_fill(~keep, float("-inf"))
+    return _top_p_mask_sorted(logits, top_p)
+
+
+#: on the CPU, ``top_p_mask`` first looks for the nucleus among this many most likely tokens, and
+#: sorts the whole row only when they hold less than ``top_p`` of its mass (a reading from the host,
+#: so CUDA, whose steps may be captured as graphs, always sorts)
+NUCLEUS_CANDIDATES = 1024
+
+
+def _top_p_mask_sorted(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """``top_p_mask`` by a sort of the whole row."""
     sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
     probs = torch.softmax(sorted_logits, dim=-1)
     mass_before = torch.cumsum(probs, dim=-1) - probs  # mass of strictly more likely tokens

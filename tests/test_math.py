@@ -69,6 +69,24 @@ def test_top_p_keeps_smallest_set_reaching_mass():
         top_p_mask(x, 0.0)
 
 
+@pytest.mark.parametrize("scale,sorted_calls", [(0.3, 3), (12.0, 0)])
+def test_top_p_among_candidates_is_the_full_sort(scale, sorted_calls, monkeypatch):
+    """The CPU's shortcut (the nucleus among the ``NUCLEUS_CANDIDATES`` most likely tokens) gives what
+    sorting the whole row gives; flat rows (nucleus outside the candidates) take the sort. Excluded
+    (-inf) tokens and a row of another shape beside the others included."""
+    from genarm_core import math as gm
+
+    torch.manual_seed(int(scale * 10))
+    x = torch.randn(4, 5000) * scale
+    x[1, :4000] = float("-inf")
+    x[2] *= 0.5
+    calls = []
+    full = gm._top_p_mask_sorted
+    monkeypatch.setattr(gm, "_top_p_mask_sorted", lambda *a: calls.append(1) or full(*a))
+    for p in (0.5, 0.9, 0.95):
+        assert torch.equal(top_p_mask(x, p), full(x, p))
+    assert len(calls) == sorted_calls
+
 def test_sampling_logprobs_applies_temperature_then_filters():
     combined = lsm([[2.0, 1.0, 0.0, -1.0]])
     out = sampling_logprobs(combined, temperature=0.5, top_k=3, top_p=1.0)
