@@ -5,7 +5,8 @@ One process, one model set (default: the built-in ``smollm2``), the page's own d
 round, in rotated order:
 
 - **page**: a real headless Chromium (Debian's ``chromium``, driven by Playwright) types the prompt,
-  clicks Generate and waits until the vote buttons unlock (the pair is decoded, stored and shown);
+  clicks Generate and waits until the vote buttons unlock (the pair is decoded, stored and shown;
+  watched by a MutationObserver, so the wait itself takes no CPU);
 - **service**: ``AppContext.generate_pair`` on the same request, every update consumed;
 - **engine**: ``GenARMEngine.generate`` of the same rows without a trace (the floor);
 - **HF base alone**: transformers' ``generate()`` of the base alone (a plain model), as many tokens
@@ -30,6 +31,21 @@ import torch
 
 PROMPTS = ["How do I make a paper airplane?", "What are some tips for staying focused while studying?",
            "How can I get into someone's email account without them knowing?"]
+#: The first update locks the vote buttons (the last pair's stay unlocked until then); the stored,
+#: shown pair unlocks them. Watched by a MutationObserver, not by polling: a poll every few ms would
+#: itself take CPU from the decoding it measures.
+WATCH_VOTES = """() => { window.__pairShown = new Promise(resolve => {
+    let locked = false;
+    const check = () => {
+        const b = document.querySelector('#vote-A');
+        if (!b) return;
+        if (b.disabled) locked = true;
+        else if (locked) { observer.disconnect(); resolve(true); }
+    };
+    const observer = new MutationObserver(check);
+    observer.observe(document.body, {attributes: true, subtree: true, childList: true, attributeFilter: ['disabled']});
+    check();
+}); }"""
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 
@@ -72,14 +88,10 @@ def main() -> None:
 
         def run_page(text: str) -> float:
             page.locator("#prompt textarea").fill(text)
+            page.evaluate(WATCH_VOTES)
             t0 = time.perf_counter()
             page.locator("#generate-btn").click()
-            # The first update locks the vote buttons (the last pair's stay unlocked until then); the
-            # stored, shown pair unlocks them.
-            page.wait_for_function("() => { const b = document.querySelector('#vote-A'); return b && b.disabled; }",
-                                   timeout=600_000, polling=20)
-            page.wait_for_function("() => { const b = document.querySelector('#vote-A'); return b && !b.disabled; }",
-                                   timeout=600_000, polling=20)
+            page.evaluate("() => window.__pairShown", None)
             return time.perf_counter() - t0
 
         def run_service(text: str) -> float:
@@ -90,15 +102,19 @@ def main() -> None:
 
         tokens: dict[str, int] = {}
 
+        # The engine and HF run on the server's compute thread, as the page's decoding does: torch work
+        # on a second thread would give the process a second OpenMP team (``threads.ComputeThread``).
+        compute = ctx.sets.compute
+
         def run_engine(text: str) -> float:
             t0 = time.perf_counter()
-            results = ctx.engine.generate([s.row(prompt_of(text)) for s in settings], cfg(False))
+            results = compute.call(ctx.engine.generate, [s.row(prompt_of(text)) for s in settings], cfg(False))
             tokens[text] = max(r.n_tokens for r in results)
             return time.perf_counter() - t0
 
         from transformers import AutoModelForCausalLM
 
-        hf_model = AutoModelForCausalLM.from_pretrained(ctx.config.base.path).eval()
+        hf_model = compute.call(lambda: AutoModelForCausalLM.from_pretrained(ctx.config.base.path).eval())
         hf_model.generation_config.eos_token_id = None
 
         def run_hf(text: str) -> float:
@@ -106,10 +122,13 @@ def main() -> None:
             n = tokens.get(text, max_new)
             torch.manual_seed(0)
             t0 = time.perf_counter()
-            with torch.inference_mode():
-                hf_model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True, temperature=d.temperature,
-                                  top_k=0, top_p=d.top_p, max_new_tokens=n, min_new_tokens=n,
-                                  pad_token_id=ctx.models.tokenizer.pad_token_id)
+
+            def generate() -> None:
+                with torch.inference_mode():
+                    hf_model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True, temperature=d.temperature,
+                                      top_k=0, top_p=d.top_p, max_new_tokens=n, min_new_tokens=n,
+                                      pad_token_id=ctx.models.tokenizer.pad_token_id)
+            compute.call(generate)
             return time.perf_counter() - t0
 
         runs = {"page": run_page, "service": run_service, "engine": run_engine, "HF base alone": run_hf}

@@ -67,12 +67,18 @@ def run_smollm2_section(report: Report, rounds: int = 3, tokens: int = TOKENS, m
     moved = iter(range(10**6))
     rows_per_step: dict[str, tuple[int, int]] = {}
 
+    tokens_of: dict[tuple, list[list[int]]] = {}  # (trunk?, F.linear?, methods) -> each row's tokens, last run
+
+    def same(a: tuple, b: tuple) -> str:
+        return "same tokens" if tokens_of[a] == tokens_of[b] else "TOKENS DIFFER"
+
     models = list({id(m.model): m.model for m in model_set.members()}.values())
 
     def engine_run(engine, rows, label, plain: bool = False):
         def run() -> None:
             with plain_products(models) if plain else nullcontext():
-                engine.generate(rows, cfg)
+                results = engine.generate(rows, cfg)
+            tokens_of[(engine is trunk, plain, tuple(r.method for r in rows))] = [r.token_ids for r in results]
             rows_per_step[label] = (engine.last_decode["layer_rows_per_step"], engine.last_decode["stacked_layer_rows_per_step"])
         return run
 
@@ -124,13 +130,15 @@ def run_smollm2_section(report: Report, rounds: int = 3, tokens: int = TOKENS, m
             detail += f"; {a} layer-rows per step, {b} stacked"
         report.add(Result(f"8. smollm2: {label} ÷ HF generate() base alone", v / hf_ms, "x", target,
                           None if limit is None else v / hf_ms <= limit, detail))
+    methods = {"base alone": ("base",), "GenARM 2 ARMs": ("genarm",), "A/B pair": ("genarm", "base")}
     for what in ("GenARM 2 ARMs", "A/B pair"):
         ratio = ms[f"engine trunk, {what}"] / ms[f"engine stacked, {what}"]
-        report.add(Result(f"8. smollm2: {what}, trunk ÷ stacked ms per token", ratio, "x", "report", None, "same tokens"))
+        report.add(Result(f"8. smollm2: {what}, trunk ÷ stacked ms per token", ratio, "x", "report", None,
+                          same((True, False, methods[what]), (False, False, methods[what]))))
     for what in ("base alone", "GenARM 2 ARMs", "A/B pair"):
         ratio = ms[f"engine trunk, {what}"] / ms[f"engine trunk, {what}, F.linear"]
         report.add(Result(f"8. smollm2: {what}, skinny products ÷ F.linear ms per token", ratio, "x", "report", None,
-                          "trunk; same tokens"))
+                          "trunk; " + same((True, False, methods[what]), (True, True, methods[what]))))
     return report
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from genarm_core.config import METHOD_LABELS, DecodingConfig, ModelSetConfig, Setting
+from genarm_core.threads import release_openmp_threads
 from storage.db import StorageError
 from storage.store import Store
 
@@ -38,7 +39,7 @@ from .studies import run_dashboard_study
 log = logging.getLogger(__name__)
 
 
-STREAM_INTERVAL_S = 0.1  #: the shortest time between two streamed updates of a pair
+STREAM_INTERVAL_S = 0.25  #: the shortest time between two streamed updates of a pair
 
 
 @dataclass
@@ -107,6 +108,8 @@ class AppContext:
         except Exception as exc:  # noqa: BLE001 - a judge is the user's code or model; its failure is reported, not raised
             log.warning("judge %r could not score pair %s: %s", name, pair.ids, exc)
             return pair, f"judge {name!r} could not score these panels: {exc}"
+        finally:  # a model judge ran torch on this request thread: its OpenMP team goes (``ComputeThread``)
+            release_openmp_threads()
         scored = replace(pair, judge_scores=(name, list(values)))
         rows = [{"generation_id": gid, "judge": name, "value": v, "self_scored": spec.self_scored}
                 for gid, v in zip(pair.ids, values)]
@@ -199,7 +202,8 @@ class AppContext:
         order = Pair.display_order(len(settings), blind)
         last = None
         sent = None
-        for event in self.engine.stream([s.row(prompt) for s in settings], cfg, cancel):
+        rows = [s.row(prompt) for s in settings]
+        for event in self.sets.compute.iterate(lambda: self.engine.stream(rows, cfg, cancel)):
             last = event
             if event.finished:
                 break
@@ -265,7 +269,8 @@ class AppContext:
         """A study of ``settings`` (the base alone is added as the reference) on ``prompts`` (text,
         chats, or records with fields), judged by the set's ``judges`` named here and by each ARM's
         own score (self-scored). Yields ``(fraction, None)`` while running, then ``(1.0, report)``."""
-        return run_dashboard_study(self, prompts, settings, cfg, samples, judges, name, cancel, rounds)
+        return self.sets.compute.iterate(lambda: run_dashboard_study(self, prompts, settings, cfg, samples, judges, name,
+                                                                     cancel, rounds))
 
     def study_report(self, study_id: int, rounds: int = 500):
         from .study_report import build_report

@@ -12,6 +12,7 @@ from genarm_core.builtin import evaluation_prompts, evaluation_records
 from genarm_core.config import ModelSetConfig, ObjectiveSpec
 from genarm_core.engine import GenARMEngine
 from genarm_core.loading import ModelSet, ModelSetError, load_model_set
+from genarm_core.threads import ComputeThread
 from genarm_core.training.trainer import training_record
 
 from .errors import UserError
@@ -30,7 +31,9 @@ class ModelSets:
     """The loaded set and its engine, and the files of the others the server allows.
 
     The browser can choose among ``files`` by name, never name a path of its own. The lock keeps
-    two switches from racing; generations are serialised by the app's queue.
+    two switches from racing; generations are serialised by the app's queue. Loading, decoding and
+    studies run on ``compute``, one thread for all of the server's model work (``ComputeThread``:
+    torch's OpenMP teams of many request threads would slow every decode step).
     """
 
     def __init__(self, files: dict[str, Path], initial: str | None = None):
@@ -38,6 +41,7 @@ class ModelSets:
             raise ValueError("at least one model set is needed")
         self.files = dict(files)
         self._lock = threading.Lock()
+        self.compute = ComputeThread()
         self.models: ModelSet | None = None
         self.engine: GenARMEngine | None = None
         self.current = ""
@@ -49,13 +53,13 @@ class ModelSets:
             raise UserError(f"unknown model set {name!r}; choose one of {sorted(self.files)}")
         with self._lock:
             try:
-                models = load_model_set(self.files[name])
+                models = self.compute.call(load_model_set, self.files[name])
             except (ModelSetError, ValueError) as exc:
                 raise UserError(f"model set {name!r} could not be loaded: {exc}") from None
             old = self.models
-            self.models, self.engine, self.current = models, GenARMEngine(models), name
+            self.models, self.engine, self.current = models, self.compute.call(GenARMEngine, models), name
             if old is not None:
-                old.close()
+                self.compute.call(old.close)
 
     @property
     def config(self) -> ModelSetConfig:

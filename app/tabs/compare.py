@@ -354,10 +354,13 @@ def wire(demo: gr.Blocks, ctx: AppContext, t: CompareTab, shown_set: gr.State) -
             yield cleared(str(exc))
             raise refuse(exc) from None
 
+    # "minimal": a timer beside the streaming texts. Gradio's full progress animates an overlay on every
+    # output while the pair decodes, which cost the browser 3-4 CPU-seconds a pair on a 2-core machine,
+    # taken from decoding (``benchmarks.compare_page``; README, Benchmarks).
     gen = t.generate.click(on_generate, shared + panel_inputs, outputs, api_visibility="private",
-                           concurrency_id="generate", concurrency_limit=1)
+                           concurrency_id="generate", concurrency_limit=1, show_progress="minimal")
     sub = t.prompt.submit(on_generate, shared + panel_inputs, outputs, api_visibility="private",
-                          concurrency_id="generate", concurrency_limit=1)
+                          concurrency_id="generate", concurrency_limit=1, show_progress="minimal")
 
     def on_release(live, *values):
         if not live or not str(values[1] or "").strip():
@@ -366,7 +369,8 @@ def wire(demo: gr.Blocks, ctx: AppContext, t: CompareTab, shown_set: gr.State) -
         yield from on_generate(*values)
 
     releases = [s.release(on_release, [t.live, *shared, *panel_inputs], outputs, api_visibility="private",
-                          concurrency_id="generate", concurrency_limit=1) for p in t.panels for s in p.sliders.values()]
+                          concurrency_id="generate", concurrency_limit=1, show_progress="minimal")
+                for p in t.panels for s in p.sliders.values()]
     t.stop.click(None, None, None, cancels=[gen, sub, *releases], api_visibility="private")
 
     for p in t.panels:  # a base panel has no weights to set; only Best-of-N (N) and ARGS (k) have an N
