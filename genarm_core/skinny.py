@@ -6,7 +6,7 @@ such shapes the CPU's BLAS (MKL in torch's x86 builds) picks its path by layout:
 (x @ W^T) of 2-4 rows went down a path several times slower than the same product written as
 W @ x^T (one wide matrix times a few columns, which MKL spreads over every thread), and one row
 (a matrix-vector product) ran on what looked like one thread's memory bandwidth. Measured on the
-2-core development machine with SmolLM2-135M's 30 layers of weights (cold in cache, as in decoding):
+2-core development machine with 30 matrices of each of SmolLM2-135M's shapes (cold in cache, as in decoding):
 1536 x 576 (gate/up) 2 rows 536 -> 208 us, 3 rows 606 -> 281 us; 576 x 576 (q/o) 2 rows 185 -> 81 us;
 the 49,152 x 576 head 2 rows 25 -> 5 ms (``benchmarks.smollm2_bench`` has the end-to-end numbers).
 
@@ -27,7 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: the most rows a product takes the W @ x^T path with
+#: the most rows a product takes the W @ x^T path with. 8, by the engine's ms per token on smollm2 (timed
+#: by hand, 2026-12-07): Best-of-8 124 with F.linear, 130 with up to 4 rows this way, 108 with up to 8,
+#: 110 with up to 16; three GenARM rows 135, 117, 105, 110. Another CPU may draw the line elsewhere:
+#: ``benchmarks.smollm2_bench`` times the engine with and without these products (``plain_products``).
 ROWS = 8
 #: the fewest weights a matrix needs to take it (a LoRA adapter's small matrices stay in cache: F.linear)
 MIN_WEIGHT = 1 << 16
