@@ -37,8 +37,12 @@ def demo_benchmarks(models_yaml: str, quick: bool) -> list[Result]:
                       "report", None, f"one at a time: {single:.0f}/min, speedup {batched / single:.1f}x; 32 tokens, all ARMs scored"))
 
     from app.service import AppContext
+    from genarm_core.threads import release_openmp_threads
     from storage.store import Store
 
+    # The dashboard decodes on its compute thread and its main thread runs no torch; this process's main
+    # thread has just run 1-6, so its OpenMP team goes first (``threads.ComputeThread`` says why).
+    release_openmp_threads()
     ctx = AppContext({"demo": Path(models_yaml)}, Store(str(Path(tempfile.mkdtemp()) / "bench.db")))
     ttfts = []
     for i in range(3 if quick else 7):
