@@ -158,11 +158,18 @@ class StudyRunner:
         spec = self.config.to_dict()
         spec.pop("source", None)
         spec["fingerprints"] = engine.models.fingerprints
-        self.model_set_id = store.register_model_set(self.config.name, spec)
         config = {**self.study.to_dict(), "judges": {s.name: {**s.to_dict(), "self_scored": s.self_scored} for s in self.specs}}
+        # The main process registers the model set and opens the study (and stores the ground truth)
+        # before the others look them up: two processes creating the same rows at once could fail on the
+        # unique keys or a locked SQLite file. One barrier each, so they match.
+        if not self.state.is_main_process:
+            self.state.wait_for_everyone()
+        self.model_set_id = store.register_model_set(self.config.name, spec)
         self.study_id, self.created = store.open_study(self.study.name, self.study.key(spec), config)
         self.cells = {c.key: c for c in self.study.cells()}
         self._store_ground_truth()
+        if self.state.is_main_process:
+            self.state.wait_for_everyone()
 
     def ground_truth(self) -> list[dict[str, str]]:
         """The study's ground-truth pairs, then its model set's (``ground_truth:`` in either file)."""
