@@ -10,6 +10,7 @@ build times the same small matrix product on 1 thread and on every core, a few t
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -92,28 +93,23 @@ def release_openmp_threads() -> bool:
     return lib.omp_pause_resource_all(2) == 0  # omp_pause_hard
 
 
-_GOMP: list = []
-
-
+@functools.lru_cache(maxsize=1)
 def _gomp():
-    if not _GOMP:
-        import ctypes
-        import glob
+    """torch's own libgomp with ``omp_pause_resource_all`` typed, or None (looked up once)."""
+    import ctypes
+    import glob
 
-        import torch
+    import torch
 
-        found = None
-        for path in glob.glob(os.path.join(os.path.dirname(torch.__file__), "lib", "libgomp*.so*")):
-            try:
-                lib = ctypes.CDLL(path)
-                lib.omp_pause_resource_all.restype = ctypes.c_int
-                lib.omp_pause_resource_all.argtypes = [ctypes.c_int]
-                found = lib
-                break
-            except (OSError, AttributeError):
-                continue
-        _GOMP.append(found)
-    return _GOMP[0]
+    for path in glob.glob(os.path.join(os.path.dirname(torch.__file__), "lib", "libgomp*.so*")):
+        try:
+            lib = ctypes.CDLL(path)
+            lib.omp_pause_resource_all.restype = ctypes.c_int
+            lib.omp_pause_resource_all.argtypes = [ctypes.c_int]
+            return lib
+        except (OSError, AttributeError):
+            continue
+    return None
 
 
 class ComputeThread:
