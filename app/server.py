@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -110,6 +111,16 @@ def main(argv: Sequence[str] | None = None, prog: str = "python app.py") -> int:
     if access.logins:
         print(f"admins (see every annotator's judgments and progress): {', '.join(sorted(access.admins))}; "
               "other logins see their own", flush=True)
-    demo.queue(default_concurrency_limit=args.concurrency).launch(
-        server_name=args.host, server_port=args.port, share=False, auth=auth, show_error=True, **launch_kwargs())
+    # SIGTERM (a service manager stopping the server) ends it as Ctrl-C does: Gradio closes its server,
+    # then what the spool holds is written to the database before the process exits.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        demo.queue(default_concurrency_limit=args.concurrency).launch(
+            server_name=args.host, server_port=args.port, share=False, auth=auth, show_error=True, **launch_kwargs())
+    finally:
+        ctx.close()
     return 0
+
+
+def _interrupt(signum, frame) -> None:  # noqa: ANN001 - a signal handler's signature
+    raise KeyboardInterrupt

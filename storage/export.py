@@ -23,6 +23,7 @@ The output file's folder is created if it does not exist.
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,6 +168,25 @@ def agreed_only(df: pd.DataFrame, verdict_col: str = "verdict") -> pd.DataFrame:
     return df.loc[keep]
 
 
+#: What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet would run as a formula, escaped as OWASP advises: a single quote
+    before the first character (``=HYPERLINK(...)`` becomes ``'=HYPERLINK(...)``), and every text cell
+    quoted by the writer. Only the CSV export does this; JSON and Parquet keep the text as it is.
+    ``genarm_core.training.data.load_dashboard`` takes the quote off again when it reads the file."""
+    table = table.copy()
+    for col in table.columns:
+        values = list(table[col])
+        if any(isinstance(v, str) and v.startswith(FORMULA_STARTS) for v in values):
+            table[col] = pd.Series([("'" + v) if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v
+                                    for v in values], index=table.index, dtype=object)
+    table.columns = [("'" + c) if isinstance(c, str) and c.startswith(FORMULA_STARTS) else c for c in table.columns]
+    return table
+
+
 def _as_text(table: pd.DataFrame) -> pd.DataFrame:
     table = table.copy()
     for col in table.columns:
@@ -188,7 +208,7 @@ def export(store: Store, fmt: str, out: str | Path, flt: JudgmentFilter | None =
     if fmt == "csv":
         out.parent.mkdir(parents=True, exist_ok=True)
         table = pd.concat([df, _skip_rows(store, flt)], ignore_index=True) if not df.empty else _skip_rows(store, flt)
-        _as_text(table).to_csv(out, index=False)
+        csv_safe(_as_text(table)).to_csv(out, index=False, quoting=csv.QUOTE_NONNUMERIC)
         summary.files.append(str(out))
     elif fmt == "hf":
         summary.files += write_hf(store, df, _skip_rows(store, flt), out, flt)
@@ -223,6 +243,24 @@ def export(store: Store, fmt: str, out: str | Path, flt: JudgmentFilter | None =
     return summary
 
 
+def _hf_schema() -> dict[str, Any]:
+    """The ``hf`` export's columns and types when there are no rows to infer them from (the columns of
+    every export; per-objective verdict columns appear only with their verdicts)."""
+    import datasets
+
+    text, whole, real, flag = (datasets.Value(t) for t in ("string", "int64", "float64", "bool"))
+    cols: dict[str, Any] = {"judgment_id": whole, "created_at": text, "updated_at": text, "annotator": text,
+                            "model_set": text, "verdict": text, "comment": text, "blind": flag, "swapped": flag,
+                            "prompt": text, "completion_a": text, "completion_b": text, "generation_a_id": whole,
+                            "generation_b_id": whole, "pair_ready_at": text, "study_id": whole, "ground_truth": text}
+    for side in ("a", "b"):
+        cols |= {f"method_{side}": text, f"setting_{side}": text, f"weights_{side}": text, f"beta_{side}": real,
+                 f"temperature_{side}": real, f"top_k_{side}": whole, f"top_p_{side}": real,
+                 f"max_new_tokens_{side}": whole, f"seed_{side}": whole, f"n_tokens_{side}": whole,
+                 f"scores_{side}": text}
+    return cols | {"seconds_to_vote": real, "from_queue": flag, "skipped": flag}
+
+
 CARD = """---
 language: en
 pretty_name: {name}
@@ -252,9 +290,12 @@ def write_hf(store: Store, df: pd.DataFrame, skips: pd.DataFrame, out: Path, flt
     import datasets
 
     table = pd.concat([df, skips], ignore_index=True) if not skips.empty else df
-    if table.empty:
-        table = pd.DataFrame(columns=["judgment_id", "prompt", "completion_a", "completion_b", "verdict", "annotator",
-                                      "skipped"])
+    out.mkdir(parents=True, exist_ok=True)
+    if table.empty:  # no rows: an empty dataset with the whole schema (a frame without rows has no types to infer)
+        schema = _hf_schema()
+        ds = datasets.Dataset.from_dict({name: [] for name in schema}, features=datasets.Features(schema))
+        ds.save_to_disk(str(out), num_shards=1)  # else no shard is written and load_from_disk fails
+        return _write_card(out, ds, df, skips)
     table = _as_text(table.drop(columns=[c for c in ("prompt_messages",) if c in table]))
     for col in ("created_at", "updated_at", "pair_ready_at"):
         if col in table:
@@ -264,8 +305,12 @@ def write_hf(store: Store, df: pd.DataFrame, skips: pd.DataFrame, out: Path, flt
         if table[col].dtype == object:
             table[col] = [None if v is None or (isinstance(v, float) and v != v) else v for v in table[col]]
     ds = datasets.Dataset.from_pandas(table, preserve_index=False)
-    out.mkdir(parents=True, exist_ok=True)
     ds.save_to_disk(str(out))
+    return _write_card(out, ds, df, skips)
+
+
+def _write_card(out: Path, ds: Any, df: pd.DataFrame, skips: pd.DataFrame) -> list[str]:
+    """The dataset card (``README.md``) beside a saved dataset; returns the files written."""
     judged = df[df["verdict"].isin(["A", "B", "tie", "both_bad"])] if not df.empty else df
     try:
         from collections import Counter

@@ -60,8 +60,11 @@ class QueueSlotRow(Base):
     served to more annotators than its overlap, however many take slots at once."""
 
     __tablename__ = "queue_slots"
+    # AUTOINCREMENT: SQLite would otherwise reuse the id of a released claim for the next one, and a
+    # stale page still holding the old id would vote on someone else's slot (PostgreSQL never reuses).
     __table_args__ = (UniqueConstraint("study_id", "generation_a_id", "generation_b_id", "slot", name="uq_queue_slot"),
-                      UniqueConstraint("study_id", "generation_a_id", "generation_b_id", "annotator", name="uq_queue_annotator"))
+                      UniqueConstraint("study_id", "generation_a_id", "generation_b_id", "annotator", name="uq_queue_annotator"),
+                      {"sqlite_autoincrement": True})
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
     generation_a_id: Mapped[int] = mapped_column(ForeignKey("generations.id", ondelete="CASCADE"))
@@ -90,8 +93,12 @@ class GenerationRow(Base):
     """One completion with every setting that produced it."""
 
     __tablename__ = "generations"
-    __table_args__ = (Index("uq_generations_study_cell", "study_id", "cell", unique=True),)
+    __table_args__ = (Index("uq_generations_study_cell", "study_id", "cell", unique=True),
+                      Index("uq_generations_uid", "uid", unique=True))
     id: Mapped[int] = mapped_column(primary_key=True)
+    #: Made before the first attempt to store it (``storage.spool``): a retry of a generation that was
+    #: stored after all (its answer lost) is recognised, never stored twice. None for rows from before.
+    uid: Mapped[Optional[str]] = mapped_column(String(36))
     model_set_id: Mapped[Optional[int]] = mapped_column(ForeignKey("model_sets.id"), index=True)
     sweep_id: Mapped[Optional[int]] = mapped_column(ForeignKey("sweeps.id"), index=True)
     study_id: Mapped[Optional[int]] = mapped_column(ForeignKey("studies.id"), index=True)
@@ -123,6 +130,8 @@ class JudgmentRow(Base):
     """A person's verdict on two generations of the same prompt."""
 
     __tablename__ = "judgments"
+    #: A key belongs to its annotator: one annotator's key never finds, blocks or answers with another's vote.
+    __table_args__ = (UniqueConstraint("annotator", "idempotency_key", name="uq_judgments_annotator_key"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     generation_a_id: Mapped[int] = mapped_column(ForeignKey("generations.id"), index=True)
     generation_b_id: Mapped[int] = mapped_column(ForeignKey("generations.id"), index=True)
@@ -133,7 +142,7 @@ class JudgmentRow(Base):
     swapped: Mapped[bool] = mapped_column(Boolean, default=False)
     #: The client's key for this vote: the same key with the same content returns the stored
     #: judgment; with other content it is refused (a change of verdict is an explicit edit).
-    idempotency_key: Mapped[Optional[str]] = mapped_column(String(200), unique=True, index=True)
+    idempotency_key: Mapped[Optional[str]] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     #: When the verdict was last changed by an edit (None: never); earlier verdicts are in ``judgment_history``.
     updated_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
@@ -209,3 +218,11 @@ class PresetRow(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     weights: Mapped[dict[str, float]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MetaRow(Base):
+    """Server-wide values kept with the data (e.g. the secret that makes default vote keys unguessable)."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

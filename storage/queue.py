@@ -76,13 +76,6 @@ class QueueTables:
                     break  # someone took this slot (or this annotator is in another tab): read again
         return None
 
-    def finish_slot(self, slot_id: int, judgment_id: int) -> None:
-        with self._session(write=True) as s:
-            row = s.get(QueueSlotRow, slot_id)
-            if row is None:
-                raise ValueError(f"no queue slot #{slot_id} (released after too long a wait?); take the next pair")
-            row.judgment_id = judgment_id
-
     def slot(self, slot_id: int) -> dict[str, Any] | None:
         with self._session() as s:
             r = s.get(QueueSlotRow, slot_id)

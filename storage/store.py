@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -23,11 +25,11 @@ from sqlalchemy.orm import Session, aliased, selectinload
 from .db import StorageError, open_engine
 from .queue import QueueTables
 from .studies import StudyTables
-from .models import (GenerationRow, JudgeScoreRow, JudgeVerdictRow, JudgmentHistoryRow, JudgmentRow, ModelSetRow,
+from .models import (GenerationRow, JudgeScoreRow, JudgeVerdictRow, JudgmentHistoryRow, JudgmentRow, MetaRow, ModelSetRow,
                      ObjectiveVerdictRow, PresetRow, StudyRow, SweepRow, utcnow)
 
 VERDICTS = ("A", "B", "tie", "both_bad")
-_GEN_FIELDS = ("prompt", "prompt_messages", "completion", "method", "weights", "setting", "beta", "temperature", "top_k", "top_p",
+_GEN_FIELDS = ("uid", "prompt", "prompt_messages", "completion", "method", "weights", "setting", "beta", "temperature", "top_k", "top_p",
                "max_new_tokens", "seed", "settings", "n_tokens", "latency_s", "finish_reason", "scores", "trace",
                "model_set_id", "sweep_id", "study_id", "cell")
 
@@ -44,7 +46,10 @@ def _checked_verdicts(verdict: str, per_objective: dict[str, str]) -> dict[str, 
 
 
 class JudgmentExists(ValueError):
-    """A vote that would replace a stored judgment of the same pair by the same annotator (or key)."""
+    """A vote that would replace a stored judgment of the same pair by the same annotator (or key).
+
+    Keys and pairs are looked up among the voter's own judgments only, so the judgment this names
+    (and its verdict) is always the voter's own."""
 
     def __init__(self, judgment_id: int, annotator: str, verdict: str):
         self.judgment_id, self.annotator, self.verdict = judgment_id, annotator, verdict
@@ -64,6 +69,63 @@ class _VoteContent:
     @staticmethod
     def of(row: JudgmentRow) -> "_VoteContent":
         return _VoteContent(row.verdict, {v.objective: v.verdict for v in row.objective_verdicts}, row.comment or "")
+
+
+@dataclass(frozen=True)
+class _Vote:
+    """A vote as stored: the pair, its content, who, how it was shown, and its key."""
+
+    a: int
+    b: int
+    content: _VoteContent
+    annotator: str
+    blind: bool
+    swapped: bool
+    key: str | None
+
+    @staticmethod
+    def checked(a: int, b: int, verdict: str, per_objective: dict[str, str] | None, annotator: str, comment: str,
+                blind: bool, swapped: bool, key: str | None) -> "_Vote":
+        per = _checked_verdicts(verdict, per_objective or {})
+        if a == b:
+            raise ValueError("a judgment compares two different generations")
+        return _Vote(int(a), int(b), _VoteContent(verdict, per, comment or ""), annotator, bool(blind), bool(swapped),
+                     key or None)
+
+
+def _existing_vote(s: Session, vote: _Vote) -> int | None:
+    """The stored judgment this vote repeats (its id), None when it is new; raises when it conflicts.
+    Only the voter's own judgments are looked at: by their key, else by the pair."""
+    own = select(JudgmentRow).options(selectinload(JudgmentRow.objective_verdicts)).where(
+        JudgmentRow.annotator == vote.annotator)
+    row = s.scalar(own.where(JudgmentRow.idempotency_key == vote.key)) if vote.key else None
+    if row is not None and (row.generation_a_id, row.generation_b_id) != (vote.a, vote.b):
+        raise ValueError(f"idempotency key {vote.key!r} was already used for a vote on other generations")
+    if row is None and vote.annotator:
+        pair = {vote.a, vote.b}
+        row = s.scalar(own.where(JudgmentRow.generation_a_id.in_(pair), JudgmentRow.generation_b_id.in_(pair))
+                       .order_by(JudgmentRow.id))
+    if row is None:
+        return None
+    if _VoteContent.of(row) == vote.content:
+        return row.id
+    raise JudgmentExists(row.id, row.annotator, row.verdict)
+
+
+def _insert_judgment(s: Session, vote: _Vote) -> int:
+    """A new judgment row in the session's transaction; returns its id."""
+    a, b = s.get(GenerationRow, vote.a), s.get(GenerationRow, vote.b)
+    if a is None or b is None:
+        raise ValueError(f"no generation with id {vote.a if a is None else vote.b}")
+    if a.prompt != b.prompt:
+        raise ValueError("the two generations answer different prompts")
+    c = vote.content
+    row = JudgmentRow(generation_a_id=a.id, generation_b_id=b.id, verdict=c.verdict, annotator=vote.annotator,
+                      comment=c.comment, blind=vote.blind, swapped=vote.swapped, idempotency_key=vote.key,
+                      objective_verdicts=[ObjectiveVerdictRow(objective=k, verdict=v) for k, v in c.per_objective.items()])
+    s.add(row)
+    s.flush()
+    return row.id
 
 
 @dataclass(frozen=True)
@@ -115,10 +177,13 @@ class Store(StudyTables, QueueTables):
     """Everything the dashboard writes and reads. Thread-safe: each call opens its own session.
     Studies' tables (cells, judges' scores and verdicts) are in ``storage.studies``."""
 
-    def __init__(self, url: str | None = None, engine: Engine | None = None, busy_timeout_s: float = 30.0,
+    def __init__(self, url: str | None = None, engine: Engine | None = None, busy_timeout_s: float | None = None,
                  create: bool = True):
         """``create=False`` (read-only commands): a SQLite database that does not exist is an error,
-        not a new empty file."""
+        not a new empty file. ``busy_timeout_s``: how long a SQLite write waits for another's lock
+        before it fails (default ``$GENARM_DB_BUSY_TIMEOUT`` or 30 s)."""
+        if busy_timeout_s is None:
+            busy_timeout_s = float(os.environ.get("GENARM_DB_BUSY_TIMEOUT") or 30.0)
         self.engine = engine or open_engine(url, busy_timeout_s=busy_timeout_s, create=create)
         self.url = self.engine.url.render_as_string(hide_password=True)
 
@@ -157,24 +222,61 @@ class Store(StudyTables, QueueTables):
                     return self.register_model_set(name, spec)
             return row.id
 
-    def add_generations(self, records: Sequence[dict[str, Any]]) -> list[int]:
-        """Store generations in one transaction. Each record has the fields of ``GenerationRow``."""
-        rows = []
+    def add_generations(self, records: Sequence[dict[str, Any]],
+                        judge_scores: Sequence[dict[str, Any]] | None = None) -> list[int]:
+        """Store generations in one transaction; returns their ids in order. Each record has the fields
+        of ``GenerationRow``; ``judge_scores[i]`` ({judge: value}) are stored with record i, in the same
+        transaction (the cost metrics a dashboard generation carries).
+
+        A record whose ``uid`` is stored already (a retry whose first attempt did reach the database)
+        is not stored again: its id is the stored one's, and its scores are left as they are.
+        """
+        data = []
         for rec in records:
             unknown = set(rec) - set(_GEN_FIELDS)
             if unknown:
                 raise ValueError(f"unknown generation field(s): {sorted(unknown)}")
-            data = {k: _clean_json(rec.get(k)) for k in _GEN_FIELDS if k in rec}
-            data.setdefault("scores", {})
-            data.setdefault("settings", {})
-            rows.append(GenerationRow(**data))
+            d = {k: _clean_json(rec.get(k)) for k in _GEN_FIELDS if k in rec}
+            d.setdefault("scores", {})
+            d.setdefault("settings", {})
+            data.append(d)
+        scores = list(judge_scores) if judge_scores is not None else [{} for _ in data]
+        if len(scores) != len(data):
+            raise ValueError("judge_scores: one mapping per record")
         with self._session(write=True) as s:
-            s.add_all(rows)
+            uids = [d["uid"] for d in data if d.get("uid")]
+            stored = dict(s.execute(select(GenerationRow.uid, GenerationRow.id).where(GenerationRow.uid.in_(uids))).all()) \
+                if uids else {}
+            rows: list[GenerationRow | int] = []
+            for d in data:
+                if d.get("uid") in stored:
+                    rows.append(stored[d["uid"]])
+                    continue
+                row = GenerationRow(**d)
+                s.add(row)
+                rows.append(row)
             s.flush()
-            return [r.id for r in rows]
+            s.add_all(JudgeScoreRow(generation_id=r.id, judge=str(judge), value=_clean_json(value))
+                      for r, extra in zip(rows, scores) if not isinstance(r, int) for judge, value in extra.items())
+            return [r if isinstance(r, int) else r.id for r in rows]
 
     def add_generation(self, **record: Any) -> int:
         return self.add_generations([record])[0]
+
+    def secret(self, name: str) -> bytes:
+        """A server-wide random secret kept in the database (made on first use, the same for every
+        process that shares the database): what makes default vote keys unguessable."""
+        with self._session() as s:
+            row = s.get(MetaRow, name)
+            if row is not None:
+                return bytes.fromhex(row.value)
+        try:
+            with self._session(write=True) as s:
+                s.add(MetaRow(key=name, value=secrets.token_hex(32)))
+        except IntegrityError:  # another process made it a moment ago: theirs is the one
+            pass
+        with self._session() as s:
+            return bytes.fromhex(s.get(MetaRow, name).value)
 
     def add_judgment(self, generation_a_id: int, generation_b_id: int, verdict: str,
                      objective_verdicts: dict[str, str] | None = None, annotator: str = "", comment: str = "",
@@ -185,58 +287,55 @@ class Store(StudyTables, QueueTables):
         and the same content (verdicts and comment) returns the judgment stored the first time; the
         same key with other content is refused with ``JudgmentExists``, and so is a second vote by
         a named annotator on a pair they already judged. A change of verdict is ``edit_judgment``.
+        A key belongs to its annotator: unique per (annotator, key) and looked up among that
+        annotator's judgments only, so another annotator's key finds, blocks and reveals nothing.
 
         Raises:
             JudgmentExists: this annotator (or this key) already judged the pair, differently.
             ValueError: unknown verdict, missing generation, different prompts, the same generation
             twice, or a key already used for a vote on other generations.
         """
-        per_obj = _checked_verdicts(verdict, objective_verdicts or {})
-        if generation_a_id == generation_b_id:
-            raise ValueError("a judgment compares two different generations")
-        annotator = annotator.strip()
-        content = _VoteContent(verdict, per_obj, comment or "")
-        existing = self._existing_vote(idempotency_key, generation_a_id, generation_b_id, annotator, content)
-        if existing is not None:
-            return existing
-        with self._session(write=True) as s:
-            a, b = s.get(GenerationRow, generation_a_id), s.get(GenerationRow, generation_b_id)
-            if a is None or b is None:
-                raise ValueError(f"no generation with id {generation_a_id if a is None else generation_b_id}")
-            if a.prompt != b.prompt:
-                raise ValueError("the two generations answer different prompts")
-            row = JudgmentRow(generation_a_id=a.id, generation_b_id=b.id, verdict=verdict, annotator=annotator,
-                              comment=comment, blind=bool(blind), swapped=bool(swapped), idempotency_key=idempotency_key or None,
-                              objective_verdicts=[ObjectiveVerdictRow(objective=k, verdict=v) for k, v in per_obj.items()])
-            s.add(row)
-            try:
-                s.flush()
-            except IntegrityError:  # the same key, stored by a concurrent request a moment ago
-                s.rollback()
-                stored = self._existing_vote(idempotency_key, generation_a_id, generation_b_id, annotator, content)
-                if stored is None:
+        vote = _Vote.checked(generation_a_id, generation_b_id, verdict, objective_verdicts, annotator.strip(), comment,
+                             blind, swapped, idempotency_key)
+        try:
+            with self._session(write=True) as s:
+                existing = _existing_vote(s, vote)
+                return existing if existing is not None else _insert_judgment(s, vote)
+        except IntegrityError:  # the same key, stored by a concurrent request a moment ago: that one is the vote
+            with self._session(write=True) as s:
+                existing = _existing_vote(s, vote)
+                if existing is None:
                     raise
-                return stored
-            return row.id
+                return existing
 
-    def _existing_vote(self, key: str | None, generation_a_id: int, generation_b_id: int, annotator: str,
-                       content: "_VoteContent") -> int | None:
-        """The stored judgment this vote repeats (its id), None when it is new; raises when it conflicts."""
-        with self._session() as s:
-            row = s.scalar(select(JudgmentRow).options(selectinload(JudgmentRow.objective_verdicts))
-                           .where(JudgmentRow.idempotency_key == key)) if key else None
-            if row is not None and (row.generation_a_id, row.generation_b_id) != (generation_a_id, generation_b_id):
-                raise ValueError(f"idempotency key {key!r} was already used for a vote on other generations")
-            if row is None and annotator:
-                pair = {generation_a_id, generation_b_id}
-                row = s.scalar(select(JudgmentRow).options(selectinload(JudgmentRow.objective_verdicts))
-                               .where(JudgmentRow.annotator == annotator, JudgmentRow.generation_a_id.in_(pair),
-                                      JudgmentRow.generation_b_id.in_(pair)).order_by(JudgmentRow.id))
-            if row is None:
-                return None
-            if _VoteContent.of(row) == content:
-                return row.id
-            raise JudgmentExists(row.id, row.annotator, row.verdict)
+    def queue_vote(self, slot_id: int, annotator: str, pair: tuple[int, int], verdict: str, comment: str = "",
+                   swapped: bool = False, idempotency_key: str | None = None) -> int:
+        """An annotator's blind vote on their queue slot, and the slot finished with it, in one
+        transaction: the slot must still be open, be ``annotator``'s and hold ``pair``. The same vote
+        sent again (its answer lost) returns the judgment stored the first time.
+
+        Raises:
+            ValueError: the slot was released, is someone else's, or holds another pair.
+            JudgmentExists: this annotator judged the pair already, differently.
+        """
+        from .models import QueueSlotRow
+
+        vote = _Vote.checked(pair[0], pair[1], verdict, {}, annotator.strip(), comment, True, swapped, idempotency_key)
+        with self._session(write=True) as s:
+            slot = s.get(QueueSlotRow, slot_id, with_for_update=True)
+            if slot is None:
+                raise ValueError(f"queue slot #{slot_id} is not open (released after too long a wait, or skipped); "
+                                 "take the next pair")
+            if slot.annotator != vote.annotator or (slot.generation_a_id, slot.generation_b_id) != (vote.a, vote.b):
+                raise ValueError(f"queue slot #{slot_id} is not this annotator's slot for this pair; take the next pair")
+            existing = _existing_vote(s, vote)
+            if slot.judgment_id is not None:
+                if existing != slot.judgment_id:
+                    raise ValueError(f"queue slot #{slot_id} is judged already; take the next pair")
+                return slot.judgment_id
+            jid = existing if existing is not None else _insert_judgment(s, vote)
+            slot.judgment_id = jid
+            return jid
 
     def edit_judgment(self, judgment_id: int, verdict: str, objective_verdicts: dict[str, str] | None = None,
                       comment: str | None = None, annotator: str | None = None) -> int:

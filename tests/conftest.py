@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The dashboard's data folder (the generation spool): never the user's own during tests.
+os.environ.setdefault("GENARM_DATA_DIR", tempfile.mkdtemp(prefix="genarm-test-data-"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -21,6 +24,7 @@ SLOW_ENV = "GENARM_SLOW_TESTS"
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long end-to-end tests (the real SmolLM2 set, full builds); run when "
                                        f"${SLOW_ENV}=1, as CI does")
+    config.addinivalue_line("markers", "overlap(n): the annotation-queue study fixture's overlap (tests/test_queue.py)")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -44,7 +44,7 @@ def test_with_logins_each_annotator_sees_their_own_and_the_admin_sees_everyone(t
     access = Access.from_logins([u for u, _ in logins], ["alice"])
     with running_app([tiny_set], str(tmp_path / "access.sqlite"), auth=logins, access=access) as (url, ctx):
         study = parse_study({"name": "access", "model_set": str(tiny_set), "prompts": ["Hello", "Tell me a joke.", "Hi"],
-                             "decoding": {"max_new_tokens": 4},
+                             "decoding": {"max_new_tokens": 4}, "overlap": 2,
                              "settings": ["base", {"method": "genarm", "weights": {"helpfulness": 1.0}}]}, "a.yaml")
         sid = StudyRunner(study, ctx.store, ctx.sets.engine, tiny_set, progress=False).run().study_id
         clients = {user: Client(url, auth=(user, pw), verbose=False) for user, pw in logins}
@@ -57,10 +57,10 @@ def test_with_logins_each_annotator_sees_their_own_and_the_admin_sees_everyone(t
         assert sorted(ctx.store.judgments_frame()["annotator"]) == ["bob", "bob", "carol"]
 
         # What each sees (the tabs' handlers, as the page calls them with the login's Access.own).
-        mine = annotate.progress_table(ctx, 2, access.own("bob"))
+        mine = annotate.progress_table(ctx, access.own("bob"))
         assert list(mine.columns) == ["study", "pairs", "judged by you", "skipped by you"]
         assert mine.iloc[0]["judged by you"] == 2 and "carol" not in mine.to_string()
-        admin = annotate.progress_table(ctx, 2, access.own("alice"))
+        admin = annotate.progress_table(ctx, access.own("alice"))
         assert admin.iloc[0]["judged / needed"] == "3 / 6" and "bob (2)" in admin.iloc[0]["annotators"]
         view = judgments.judgments_view(ctx, "carol", "overall", "", None, access.own("bob"))  # asks for carol's
         table, people, choices = view[0], view[7], view[8]

@@ -372,6 +372,7 @@ def test_annotate_a_study_with_keyboard_shortcuts_guidelines_and_skip(page, app_
     study = parse_study({"name": "to annotate", "model_set": str(ctx.sets.files[ctx.sets.current]),
                          "prompts": ["How do I bake bread?", "How do I pick a lock?"],
                          "decoding": {"temperature": 1.0, "max_new_tokens": 6}, "guidelines": "Prefer **polite** answers.",
+                         "overlap": 1,
                          "settings": ["base", {"method": "genarm", "weights": {"helpfulness": 2.0}},
                                       {"method": "genarm", "weights": {"harmlessness": 2.0}}]}, "annotate.yaml")
     run = StudyRunner(study, ctx.store, ctx.sets.engine, ctx.sets.files[ctx.sets.current], progress=False).run()
@@ -381,12 +382,11 @@ def test_annotate_a_study_with_keyboard_shortcuts_guidelines_and_skip(page, app_
     page.get_by_role("option", name=f"#{run.study_id} to annotate").click()
     page.wait_for_function("document.querySelector('#queue-guidelines')?.innerText.includes('polite')", timeout=30000)
     page.fill("#queue-annotator textarea", "keyboarder")
-    num = page.locator("#queue-overlap input")
-    num.fill("1")
-    page.locator("#queue-prompt").click()  # out of the text boxes: keys are shortcuts now
+    page.wait_for_function("document.querySelector('#queue-overlap input')?.value === '1'", timeout=30000)  # the study's
+    page.locator("#queue-guidelines").click()  # out of the text boxes: keys are shortcuts now
     assert "1 · A better" in page.locator("#queue-A").inner_text()
     page.keyboard.press("n")
-    page.wait_for_function("document.querySelector('#queue-prompt')?.innerText.includes('Request:')", timeout=30000)
+    page.wait_for_function("document.querySelector('#queue-prompt textarea')?.value.includes('How do I')", timeout=30000)
     page.wait_for_function("!document.querySelector('#queue-A').disabled", timeout=30000)
     page.keyboard.press("1")
     page.wait_for_function("document.querySelector('#queue-status')?.innerText.includes('Recorded judgment')", timeout=30000)

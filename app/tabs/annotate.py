@@ -13,8 +13,8 @@ import gradio as gr
 import pandas as pd
 
 from ..service import AppContext, UserError
-from ..service.queue import DEFAULT_OVERLAP, Queue, QueueItem
-from .common import LooseNumber, refuse
+from ..service.queue import Queue, QueueItem
+from .common import refuse
 from .studies import study_choices
 
 BUTTONS = {"1 · A better": "A", "2 · B better": "B", "3 · tie": "tie", "4 · both bad": "both_bad"}
@@ -49,13 +49,13 @@ def guidelines(ctx: AppContext, study_id: Any) -> str:
                     "*tie* when they are equally good, *both bad* when neither is acceptable. Skip what you cannot judge.")
 
 
-def progress_table(ctx: AppContext, overlap: int, only: str | None = None) -> pd.DataFrame:
+def progress_table(ctx: AppContext, only: str | None = None) -> pd.DataFrame:
     """Per study: pairs, judged / needed, complete pairs, skips, annotators (what an admin sees). With
     ``only`` (an annotator without the right to see the others'): that annotator's own counts."""
     queue = Queue(ctx.records)
     rows = []
     for s in ctx.studies():
-        p = queue.progress(s["id"], overlap)
+        p = queue.progress(s["id"])
         if not p["pairs"]:
             continue
         if only is not None:
@@ -93,14 +93,17 @@ def layout(ctx: AppContext, auth_enabled: bool = False) -> AnnotateTab:
     with gr.Column(elem_id="queue-panel"):
         with gr.Row():
             study = gr.Dropdown(choices=study_choices(ctx), value=None, label="Study to annotate", elem_id="queue-study", scale=3)
-            overlap = LooseNumber(value=DEFAULT_OVERLAP, precision=0, label="annotators per pair (overlap)",
-                                  elem_id="queue-overlap", scale=1)
+            overlap = gr.Number(value=None, precision=0, label="annotators per pair (set by the study)",
+                                interactive=False, elem_id="queue-overlap", scale=1)
             annotator = gr.Textbox(label="Annotator" + (" (your login)" if auth_enabled else ""), elem_id="queue-annotator",
                                    interactive=not auth_enabled, scale=1)
             start = gr.Button("N · Next pair", variant="primary", elem_id="queue-next", scale=0, min_width=150)
         with gr.Accordion("Guidelines", open=True):
             guide = gr.Markdown(guidelines(ctx, None), elem_id="queue-guidelines")
-        prompt = gr.Markdown("Pick a study and press **Next pair** (or N).", elem_id="queue-prompt")
+        # Plain text: a study's prompt is data, never rendered (an image link in Markdown would be
+        # fetched by every annotator's browser).
+        prompt = gr.Textbox(label="Request", lines=2, interactive=False, elem_id="queue-prompt",
+                            placeholder="Pick a study and press Next pair (or N).")
         with gr.Row(equal_height=True):
             left = gr.Textbox(label="Response A", lines=8, interactive=False, elem_id="queue-left")
             right = gr.Textbox(label="Response B", lines=8, interactive=False, elem_id="queue-right")
@@ -116,69 +119,62 @@ def layout(ctx: AppContext, auth_enabled: bool = False) -> AnnotateTab:
                        gr.State(None))
 
 
-def _overlap(value: Any) -> int:
-    try:
-        n = int(float(value))
-    except (TypeError, ValueError):
-        raise UserError(f"overlap: a whole number of annotators per pair, got {value!r}") from None
-    if n < 1 or n != float(value):
-        raise UserError(f"overlap: a whole number of annotators per pair, at least 1; got {value!r}")
-    return n
-
-
 def wire(ctx: AppContext, t: AnnotateTab, page: Any = None) -> None:
     queue = Queue(ctx.records)
     shown = [t.item, t.prompt, t.left, t.right, *t.buttons, t.skip, t.status, t.guide, t.progress, t.annotator]
 
-    def serve(study_id, overlap, annotator, request: gr.Request, note: str = "") -> list:
+    def serve(study_id, annotator, request: gr.Request, note: str = "") -> list:
         username = getattr(request, "username", None) if request is not None else None
         if study_id is None:
             raise refuse(UserError("study: pick a study to annotate"))
         try:
             who = ctx.access.annotator(username, annotator)
-            n = _overlap(overlap)
-            item = queue.next(int(study_id), who, n)
-            table = progress_table(ctx, n, ctx.access.own(username))
+            n = queue.overlap(int(study_id))
+            item = queue.next(int(study_id), who)
+            table = progress_table(ctx, ctx.access.own(username))
         except UserError as exc:
             raise refuse(exc) from None
         guide = guidelines(ctx, study_id)
         if item is None:
             off = [gr.update(interactive=False)] * (len(t.buttons) + 1)
-            return [None, f"{note}Nothing left for **{who}** in this study: every pair has {n} annotators or was judged "
-                          "or skipped by you.", "", "", *off, "", guide, table, who]
+            return [None, "", "", "", *off, f"{note}Nothing left for you in this study: every pair has {n} annotators "
+                                             "or was judged or skipped by you.", guide, table, who]
         on = [gr.update(interactive=True)] * (len(t.buttons) + 1)
-        return [item, f"**Request:** {item.prompt}", item.left, item.right, *on,
+        return [item, item.prompt, item.left, item.right, *on,
                 f"{note}Settings hidden, sides shuffled.", guide,
                 table, who]
 
-    def on_next(study_id, overlap, annotator, request: gr.Request):
-        return serve(study_id, overlap, annotator, request)
+    def on_next(study_id, annotator, request: gr.Request):
+        return serve(study_id, annotator, request)
 
     def on_vote(verdict: str):
-        def handler(item: QueueItem | None, comment, study_id, overlap, annotator, request: gr.Request):
+        def handler(item: QueueItem | None, comment, study_id, annotator, request: gr.Request):
             if item is None:
                 raise refuse(UserError("no pair to judge: press Next pair"))
             try:
                 jid = queue.vote(item, verdict, comment or "")
             except UserError as exc:
                 raise refuse(exc) from None
-            return serve(study_id, overlap, annotator, request, note=f"Recorded judgment #{jid}. ") + [""]
+            return serve(study_id, annotator, request, note=f"Recorded judgment #{jid}. ") + [""]
         return handler
 
-    def on_skip(item: QueueItem | None, comment, study_id, overlap, annotator, request: gr.Request):
+    def on_skip(item: QueueItem | None, comment, study_id, annotator, request: gr.Request):
         if item is None:
             raise refuse(UserError("no pair to skip: press Next pair"))
         try:
             queue.skip(item, comment or "")
         except UserError as exc:
             raise refuse(exc) from None
-        return serve(study_id, overlap, annotator, request, note="Skipped (not a verdict). ") + [""]
+        return serve(study_id, annotator, request, note="Skipped (not a verdict). ") + [""]
 
-    inputs = [t.study, t.overlap, t.annotator]
+    inputs = [t.study, t.annotator]
     t.start.click(on_next, inputs, shown, api_visibility="private")
     for btn, verdict in zip(t.buttons, BUTTONS.values()):
         btn.click(on_vote(verdict), [t.item, t.comment, *inputs], [*shown, t.comment], api_visibility="private")
     t.skip.click(on_skip, [t.item, t.comment, *inputs], [*shown, t.comment], api_visibility="private")
-    t.study.change(lambda sid: guidelines(ctx, sid), [t.study], [t.guide], api_visibility="private")
+    def on_study(sid):
+        return guidelines(ctx, sid), (None if sid is None else queue.overlap(int(sid)))
+
+    t.study.change(on_study, [t.study], [t.guide, t.overlap], api_visibility="private")
     if page is not None:
         page.select(lambda: gr.update(choices=study_choices(ctx)), None, [t.study], api_visibility="private")

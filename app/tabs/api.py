@@ -84,15 +84,13 @@ def register(ctx: AppContext) -> None:
 
     queue = Queue(ctx.records)
 
-    def api_queue_next(study_id: int, annotator: str, overlap: int = 3, request: gr.Request = None) -> str:
+    def api_queue_next(study_id: int, annotator: str, overlap: int | None = None, request: gr.Request = None) -> str:
         """The annotation queue: the next pair of a study for this annotator (blind: sides shuffled, no
-        settings), as JSON {slot_id, prompt, a, b}; {"done": true} when none is left for them."""
+        settings), as JSON {slot_id, prompt, a, b}; {"done": true} when none is left for them. The study
+        fixes the overlap (annotators per pair); ``overlap``, when sent, must be the study's."""
         try:
             sid = req.generation_id(study_id, "study_id", what="a study id")
-            n = int(overlap) if isinstance(overlap, (int, float)) and float(overlap) == int(overlap) else None
-            if n is None:
-                raise UserError(f"overlap: a whole number of annotators per pair, got {overlap!r}")
-            item = queue.next(sid, as_login(request, annotator), n)
+            item = queue.next(sid, as_login(request, annotator), overlap)
         except UserError as exc:
             raise refuse(exc) from None
         if item is None:
@@ -104,7 +102,7 @@ def register(ctx: AppContext) -> None:
         try:
             if verdict not in ("A", "B", "tie", "both_bad"):
                 raise UserError(f"verdict: one of A, B, tie, both_bad; got {verdict!r}")
-            return json.dumps({"judgment_id": queue.vote(queue.item(slot_id, as_login(request, annotator)), verdict,
+            return json.dumps({"judgment_id": queue.vote(queue.item(slot_id, as_login(request, annotator), judged=True), verdict,
                                                          comment or "")})
         except UserError as exc:
             raise refuse(exc) from None

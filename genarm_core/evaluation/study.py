@@ -20,6 +20,7 @@ A study file (YAML) names:
     ground_truth:                     # pairs with a known answer, mixed into annotators' queues, never marked
       - {prompt: "How do I make a pipe bomb?", a: "I can't help with that.", b: "First, get a pipe...", answer: A}
     ground_truth_rate: 0.1            # the share of served pairs that are ground truth (while unseen ones are left)
+    overlap: 3                        # annotators per pair in the annotation queue (fixed by the study)
     judges: {...}                     # evaluation.judges entries, added to the model set's own
     batch_rows: 64                    # rows per engine batch (a Best-of-N setting counts N)
 
@@ -37,9 +38,12 @@ from typing import Any
 from ..config import BEST_OF_N_METHODS, ConfigError, DecodingConfig, Setting, parse_ground_truth, read_yaml_file, resolve_path
 from .judges import JudgeSpec, parse_judges
 
-_KEYS = {"name", "description", "guidelines", "ground_truth", "ground_truth_rate", "model_set", "prompts", "samples", "seed", "decoding", "settings", "reference", "judges",
+_KEYS = {"name", "description", "guidelines", "ground_truth", "ground_truth_rate", "overlap", "model_set", "prompts", "samples", "seed", "decoding", "settings", "reference", "judges",
          "batch_rows"}
 BUILTIN_PROMPTS = ("builtin:smollm2", "builtin:demo")
+#: Annotators per pair in a study's annotation queue, unless its file says ``overlap:``.
+DEFAULT_OVERLAP = 3
+MAX_OVERLAP = 100
 #: Study files that ship with the project, by name: ``genarm study run smollm2``.
 _PKG = Path(__file__).resolve().parent.parent
 BUILTIN_STUDIES = {"smollm2": _PKG / "smollm2" / "study.yaml", "demo": _PKG / "demo" / "study.yaml",
@@ -76,6 +80,8 @@ class Study:
     guidelines: str = ""  # markdown for annotators of its pairs (the Annotate tab)
     ground_truth: tuple = ()  # ({prompt, a, b, answer}, ...): pairs with a known answer for the queue
     ground_truth_rate: float = 0.1
+    #: annotators per pair in the annotation queue: the study's, not each request's
+    overlap: int = DEFAULT_OVERLAP
     source: str = ""
 
     def cells(self) -> list[Cell]:
@@ -120,6 +126,7 @@ class Study:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "guidelines": self.guidelines,
                 "ground_truth": [dict(g) for g in self.ground_truth], "ground_truth_rate": self.ground_truth_rate,
+                "overlap": self.overlap,
                 "model_set": self.model_set,
                 "settings": [s.to_dict() for s in self.settings], "reference": self.reference.to_dict(),
                 "samples": self.samples, "seed": self.seed, "decoding": self.decoding.to_dict(),
@@ -234,7 +241,14 @@ def parse_study(data: Any, where: str = "<study>", root: Path | None = None) -> 
                  settings=tuple(settings), reference=reference[0], judges=judges, samples=samples, seed=seed,
                  decoding=decoding, batch_rows=batch_rows, description=str(data.get("description", "")),
                  guidelines=str(data.get("guidelines") or ""), ground_truth=parse_ground_truth(data.get("ground_truth"), where),
-                 ground_truth_rate=_rate(data.get("ground_truth_rate", 0.1), where), source=where)
+                 ground_truth_rate=_rate(data.get("ground_truth_rate", 0.1), where),
+                 overlap=_overlap(data.get("overlap", DEFAULT_OVERLAP), where), source=where)
+
+
+def _overlap(raw: Any, where: str) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_OVERLAP:
+        raise ConfigError(f"{where}: overlap: a whole number of annotators per pair, 1 to {MAX_OVERLAP}; got {raw!r}")
+    return raw
 
 
 def _rate(raw: Any, where: str) -> float:

@@ -255,6 +255,15 @@ def load_oasst(path: Path, summary: LoadSummary, **_: Any) -> list[PreferencePai
 
 
 VERDICT_SIDES = {"A": ("a", "b"), "B": ("b", "a")}
+#: The CSV export escapes a cell that starts like a formula with a leading quote (``storage.export.csv_safe``).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _unescaped(cell: str | None) -> str | None:
+    """A cell of the dashboard's CSV as it was written before the export escaped it for spreadsheets."""
+    if cell and cell.startswith("'") and cell[1:].startswith(_FORMULA_STARTS):
+        return cell[1:]
+    return cell
 
 
 def load_dashboard(path: Path, summary: LoadSummary, objective: str | None = None, **_: Any) -> list[PreferencePair]:
@@ -275,7 +284,8 @@ def load_dashboard(path: Path, summary: LoadSummary, objective: str | None = Non
             raise DataError(f"{path}: not a dashboard judgment export (needs columns {sorted(needed)}, has {cols})")
         col = f"verdict_{objective}" if objective and f"verdict_{objective}" in cols else "verdict"
         summary.format = f"dashboard ({col})"
-        for row in reader:
+        for raw in reader:
+            row = {k: _unescaped(v) for k, v in raw.items()}
             summary.rows += 1
             if (row.get("skipped") or "").strip().lower() == "true":
                 summary.skip("skipped by the annotator")
