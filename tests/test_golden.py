@@ -1,0 +1,39 @@
+"""Behaviour does not change by accident: every method's tokens for fixed prompts and seeds equal the
+recorded ones (``tests/golden.py``), on the tiny models and, in the slow tier, on the real set."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from . import golden
+
+
+def test_every_method_gives_the_recorded_tokens_on_the_tiny_models(rm_models):
+    from genarm_core.engine import GenARMEngine
+
+    cases = golden.record(GenARMEngine(rm_models), golden.TINY_PROMPTS)
+    if os.environ.get("GENARM_RECORD_GOLDEN"):
+        golden.TINY_FILE.write_text(golden.dump(cases) + "\n")
+    recorded = json.loads(golden.TINY_FILE.read_text())
+    assert len(cases) == len(recorded) == len(golden.DECODINGS) * len(golden.SETTINGS) * len(golden.TINY_PROMPTS)
+    for got, want in zip(cases, recorded):
+        assert got == want, f"{want['method']} {want['weights']} {want['decoding']}: tokens changed"
+    assert len({json.dumps(c["tokens"]) for c in cases}) > len(cases) // 3  # the cases really differ
+
+
+@pytest.mark.slow
+def test_every_method_gives_the_recorded_tokens_on_the_real_set(smollm2_set):
+    from genarm_core.engine import GenARMEngine
+    from genarm_core.loading import load_model_set
+    from genarm_core.smollm2.build import SmolSettings
+
+    recorded = json.loads(golden.SMOLLM2_FILE.read_text())
+    assert recorded["build_key"] == SmolSettings().key(), (
+        "the smollm2 build changed (new ARMs): re-record its golden tokens with `python -m tests.golden --smollm2`")
+    cases = golden.record(GenARMEngine(load_model_set(smollm2_set)), golden.SMOLLM2_PROMPTS, golden.SMOLLM2_SETTINGS)
+    for got, want in zip(cases, recorded["cases"]):
+        assert got == want, f"{want['method']} {want['weights']} {want['decoding']}: tokens changed"
+    assert len(cases) == len(recorded["cases"])
