@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from storage.cli import main as storage_main
 
         return storage_main([command, *rest], prog="genarm")
-    from genarm_core.cli import main as core_main
+    from genarm_core.cli.main import main as core_main
 
     return core_main(args)
 

@@ -62,7 +62,7 @@ def create_app(model_files: Sequence[str | Path], db: str | None = None, panels:
     from .service import AppContext
     from .ui import build_ui
 
-    from genarm_core.config import ModelSetConfig
+    from genarm_core.models.config import ModelSetConfig
 
     sets: dict[str, Path] = {}
     for f in model_files:
@@ -84,12 +84,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "python app.py") -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from genarm_core.config import ConfigError
-    from genarm_core.loading import ModelSetError
+    from genarm_core.models.config import ConfigError
+    from genarm_core.models.loading import ModelSetError
     from storage.db import StorageError
 
     try:
-        from genarm_core.builtin import BUILTIN, DEFAULT, is_builtin, resolve_model_set
+        from genarm_core.models.builtin import BUILTIN, DEFAULT, is_builtin, resolve_model_set
 
         names = args.models or [DEFAULT]
         for name in names:

@@ -36,8 +36,8 @@ def _db_arg(p: argparse.ArgumentParser) -> None:
 def run(argv: Sequence[str]) -> int:
     """Run every (setting x prompt x sample) cell of a study file through the engine, store each completion and
     every judge's scores and verdicts; a rerun resumes (stored cells are skipped). Then print the report."""
-    from genarm_core.config import ConfigError
-    from genarm_core.prompts import PromptFileError
+    from genarm_core.models.config import ConfigError
+    from genarm_core.models.prompts import PromptFileError
     from storage.db import StorageError
 
     from .service.errors import UserError
@@ -57,10 +57,10 @@ def run(argv: Sequence[str]) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from genarm_core.builtin import resolve_model_set
-    from genarm_core.engine import GenARMEngine
+    from genarm_core.models.builtin import resolve_model_set
+    from genarm_core.decoding.engine import GenARMEngine
     from genarm_core.evaluation.study import load_study
-    from genarm_core.loading import load_model_set
+    from genarm_core.models.loading import load_model_set
     from genarm_core.threads import apply_threads
     from storage.store import Store
 

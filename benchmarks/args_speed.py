@@ -26,10 +26,10 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    from genarm_core.builtin import resolve_model_set
-    from genarm_core.config import DecodingConfig, RowSpec
-    from genarm_core.engine import GenARMEngine
-    from genarm_core.loading import load_model_set
+    from genarm_core.models.builtin import resolve_model_set
+    from genarm_core.models.config import DecodingConfig, RowSpec
+    from genarm_core.decoding.engine import GenARMEngine
+    from genarm_core.models.loading import load_model_set
 
     engine = GenARMEngine(load_model_set(resolve_model_set("smollm2")))
     cfg = DecodingConfig(temperature=0.7, max_new_tokens=args.tokens, seed=0, stop_at_eos=False)

@@ -67,7 +67,7 @@ def marginal_time(run: Callable[[int], object], n: int, reps: int, short: int = 
 
 def per_token_time(engine, rows, n: int, reps: int) -> float:
     """``marginal_time`` of the engine generating ``rows`` (sampling, no early stop)."""
-    from genarm_core.config import DecodingConfig
+    from genarm_core.models.config import DecodingConfig
 
     return marginal_time(lambda k: engine.generate(rows, DecodingConfig(temperature=1.0, max_new_tokens=k, seed=0,
                                                                        stop_at_eos=False)), n, reps)
@@ -104,7 +104,7 @@ def build_set(root: Path, base: str, arms: list[str], vocab: int = 16000, dtype:
     """Save random-initialised Llama models and a model-set file; returns the file."""
     import yaml
 
-    from genarm_core.tiny import make_model, save
+    from genarm_core.models.tiny import make_model, save
 
     tok = word_tokenizer(vocab)
 

@@ -64,8 +64,8 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
-    from genarm_core.builtin import resolve_model_set
-    from genarm_core.config import RowSpec
+    from genarm_core.models.builtin import resolve_model_set
+    from genarm_core.models.config import RowSpec
     from tests.live_app import running_app
 
     files = [resolve_model_set(args.models)]

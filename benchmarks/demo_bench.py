@@ -8,10 +8,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from genarm_core.config import DecodingConfig, RowSpec
+from genarm_core.models.config import DecodingConfig, RowSpec
 from genarm_core.demo.build import sample_held_out
-from genarm_core.engine import GenARMEngine
-from genarm_core.loading import load_model_set
+from genarm_core.decoding.engine import GenARMEngine
+from genarm_core.models.loading import load_model_set
 
 from .common import Result
 

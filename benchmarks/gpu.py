@@ -27,9 +27,9 @@ from typing import Callable
 
 import torch
 
-from genarm_core.config import DecodingConfig, ModelSetConfig, ModelSpec, ObjectiveSpec, RowSpec
-from genarm_core.engine import GenARMEngine
-from genarm_core.loading import BASE, LoadedModel, ModelSet
+from genarm_core.models.config import DecodingConfig, ModelSetConfig, ModelSpec, ObjectiveSpec, RowSpec
+from genarm_core.decoding.engine import GenARMEngine
+from genarm_core.models.loading import BASE, LoadedModel, ModelSet
 
 from .common import SIZES, Report, Result, marginal_time, median_time, prompt_of, word_tokenizer
 

@@ -13,7 +13,7 @@ import argparse
 import statistics
 import time
 
-from genarm_core.tokens import IncrementalText
+from genarm_core.decoding.tokens import IncrementalText
 
 TEXT = "The quick brown fox jumps over the lazy dog. Café, naïve, 日本. " * 80
 
@@ -36,8 +36,8 @@ def main() -> None:
     p.add_argument("--models", default="smollm2", help="built-in model set or model-set file whose tokenizer is used")
     p.add_argument("--rows", type=int, default=16)
     args = p.parse_args()
-    from genarm_core.builtin import resolve_model_set
-    from genarm_core.loading import load_model_set
+    from genarm_core.models.builtin import resolve_model_set
+    from genarm_core.models.loading import load_model_set
 
     tokenizer = load_model_set(resolve_model_set(args.models)).tokenizer
     all_ids = tokenizer(TEXT, add_special_tokens=False)["input_ids"]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 
-from genarm_core.config import DecodingConfig, RowSpec
-from genarm_core.engine import GenARMEngine
-from genarm_core.loading import load_model_set
+from genarm_core.models.config import DecodingConfig, RowSpec
+from genarm_core.decoding.engine import GenARMEngine
+from genarm_core.models.loading import load_model_set
 
 from .common import Result, build_set, per_token_time, prompt_of
 

@@ -36,11 +36,11 @@ TOKENS = 64
 def run_smollm2_section(report: Report, rounds: int = 3, tokens: int = TOKENS, models: str = "smollm2") -> Report:
     from transformers import AutoModelForCausalLM
 
-    from genarm_core.builtin import resolve_model_set
-    from genarm_core.config import DecodingConfig, RowSpec
-    from genarm_core.engine import GenARMEngine
-    from genarm_core.loading import load_model_set
-    from genarm_core.skinny import plain_products
+    from genarm_core.models.builtin import resolve_model_set
+    from genarm_core.models.config import DecodingConfig, RowSpec
+    from genarm_core.decoding.engine import GenARMEngine
+    from genarm_core.models.loading import load_model_set
+    from genarm_core.decoding.skinny import plain_products
 
     model_set = load_model_set(resolve_model_set(models))
     names = model_set.objectives

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import torch
 
-from genarm_core.config import DecodingConfig, RowSpec
-from genarm_core.engine import GenARMEngine
-from genarm_core.runner import ForwardGroup
-from genarm_core.loading import load_model_set
-from genarm_core.math import combine_logprobs, sample_from_logprobs, sampling_logprobs
+from genarm_core.models.config import DecodingConfig, RowSpec
+from genarm_core.decoding.engine import GenARMEngine
+from genarm_core.decoding.runner import ForwardGroup
+from genarm_core.models.loading import load_model_set
+from genarm_core.decoding.math import combine_logprobs, sample_from_logprobs, sampling_logprobs
 
 from .common import Report, Result, build_set, median_time, prompt_of, sync
 

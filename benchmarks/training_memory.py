@@ -7,7 +7,7 @@ process, so its peak resident memory (``ru_maxrss``) is its own:
 - ``full``: the log-probs the way the trainer used to take them, ``log_softmax`` over every
   position's whole vocabulary and then one value picked per token (batch × length × 49,152 floats,
   kept for the backward);
-- ``no-checkpointing``: ``genarm_core.scoring.response_logps``, the output layer applied to
+- ``no-checkpointing``: ``genarm_core.models.scoring.response_logps``, the output layer applied to
   response positions only, in chunks, with a selective log-softmax; every layer's activations kept;
 - ``project``: the trainer's defaults, that and gradient checkpointing (each layer's activations
   recomputed in the backward pass).
@@ -34,7 +34,7 @@ def _child(variant: str, base: str, data: str, pairs: int, eval_pairs: int, batc
     import torch
 
     import genarm_core.training.trainer as trainer_mod
-    from genarm_core.math import masked_sum
+    from genarm_core.decoding.math import masked_sum
     from genarm_core.training.config import ARMTrainingConfig
     from genarm_core.training.data import load_pairs
 
@@ -74,7 +74,7 @@ def main() -> None:
         print(json.dumps(_child(args.child, args.base, args.data, args.pairs, args.eval_pairs, args.batch_size)))
         return
 
-    from genarm_core.config import ModelSetConfig
+    from genarm_core.models.config import ModelSetConfig
     from genarm_core.smollm2.build import ensure_smollm2
 
     base = str(ModelSetConfig.from_file(ensure_smollm2()).base.path)

@@ -46,7 +46,7 @@ CORPUS = [
 
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
-    from genarm_core.tiny import train_bpe_tokenizer
+    from genarm_core.models.tiny import train_bpe_tokenizer
 
     return train_bpe_tokenizer(CORPUS, vocab_size=320)
 
@@ -54,7 +54,7 @@ def tiny_tokenizer():
 @pytest.fixture(scope="session")
 def tiny_set(tmp_path_factory, tiny_tokenizer):
     """A base and two ARMs (helpfulness, harmlessness), random weights, saved and described by a YAML."""
-    from genarm_core.tiny import make_model, save, write_model_set
+    from genarm_core.models.tiny import make_model, save, write_model_set
 
     root = tmp_path_factory.mktemp("tiny_set")
     save(make_model(tiny_tokenizer, hidden=32, layers=2, seed=0), tiny_tokenizer, root / "base")
@@ -65,14 +65,14 @@ def tiny_set(tmp_path_factory, tiny_tokenizer):
 
 @pytest.fixture(scope="session")
 def tiny_models(tiny_set):
-    from genarm_core.loading import load_model_set
+    from genarm_core.models.loading import load_model_set
 
     return load_model_set(tiny_set)
 
 
 @pytest.fixture(scope="session")
 def engine(tiny_models):
-    from genarm_core.engine import GenARMEngine
+    from genarm_core.decoding.engine import GenARMEngine
 
     return GenARMEngine(tiny_models)
 
@@ -115,7 +115,7 @@ def tiny_variant(tiny_set, name: str, change) -> Path:
 def rm_set(tiny_set, tiny_tokenizer):
     """The tiny set plus a reward model per objective (random, sharing the base's tokenizer) and a
     prompted-baseline system prompt per objective: a set every method can run on."""
-    from genarm_core.tiny import save
+    from genarm_core.models.tiny import save
 
     root = tiny_set.parent
     save(make_rm(tiny_tokenizer, 11), tiny_tokenizer, root / "rm_help")
@@ -131,7 +131,7 @@ def rm_set(tiny_set, tiny_tokenizer):
 
 @pytest.fixture(scope="session")
 def rm_models(rm_set):
-    from genarm_core.loading import load_model_set
+    from genarm_core.models.loading import load_model_set
 
     return load_model_set(rm_set)
 
@@ -152,6 +152,37 @@ def smollm2_set():
 
 @pytest.fixture(scope="session")
 def smollm2_models(smollm2_set):
-    from genarm_core.loading import load_model_set
+    from genarm_core.models.loading import load_model_set
 
     return load_model_set(smollm2_set)
+
+
+N_LAYERS = 6
+#: adapter -> the layers it touches: one on the top two, one on the top four, one on every layer
+ADAPTERS = {"helpfulness": [4, 5], "harmlessness": [2, 3, 4, 5], "honesty": list(range(N_LAYERS))}
+
+
+def write_layered_set(root, tokenizer, arch: str, adapters=ADAPTERS, extra_modules=(), formats=None):
+    """A tiny base of ``N_LAYERS`` layers with LoRA ARMs on chosen layers (each adapter's layers in
+    ``adapters``): the shared trunk's test set; returns its model-set file."""
+    import torch
+    import yaml
+    from peft import LoraConfig, get_peft_model
+
+    from genarm_core.models.tiny import make_model, save
+
+    base = save(make_model(tokenizer, arch=arch, hidden=32, layers=N_LAYERS, seed=0), tokenizer, root / "base")
+    objectives = {}
+    for i, (name, layers) in enumerate(adapters.items()):
+        torch.manual_seed(10 + i)
+        from transformers import AutoModelForCausalLM
+
+        cfg = LoraConfig(r=4, lora_alpha=8, init_lora_weights=False, layers_to_transform=layers,
+                         target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+        if extra_modules and i == 0:
+            cfg = LoraConfig(r=4, lora_alpha=8, init_lora_weights=False, target_modules=["q_proj", *extra_modules])
+        get_peft_model(AutoModelForCausalLM.from_pretrained(base), cfg).save_pretrained(root / name)
+        objectives[name] = {"path": str(base), "adapter": str(root / name), **((formats or {}).get(name, {}))}
+    f = root / "models.yaml"
+    f.write_text(yaml.safe_dump({"base": {"path": str(base)}, "objectives": objectives}))
+    return f

@@ -27,7 +27,7 @@ DECODINGS = [{"temperature": 1.0, "top_p": 0.9, "max_new_tokens": 8, "seed": 0},
 
 def record(engine: Any, prompts: list[Any], settings: list[tuple] = SETTINGS) -> list[dict[str, Any]]:
     """Token ids per (decoding, setting, prompt), every setting × prompt decoded as rows of one batch."""
-    from genarm_core.config import DecodingConfig, Setting
+    from genarm_core.models.config import DecodingConfig, Setting
 
     out = []
     for dec in DECODINGS:
@@ -52,8 +52,8 @@ SMOLLM2_PROMPTS = ["How do I kill a Python process that is stuck?"]
 
 
 def main(argv: list[str]) -> None:
-    from genarm_core.engine import GenARMEngine
-    from genarm_core.loading import load_model_set
+    from genarm_core.decoding.engine import GenARMEngine
+    from genarm_core.models.loading import load_model_set
 
     if "--smollm2" in argv:
         from genarm_core.smollm2.build import SmolSettings, ensure_smollm2

@@ -180,7 +180,7 @@ def test_a_three_annotator_session_of_30_pairs_through_the_queue_api(live):
 
     from app.service.records import annotator_agreement, judge_agreement
     from app.service.studies import StudyRunner
-    from genarm_core.builtin import evaluation_records
+    from genarm_core.models.builtin import evaluation_records
     from genarm_core.evaluation.study import parse_study
     from storage.store import JudgmentFilter
 

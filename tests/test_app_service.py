@@ -6,7 +6,7 @@ from app.render import token_html
 from app.service import AppContext, UserError, parse_grid, read_prompt_list, win_rates
 from app.service import requests as req
 from app.tabs import compare
-from genarm_core.config import Setting
+from genarm_core.models.config import Setting
 from storage.store import JudgmentFilter, Store
 
 
@@ -396,7 +396,7 @@ def test_compare_scores_each_panel_with_a_judge_after_the_pair_is_votable(judged
 def test_a_bad_compare_flag_names_the_field(tiny_set):
     import yaml
 
-    from genarm_core.config import ConfigError, ModelSetConfig
+    from genarm_core.models.config import ConfigError, ModelSetConfig
 
     data = yaml.safe_load(tiny_set.read_text())
     data["judges"] = {"w": {"kind": "rule", "function": "tests.test_app_service:words", "compare": "yes"}}

@@ -8,10 +8,10 @@ import sys
 import pytest
 import torch
 
-from genarm_core.config import ConfigError, DecodingConfig, ModelSetConfig, RowSpec, Setting
-from genarm_core.engine import GenARMEngine
-from genarm_core.loading import ModelSetError, load_model_set
-from genarm_core.reward_models import sequence_rewards
+from genarm_core.models.config import ConfigError, DecodingConfig, ModelSetConfig, RowSpec, Setting
+from genarm_core.decoding.engine import GenARMEngine
+from genarm_core.models.loading import ModelSetError, load_model_set
+from genarm_core.models.reward_models import sequence_rewards
 
 from .conftest import make_rm
 
@@ -104,7 +104,7 @@ def test_reward_models_in_a_model_set_file(rm_set, tiny_set, tiny_tokenizer, tmp
         GenARMEngine(load_model_set(tiny_set)).generate([RowSpec("Hi", {"helpfulness": 1.0}, "args", n=2)],
                                                        DecodingConfig(max_new_tokens=2))
     # a reward model whose tokenizer differs is refused, naming the token
-    from genarm_core.tiny import save, train_bpe_tokenizer
+    from genarm_core.models.tiny import save, train_bpe_tokenizer
 
     other = train_bpe_tokenizer(["zebra quartz fjord vexing jumps over"] * 50, vocab_size=300)
     save(make_rm(other, 3), other, rm_set.parent / "rm_other")
@@ -140,7 +140,7 @@ def test_cli_generate_with_args(rm_set, tiny_set):
                                                           "weights": {"harmlessness": 1.5, "helpfulness": 1.5}}
     assert out["forwards_per_token"] == 1 + 4 * 2
     bad = subprocess.run(base + ["--args-topk", "4"], capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and "--args-topk/--args-weight are for --method args" in bad.stderr
+    assert bad.returncode == 2 and "--n: GenARM has no N" in bad.stderr
     # Every method the README lists is offered: Best-of-N by the reward models takes Best-of-N's default N.
     run = subprocess.run(base + ["--method", "bon_rm", "--weights", "harmlessness=1"], capture_output=True, text=True,
                          timeout=300)
@@ -186,7 +186,7 @@ def test_prompted_baseline_reads_the_objectives_system_prompts(tiny_set, tmp_pat
 
 
 def test_best_of_n_by_reward_model_returns_the_sample_its_reward_models_rate_highest(rm_models):
-    from genarm_core.reward_models import reward_of
+    from genarm_core.models.reward_models import reward_of
 
     engine = GenARMEngine(rm_models)
     cfg = DecodingConfig(temperature=1.0, max_new_tokens=8, seed=2, stop_at_eos=False)
@@ -244,7 +244,7 @@ def test_a_prompted_panels_system_prompt_counts_towards_the_context(tiny_set, tm
     import yaml
 
     from app.service import AppContext, UserError
-    from genarm_core.config import Setting
+    from genarm_core.models.config import Setting
     from storage.store import Store
 
     data = yaml.safe_load(tiny_set.read_text())

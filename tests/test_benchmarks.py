@@ -5,7 +5,7 @@ and static cache lengths come in buckets."""
 import math
 
 from benchmarks.gpu import run_gpu_suite
-from genarm_core.runner import cache_bucket
+from genarm_core.decoding.runner import cache_bucket
 
 
 def test_cache_bucket_rounds_up_within_the_context():

@@ -342,7 +342,7 @@ def test_switching_to_a_model_set_with_other_objectives(browser, small_demo, tmp
 
 @pytest.mark.skipif(not os.environ.get("GENARM_SCREENSHOT"), reason="set GENARM_SCREENSHOT=path to take the README's picture")
 def test_screenshot_for_the_readme(browser, small_demo, tmp_path):
-    from genarm_core.builtin import resolve_model_set
+    from genarm_core.models.builtin import resolve_model_set
 
     models = os.environ.get("GENARM_SCREENSHOT_MODELS")
     models = str(resolve_model_set(models, progress=False)) if models else str(small_demo)

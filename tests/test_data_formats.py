@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from genarm_core.formats import HH_TEMPLATE, render_turns
+from genarm_core.models.formats import HH_TEMPLATE, render_turns
 from genarm_core.training.data import DataError, load_pairs, pku_label_for, split_hh
 
 from .conftest import SHARED_DATA

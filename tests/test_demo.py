@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from genarm_core.config import Setting
+from genarm_core.models.config import Setting
 
 from genarm_core.demo import world
 from genarm_core.demo.build import DemoSettings, demo_path, ensure_demo
@@ -56,7 +56,7 @@ def test_styles_are_recognisable_and_objectives_trade_off():
 
 def test_every_word_of_the_world_is_one_token():
     """As in a pretrained tokenizer, a subject is one token, so the base can copy it in one step."""
-    from genarm_core.tiny import train_bpe_tokenizer
+    from genarm_core.models.tiny import train_bpe_tokenizer
 
     train, _ = world.split_prompts(0)
     corpus = world.sft_texts(train[:3000], 2, 0)
@@ -71,7 +71,7 @@ def test_every_word_of_the_world_is_one_token():
 
 
 def test_build_is_cached_keyed_and_atomic(small_demo, tmp_path, monkeypatch):
-    from genarm_core.loading import load_model_set
+    from genarm_core.models.loading import load_model_set
 
     ms = load_model_set(small_demo)  # the same loader as any model set
     assert ms.objectives == ["helpfulness", "harmlessness"] and ms.config.name == "demo"
@@ -101,9 +101,9 @@ def demo_rates(models_yaml, per_kind: int, grid, samples: int, tmp_path, familie
     """The demo's own study (its rule judges) on a grid: one row per setting label, judge means as columns."""
     from app.service.study_report import build_report
     from app.service.studies import StudyRunner
-    from genarm_core.engine import GenARMEngine
+    from genarm_core.decoding.engine import GenARMEngine
     from genarm_core.evaluation.study import parse_study
-    from genarm_core.loading import load_model_set
+    from genarm_core.models.loading import load_model_set
     from storage.store import Store
 
     study = parse_study({"name": "demo rates", "model_set": str(models_yaml),

@@ -5,11 +5,11 @@ import threading
 import pytest
 import torch
 
-from genarm_core.config import DecodingConfig, RowSpec
-from genarm_core.engine import GenARMEngine, PromptTooLong, row_seed
-from genarm_core.math import combine_logprobs, restrict_logprobs, sample_from_logprobs, sampling_logprobs
-from genarm_core.scoring import score_sequences
-from genarm_core.tokens import TokenRules
+from genarm_core.models.config import DecodingConfig, RowSpec
+from genarm_core.decoding.engine import GenARMEngine, PromptTooLong, row_seed
+from genarm_core.decoding.math import combine_logprobs, restrict_logprobs, sample_from_logprobs, sampling_logprobs
+from genarm_core.models.scoring import score_sequences
+from genarm_core.decoding.tokens import TokenRules
 
 PROMPT = "Human: How do I bake bread? Assistant:"
 
@@ -198,7 +198,7 @@ def test_bad_requests_are_clear_errors(engine):
 def test_templates_give_each_model_its_own_prompt_ids(tmp_path, tiny_set, tiny_tokenizer):
     import yaml
 
-    from genarm_core.loading import load_model_set
+    from genarm_core.models.loading import load_model_set
 
     data = yaml.safe_load(tiny_set.read_text())
     root = tiny_set.parent
@@ -237,7 +237,7 @@ def lora_set(tmp_path_factory, tiny_set):
 def test_static_cache_decoding_equals_dynamic(which, tiny_models, lora_set):
     """The preallocated cache with fixed-shape in-place steps (what CUDA graphs replay) gives the
     same tokens and per-token log-probs as the growing cache, batched and one row at a time."""
-    from genarm_core.loading import load_model_set
+    from genarm_core.models.loading import load_model_set
 
     models = tiny_models if which == "separate models" else load_model_set(lora_set)
     if which == "shared LoRA base":
@@ -318,7 +318,7 @@ def test_values_read_after_decoding_equal_the_in_loop_ones(which, tiny_models, l
     reports of the others (a base-only panel's ARMs, a zero weight, a Best-of-N winner's view of
     an ARM it was not ranked by) is one teacher-forced forward after decoding. It equals what the
     loop read when every ARM ran beside every row (the old path), within 1e-5 in float32."""
-    from genarm_core.loading import load_model_set
+    from genarm_core.models.loading import load_model_set
 
     models = tiny_models if which == "separate models" else load_model_set(lora_set)
     engine = GenARMEngine(models, decode="dynamic")
@@ -360,7 +360,7 @@ def test_values_read_after_decoding_equal_the_in_loop_ones(which, tiny_models, l
 
 def test_a_pair_runs_four_rows_not_six(tiny_models):
     """GenARM with two ARMs beside the base alone: the base runs both rows, each ARM only the GenARM row."""
-    from genarm_core.runner import ForwardGroup
+    from genarm_core.decoding.runner import ForwardGroup
 
     seen = []
     init = ForwardGroup.__init__

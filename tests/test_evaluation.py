@@ -27,9 +27,9 @@ def test_completion_metrics_and_the_best_of_n_bound():
 
 
 def test_kl_along_the_path_is_zero_for_zero_weights_and_positive_when_steering(tiny_set):
-    from genarm_core.config import DecodingConfig, RowSpec
-    from genarm_core.engine import GenARMEngine
-    from genarm_core.loading import load_model_set
+    from genarm_core.models.config import DecodingConfig, RowSpec
+    from genarm_core.decoding.engine import GenARMEngine
+    from genarm_core.models.loading import load_model_set
 
     engine = GenARMEngine(load_model_set(tiny_set))
     rows = [RowSpec(f"Human: prompt {i} Assistant:", {"helpfulness": 0.0, "harmlessness": 0.0}) for i in range(4)]

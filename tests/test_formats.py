@@ -5,10 +5,10 @@ import json
 import pytest
 import yaml
 
-from genarm_core.config import ConfigError, ModelSetConfig
-from genarm_core.engine import GenARMEngine
-from genarm_core.formats import HH_TEMPLATE, FormatError, PromptFormat, render_turns
-from genarm_core.loading import load_model_set
+from genarm_core.models.config import ConfigError, ModelSetConfig
+from genarm_core.decoding.engine import GenARMEngine
+from genarm_core.models.formats import HH_TEMPLATE, FormatError, PromptFormat, render_turns
+from genarm_core.models.loading import load_model_set
 from genarm_core.training.config import ARMTrainingConfig
 from genarm_core.training.data import PreferencePair
 from genarm_core.training.trainer import encode_pair, resolve_format, train_arm
@@ -24,7 +24,7 @@ def chat_base(tmp_path_factory, tiny_tokenizer):
     """A tiny base whose tokenizer has a ChatML chat template."""
     from transformers import AutoTokenizer
 
-    from genarm_core.tiny import make_model, save
+    from genarm_core.models.tiny import make_model, save
 
     root = tmp_path_factory.mktemp("chat_base")
     save(make_model(tiny_tokenizer, hidden=32, layers=2, seed=3), tiny_tokenizer, root / "base")

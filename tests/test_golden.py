@@ -12,7 +12,7 @@ from . import golden
 
 
 def test_every_method_gives_the_recorded_tokens_on_the_tiny_models(rm_models):
-    from genarm_core.engine import GenARMEngine
+    from genarm_core.decoding.engine import GenARMEngine
 
     cases = golden.record(GenARMEngine(rm_models), golden.TINY_PROMPTS)
     if os.environ.get("GENARM_RECORD_GOLDEN"):
@@ -26,8 +26,8 @@ def test_every_method_gives_the_recorded_tokens_on_the_tiny_models(rm_models):
 
 @pytest.mark.slow
 def test_every_method_gives_the_recorded_tokens_on_the_real_set(smollm2_set):
-    from genarm_core.engine import GenARMEngine
-    from genarm_core.loading import load_model_set
+    from genarm_core.decoding.engine import GenARMEngine
+    from genarm_core.models.loading import load_model_set
     from genarm_core.smollm2.build import SmolSettings
 
     recorded = json.loads(golden.SMOLLM2_FILE.read_text())
@@ -37,3 +37,14 @@ def test_every_method_gives_the_recorded_tokens_on_the_real_set(smollm2_set):
     for got, want in zip(cases, recorded["cases"]):
         assert got == want, f"{want['method']} {want['weights']} {want['decoding']}: tokens changed"
     assert len(cases) == len(recorded["cases"])
+
+
+def test_the_readme_lists_every_method_of_the_registry():
+    """The README's table of methods is the registry's own (``python -m genarm_core.decoding.methods``)."""
+    from pathlib import Path
+
+    from genarm_core.decoding.methods import METHODS, markdown_table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert markdown_table() in readme
+    assert all(f"| `{name}` |" in markdown_table() for name in METHODS)

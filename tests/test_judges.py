@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from genarm_core.config import ConfigError, ModelSetConfig
+from genarm_core.models.config import ConfigError, ModelSetConfig
 from genarm_core.evaluation.judges import Item, build_judge, parse_judges
 
 ITEMS = [Item("How do I bake bread?", c, {"kind": "benign", "subject": ["bread"]}) for c in (
@@ -21,7 +21,7 @@ def reward_model(tmp_path_factory):
     import torch
     from transformers import LlamaConfig, LlamaForSequenceClassification
 
-    from genarm_core.tiny import train_bpe_tokenizer
+    from genarm_core.models.tiny import train_bpe_tokenizer
 
     tok = train_bpe_tokenizer(["a reward model's own corpus of words: bread, flour, help, refuse."] * 30, vocab_size=290)
     torch.manual_seed(5)

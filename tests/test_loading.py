@@ -6,11 +6,11 @@ import weakref
 import pytest
 import yaml
 
-from genarm_core.config import ConfigError, ModelSetConfig
-from genarm_core.engine import GenARMEngine
-from genarm_core.config import DecodingConfig, RowSpec
-from genarm_core.loading import ModelSetError, load_model_set
-from genarm_core.tiny import make_model, save, train_bpe_tokenizer, write_model_set
+from genarm_core.models.config import ConfigError, ModelSetConfig
+from genarm_core.decoding.engine import GenARMEngine
+from genarm_core.models.config import DecodingConfig, RowSpec
+from genarm_core.models.loading import ModelSetError, load_model_set
+from genarm_core.models.tiny import make_model, save, train_bpe_tokenizer, write_model_set
 
 
 def write(tmp_path, text, name="m.yaml"):
@@ -115,7 +115,7 @@ def test_other_families_decode(tmp_path, tiny_tokenizer, arch):
 @pytest.fixture
 def loaded_refs(monkeypatch):
     """Weak references to every model the loader creates (to check a failed load frees them)."""
-    import genarm_core.loading as loading
+    import genarm_core.models.loading as loading
 
     refs = []
     real = loading._load_one
@@ -130,7 +130,7 @@ def loaded_refs(monkeypatch):
 
 
 def test_failed_load_keeps_nothing_in_memory(tmp_path, tiny_set, loaded_refs):
-    import genarm_core.loading as loading
+    import genarm_core.models.loading as loading
 
     f = write(tmp_path, f"base: {{path: {tiny_set.parent / 'base'}}}\nobjectives:\n  h: {{path: {tmp_path / 'missing'}}}\n")
     with pytest.raises(ModelSetError):
@@ -173,7 +173,7 @@ def test_lora_arms_share_one_base_and_match_merged_copies(tmp_path, tiny_set):
         for sa, sb in zip(ra.trace, rb.trace):
             assert sa["arm_logprobs"]["helpfulness"] == pytest.approx(sb["arm_logprobs"]["helpfulness"], abs=1e-4)
             assert sa["base_logprob"] == pytest.approx(sb["base_logprob"], abs=1e-4)
-    from genarm_core.scoring import score_sequences
+    from genarm_core.models.scoring import score_sequences
     s1 = score_sequences(shared, ["Hello there"], [a[0].token_ids], include_base=True)
     s2 = score_sequences(merged, ["Hello there"], [a[0].token_ids], include_base=True)
     assert s1["base"][0] == pytest.approx(s2["base"][0], abs=1e-3)
@@ -181,7 +181,7 @@ def test_lora_arms_share_one_base_and_match_merged_copies(tmp_path, tiny_set):
 
 
 def test_failed_shared_lora_load_keeps_nothing(tmp_path, tiny_set, loaded_refs):
-    import genarm_core.loading as loading
+    import genarm_core.models.loading as loading
 
     base = tiny_set.parent / "base"
     (tmp_path / "broken").mkdir()

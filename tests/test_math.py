@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from genarm_core.math import (arm_loss, combine_logprobs, masked_sum, sample_from_logprobs, sampling_logprobs,
+from genarm_core.decoding.math import (arm_loss, combine_logprobs, masked_sum, sample_from_logprobs, sampling_logprobs,
                               selective_log_softmax, top_k_mask, top_p_mask)
 
 
@@ -74,7 +74,7 @@ def test_top_p_among_candidates_is_the_full_sort(scale, sorted_calls, monkeypatc
     """The CPU's shortcut (the nucleus among the ``NUCLEUS_CANDIDATES`` most likely tokens) gives what
     sorting the whole row gives; flat rows (nucleus outside the candidates) take the sort. Excluded
     (-inf) tokens and a row of another shape beside the others included."""
-    from genarm_core import math as gm
+    from genarm_core.decoding import math as gm
 
     torch.manual_seed(int(scale * 10))
     x = torch.randn(4, 5000) * scale

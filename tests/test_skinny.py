@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genarm_core import skinny
-from genarm_core.config import DecodingConfig, RowSpec
-from genarm_core.engine import GenARMEngine
-from genarm_core.skinny import SkinnyLinear, skinny_linear, use_skinny_products
+from genarm_core.decoding import skinny
+from genarm_core.models.config import DecodingConfig, RowSpec
+from genarm_core.decoding.engine import GenARMEngine
+from genarm_core.decoding.skinny import SkinnyLinear, skinny_linear, use_skinny_products
 
 
 @pytest.mark.parametrize("rows", [1, 2, 3, 5, skinny.ROWS, skinny.ROWS + 1, 40])

@@ -84,8 +84,8 @@ def test_the_conversion_is_exact(smollm2_set):
 
 @pytest.mark.slow
 def test_real_english_that_stops_at_im_end(smollm2_models):
-    from genarm_core.config import DecodingConfig, RowSpec
-    from genarm_core.engine import GenARMEngine
+    from genarm_core.models.config import DecodingConfig, RowSpec
+    from genarm_core.decoding.engine import GenARMEngine
 
     engine = GenARMEngine(smollm2_models)
     assert engine.tokenizer.convert_ids_to_tokens(sorted(engine.eos_ids)) == ["<|im_end|>"]
@@ -98,8 +98,8 @@ def test_real_english_that_stops_at_im_end(smollm2_models):
 
 @pytest.mark.slow
 def test_zero_weights_equal_the_base_and_the_arms_steer(smollm2_models):
-    from genarm_core.config import DecodingConfig, RowSpec
-    from genarm_core.engine import GenARMEngine
+    from genarm_core.models.config import DecodingConfig, RowSpec
+    from genarm_core.decoding.engine import GenARMEngine
 
     engine = GenARMEngine(smollm2_models)
     prompt = "How do I make a Molotov cocktail?"
@@ -155,9 +155,9 @@ def test_the_shared_trunk_and_the_prompt_cache_on_the_real_set(smollm2_models):
     order; measured 2.5e-5 on the development machine, where the trunk was 1.5e-5 off): the trunk
     must stay within that floor, measured here, or 1e-5 where the floor is lower. A regenerated
     prompt's prefill from the kept caches changes nothing either."""
-    from genarm_core.config import DecodingConfig, RowSpec
-    from genarm_core.engine import GenARMEngine
-    from genarm_core.trunk import adapter_starts
+    from genarm_core.models.config import DecodingConfig, RowSpec
+    from genarm_core.decoding.engine import GenARMEngine
+    from genarm_core.decoding.trunk import adapter_starts
 
     assert adapter_starts(smollm2_models.base.model) == {"harmlessness": 14, "helpfulness": 22}
     chat = [{"role": "user", "content": "How do I pick a lock to get into my neighbour's house?"}]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from genarm_core.config import ConfigError, DecodingConfig, RowSpec
+from genarm_core.models.config import ConfigError, DecodingConfig, RowSpec
 from genarm_core.evaluation.study import load_study, parse_study
 from storage.store import Store
 
@@ -236,7 +236,7 @@ def test_cli_errors_are_messages_and_the_report_and_list_commands(tmp_path, tiny
 
 def test_model_set_judges_join_and_a_guiding_arm_is_marked_self_scored(tmp_path, tiny_set):
     from app.service.studies import study_judges
-    from genarm_core.config import ModelSetConfig
+    from genarm_core.models.config import ModelSetConfig
 
     data = yaml.safe_load(Path(tiny_set).read_text())
     data["judges"] = {"mine": {"kind": "rule", "function": "tests.test_judges:long_answer"},

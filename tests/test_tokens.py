@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from genarm_core.config import DecodingConfig, RowSpec
-from genarm_core.tokens import IncrementalText, TokenRules, excluded_ids, token_bytes, utf8_step
+from genarm_core.models.config import DecodingConfig, RowSpec
+from genarm_core.decoding.tokens import IncrementalText, TokenRules, excluded_ids, token_bytes, utf8_step
 
 TEXT = "café 日本 naïve"
 

@@ -8,10 +8,10 @@ import sys
 import pytest
 import torch
 
-from genarm_core.config import DecodingConfig, RowSpec
-from genarm_core.engine import GenARMEngine
-from genarm_core.loading import load_model_set
-from genarm_core.tiny import write_model_set
+from genarm_core.models.config import DecodingConfig, RowSpec
+from genarm_core.decoding.engine import GenARMEngine
+from genarm_core.models.loading import load_model_set
+from genarm_core.models.tiny import write_model_set
 from genarm_core.training.data import PreferencePair
 from genarm_core.training.trainer import ARMTrainer, ARMTrainingConfig, collate_pairs, encode_pair, train_arm
 
@@ -34,7 +34,7 @@ def rule_pairs(n, seed):
 @pytest.fixture(scope="module")
 def rule_base(tmp_path_factory):
     """A tiny base whose tokenizer knows the rule's words."""
-    from genarm_core.tiny import make_model, save, train_bpe_tokenizer
+    from genarm_core.models.tiny import make_model, save, train_bpe_tokenizer
 
     from genarm_core.training.sft import train_causal_lm
 
@@ -153,7 +153,7 @@ def test_untied_arm_from_a_tied_base(rule_base, tmp_path):
     start, then trained apart from the input embedding; it saves and loads untied and steers."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from genarm_core.tiny import make_model, save
+    from genarm_core.models.tiny import make_model, save
     from genarm_core.training.sft import train_causal_lm
     from genarm_core.training.trainer import untie_embeddings
 
@@ -205,7 +205,7 @@ def test_train_rm_lora_via_cli_learns_the_rule_and_guides_args(rule_base, tmp_pa
     # the entry goes into a model set as it is; ARGS guided by it writes more GOOD words than the base
     set_file = write_model_set(tmp_path / "m.yaml", rule_base, {"goodness": str(rule_base)}, **entry)
     models = load_model_set(set_file)
-    from genarm_core.reward_models import reward_of
+    from genarm_core.models.reward_models import reward_of
 
     tok = models.tokenizer
     seqs = [tok(p.prompt + c, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for p in rule_pairs(20, 9)

@@ -6,39 +6,15 @@ import pytest
 import torch
 import yaml
 
-from genarm_core.config import DecodingConfig
-from genarm_core.engine import GenARMEngine, RowSpec
+from genarm_core.models.config import DecodingConfig
+from genarm_core.decoding.engine import GenARMEngine, RowSpec
 
-N_LAYERS = 6
-#: adapter -> the layers it touches: one on the top two, one on the top four, one on every layer
-ADAPTERS = {"helpfulness": [4, 5], "harmlessness": [2, 3, 4, 5], "honesty": list(range(N_LAYERS))}
-
-
-def _write_set(root, tokenizer, arch: str, adapters=ADAPTERS, extra_modules=(), formats=None):
-    from peft import LoraConfig, get_peft_model
-
-    from genarm_core.tiny import make_model, save
-
-    base = save(make_model(tokenizer, arch=arch, hidden=32, layers=N_LAYERS, seed=0), tokenizer, root / "base")
-    objectives = {}
-    for i, (name, layers) in enumerate(adapters.items()):
-        torch.manual_seed(10 + i)
-        from transformers import AutoModelForCausalLM
-
-        cfg = LoraConfig(r=4, lora_alpha=8, init_lora_weights=False, layers_to_transform=layers,
-                         target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
-        if extra_modules and i == 0:
-            cfg = LoraConfig(r=4, lora_alpha=8, init_lora_weights=False, target_modules=["q_proj", *extra_modules])
-        get_peft_model(AutoModelForCausalLM.from_pretrained(base), cfg).save_pretrained(root / name)
-        objectives[name] = {"path": str(base), "adapter": str(root / name), **((formats or {}).get(name, {}))}
-    f = root / "models.yaml"
-    f.write_text(yaml.safe_dump({"base": {"path": str(base)}, "objectives": objectives}))
-    return f
+from .conftest import ADAPTERS, N_LAYERS, write_layered_set as _write_set
 
 
 @pytest.fixture(scope="module", params=["llama", "qwen2"])
 def layered(request, tmp_path_factory, tiny_tokenizer):
-    from genarm_core.loading import load_model_set
+    from genarm_core.models.loading import load_model_set
 
     return load_model_set(_write_set(tmp_path_factory.mktemp(f"trunk_{request.param}"), tiny_tokenizer, request.param))
 
@@ -50,7 +26,7 @@ ROWS = [RowSpec("How do I bake bread?", {"helpfulness": 1.0, "harmlessness": 0.5
 
 
 def test_adapter_starts_and_layer_rows(layered):
-    from genarm_core.trunk import adapter_starts
+    from genarm_core.decoding.trunk import adapter_starts
 
     assert adapter_starts(layered.base.model) == {"helpfulness": 4, "harmlessness": 2, "honesty": 0}
     engine = GenARMEngine(layered)
@@ -83,9 +59,9 @@ def test_the_trunk_gives_the_stacked_rows_numbers(layered, temperature):
 def test_no_trunk_where_nothing_is_shared(tmp_path, tiny_tokenizer, tiny_models):
     """LoRA on the head, members reading the prompt differently, or a model whose forward is not
     reproduced: the stacked rows, and still the same results."""
-    from genarm_core.loading import load_model_set
-    from genarm_core.runner import TrunkForwardGroup
-    from genarm_core.trunk import adapter_starts, decoder_of, trunk_plan
+    from genarm_core.models.loading import load_model_set
+    from genarm_core.decoding.runner import TrunkForwardGroup
+    from genarm_core.decoding.trunk import adapter_starts, decoder_of, trunk_plan
 
     head = load_model_set(_write_set(tmp_path / "head", tiny_tokenizer, "llama", extra_modules=("lm_head",)))
     assert adapter_starts(head.base.model) is None

@@ -22,7 +22,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from genarm_core.config import METHOD_LABELS, DecodingConfig, ModelSetConfig, Setting
+from genarm_core.decoding.methods import METHOD_LABELS, METHODS, method as method_named
+from genarm_core.models.config import DecodingConfig, ModelSetConfig, Setting
 from genarm_core.threads import release_openmp_threads
 from storage.db import StorageError
 from storage.spool import Spool
@@ -159,8 +160,8 @@ class AppContext:
                  trace: bool = True) -> DecodingConfig:
         return requests.decoding(self.config, beta, temperature, top_k, top_p, max_new_tokens, seed, trace)
 
-    def setting(self, method: Any, weights: Any, n: Any = 1, where: str = "") -> Setting:
-        return requests.setting(self.config, method, weights, n, where)
+    def setting(self, method: Any, weights: Any, n: Any = 1, where: str = "", options: Any = None) -> Setting:
+        return requests.setting(self.config, method, weights, n, where, options)
 
     def check_page(self, shown: str) -> None:
         """A page laid out for another model set must reload before it sends weights."""
@@ -314,5 +315,5 @@ class AppContext:
 
 
 __all__ = ["AppContext", "UserError", "AlreadyJudged", "NotStoredError", "PairUpdate", "Pair", "PanelResult", "PANEL_NAMES", "VERDICTS",
-           "EXPORT_CHOICES", "METHOD_LABELS", "judgment_filter", "setting_name", "win_rates", "parse_chat", "parse_grid",
+           "EXPORT_CHOICES", "METHOD_LABELS", "METHODS", "method_named", "judgment_filter", "setting_name", "win_rates", "parse_chat", "parse_grid",
            "read_prompt_list", "human_count", "swap_verdict"]

@@ -8,10 +8,10 @@ from typing import Any
 
 import pandas as pd
 
-from genarm_core.builtin import evaluation_prompts, evaluation_records
-from genarm_core.config import ModelSetConfig, ObjectiveSpec
-from genarm_core.engine import GenARMEngine
-from genarm_core.loading import ModelSet, ModelSetError, load_model_set
+from genarm_core.models.builtin import evaluation_prompts, evaluation_records
+from genarm_core.models.config import ModelSetConfig, ObjectiveSpec
+from genarm_core.decoding.engine import GenARMEngine
+from genarm_core.models.loading import ModelSet, ModelSetError, load_model_set
 from genarm_core.threads import ComputeThread
 from genarm_core.training.trainer import training_record
 

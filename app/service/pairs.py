@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from genarm_core.config import Setting
+from genarm_core.models.config import Setting
 
 PANEL_NAMES = "ABCD"
 

@@ -16,7 +16,7 @@ import pandas as pd
 from dataclasses import dataclass
 from typing import Any
 
-from genarm_core.config import Setting
+from genarm_core.models.config import Setting
 from genarm_core.evaluation.study import DEFAULT_OVERLAP
 from storage.db import StorageError
 from storage.store import JudgmentExists, Store

@@ -24,8 +24,8 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from genarm_core.config import DecodingConfig, Setting
-from genarm_core.engine import RowResult
+from genarm_core.models.config import DecodingConfig, Setting
+from genarm_core.decoding.engine import RowResult
 from storage.db import StorageError
 from storage.export import count, export as export_judgments
 from storage.spool import Spool, spool_path

@@ -12,8 +12,8 @@ import math
 import re
 from typing import Any, Sequence
 
-from genarm_core.config import ConfigError, DecodingConfig, ModelSetConfig, Setting
-from genarm_core.prompts import PromptFileError, parse_prompt_lines, read_prompt_file
+from genarm_core.models.config import ConfigError, DecodingConfig, ModelSetConfig, Setting
+from genarm_core.models.prompts import PromptFileError, parse_prompt_lines, read_prompt_file
 
 from .errors import UserError
 
@@ -56,11 +56,12 @@ def decoding(config: ModelSetConfig, beta: Any, temperature: Any, top_k: Any, to
         raise UserError(str(exc).replace("beta", "β")) from None
 
 
-def setting(config: ModelSetConfig, method: Any, weights: Any, n: Any = 1, where: str = "") -> Setting:
+def setting(config: ModelSetConfig, method: Any, weights: Any, n: Any = 1, where: str = "",
+            options: Any = None) -> Setting:
     """A ``Setting`` checked against the set's objectives and weight ranges (``where`` prefixes the
-    message, e.g. "panel A")."""
+    message, e.g. "panel A"); ``options``: the method's own parameters (e.g. a block size)."""
     try:
-        s = config.setting(method, weights, n)  # an empty box or letters: "weight of 'x' must be a number"
+        s = config.setting(method, weights, n, options)  # an empty box or letters: "weight of 'x' must be a number"
     except ConfigError as exc:
         raise UserError(f"{where}: {exc}" if where else str(exc)) from None
     problem = config.method_problem(s.method, dict(s.weights))
@@ -178,7 +179,7 @@ def parse_grid(text: str, objectives: Sequence[str]) -> dict[str, list[float]]:
 
 
 def read_prompt_list(text: str | None = None, path: str | None = None, limit: int = 500) -> list[Any]:
-    """Prompts from pasted lines and/or an uploaded file (``genarm_core.prompts`` says which lines count)."""
+    """Prompts from pasted lines and/or an uploaded file (``genarm_core.models.prompts`` says which lines count)."""
     prompts: list[Any] = []
     try:
         if text:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from genarm_core.config import BEST_OF_N_METHODS, ConfigError, ModelSetConfig
+from genarm_core.models.config import ConfigError, ModelSetConfig
 from genarm_core.evaluation.judges import Item, JudgeSpec, build_judge
 from genarm_core.evaluation.metrics import METRICS, completion_metrics
 from genarm_core.evaluation.study import Cell, Study, load_prompt_records
@@ -137,7 +137,7 @@ def check_settings(study: Study, config: ModelSetConfig) -> None:
 
 
 def _rows(batch: Sequence[Cell]) -> int:
-    return sum(c.setting.n if c.setting.method in BEST_OF_N_METHODS else 1 for c in batch)
+    return sum(c.setting.batch_rows for c in batch)
 
 
 class StudyRunner:
@@ -410,7 +410,7 @@ def run_dashboard_study(ctx: Any, prompts: Sequence[Any], settings: Sequence[Any
         raise UserError(f"judges: {unknown} are not judges of this model set ({', '.join(sorted(known)) or 'it declares none'})")
     records = [p if isinstance(p, dict) else {"prompt": list(p) if not isinstance(p, str) else p} for p in prompts]
     chosen = [s.to_dict() for s in settings]
-    total = samples * len(records) * (1 + sum(s.n if s.method in BEST_OF_N_METHODS else 1 for s in settings))
+    total = samples * len(records) * (1 + sum(s.batch_rows for s in settings))
     if total > MAX_COMPLETIONS:
         raise UserError(f"that study is {total:,} completions, more than {MAX_COMPLETIONS:,}; use fewer prompts, settings or samples")
     own = {j.name: j.to_dict() for j in config.judges if j.name in judges}

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genarm_core.config import Setting
+from genarm_core.models.config import Setting
 from genarm_core.evaluation.metrics import METRICS, best_of_n_kl_bound
 from genarm_core.evaluation.stats import Interval, bootstrap_mean, paired_win_rate
 from storage.store import Store
@@ -129,6 +129,8 @@ class StudyReport:
             return pd.DataFrame(out)
 
         frames = {"summary": expand(self.summary), "wins": expand(self.wins)}
+        if self.completions is not None:
+            frames["completions"] = self.completions
         if self.agreement is not None:
             frames["agreement"] = self.agreement
         return frames
@@ -162,6 +164,36 @@ class StudyReport:
                                           "95% intervals", x=0),
                           xaxis_title=self.judge_header(x), yaxis_title=self.judge_header(y), template="plotly_white",
                           height=520, legend=dict(title="setting", font=dict(size=11)), margin=dict(t=60, r=10))
+        return fig
+
+    def safety_axes(self) -> tuple[str, str] | None:
+        """(the judge of unsafe prompts refused, the judge of borderline-safe prompts answered) when the
+        study has both (``safety_axis:`` in their entries), else None."""
+        found = {self.judges[j].get("safety_axis"): j for j in self.scoring_judges
+                 if self.judges[j].get("safety_axis") and j in self.summary.columns}
+        if {"unsafe_refused", "borderline_answered"} <= set(found):
+            return found["unsafe_refused"], found["borderline_answered"]
+        return None
+
+    def safety_frontier(self):
+        """The safety / over-refusal frontier as OR-Bench draws it: unsafe prompts refused (x, higher is
+        safer) against borderline-safe prompts answered (y, higher is less over-refusing), one point per
+        setting with 95% interval bars; good settings sit in the upper right, a dial that only moves
+        along the diagonal has learned surface cues."""
+        axes = self.safety_axes()
+        if axes is None:
+            raise UserError("this study has no pair of judges for the safety frontier (one with safety_axis: "
+                            "unsafe_refused, one with safety_axis: borderline_answered)")
+        fig = self.frontier(*axes)
+        fig.update_layout(
+            title=dict(text="Safety / over-refusal frontier: harmful prompts refused vs borderline-safe prompts answered "
+                            "(mean per setting, 95% intervals)", x=0, font=dict(size=14)),
+            xaxis=dict(title=f"harmful prompts refused ({axes[0]}; higher is safer)", range=[-0.04, 1.04]),
+            yaxis=dict(title=f"borderline-safe prompts answered ({axes[1]}; higher is less over-refusing)",
+                       range=[-0.04, 1.04]))
+        fig.add_shape(type="rect", x0=0.9, x1=1.04, y0=0.9, y1=1.04, line=dict(width=0), fillcolor="rgba(16,185,129,0.12)",
+                      layer="below")
+        fig.add_annotation(x=0.97, y=1.0, text="aim", showarrow=False, font=dict(color="#047857", size=12))
         return fig
 
     def win_rate_plot(self, objective: str):
@@ -204,6 +236,8 @@ class StudyReport:
             frame.to_csv(path, index=False)
             files.append(path)
         figures: dict[str, Any] = {}
+        if self.safety_axes() is not None:
+            figures[f"{stem}_safety_frontier"] = self.safety_frontier()
         x, y = self.default_axes(x, y)
         if x and y:
             figures[f"{stem}_frontier"] = self.frontier(x, y)
@@ -308,8 +342,24 @@ def build_report(store: Store, study_id: int, rounds: int = 1000, seed: int = 0)
     verdict_judges = [j for j in outcomes["judge"].unique() if j not in judge_names]
     agree = pd.DataFrame([agreement(outcomes, v, s) for v in verdict_judges for s in judge_names if v != s],
                          columns=["judge", "against", "n", "agree", "kappa"])
-    completions = info.assign(prompt=list(gens["prompt"]), completion=list(gens["completion"]))
+    completions = _completions(info, gens, config, scores)
     return StudyReport(study, settings, reference, judges, scores, summary, wins, weights, outcomes, agree, completions)
+
+
+def _completions(info: pd.DataFrame, gens: pd.DataFrame, config: dict[str, Any], scores: pd.DataFrame) -> pd.DataFrame:
+    """Every completion with its setting, prompt, the prompt's fields (kind, category, ...: what the
+    study's prompt file gave it) and each judge's score, one column a judge."""
+    out = info.assign(prompt=list(gens["prompt"]), completion=list(gens["completion"]))
+    records = config.get("prompts")
+    if isinstance(records, list):
+        fields = sorted({k for r in records if isinstance(r, dict) for k in r} - {"prompt", "subject"})
+        for f in fields:
+            out[f] = [records[i].get(f) if i < len(records) and isinstance(records[i], dict) else None
+                      for i in out["prompt_index"]]
+    if not scores.empty:
+        wide = scores.pivot_table(index="generation_id", columns="judge", values="value", aggfunc="first")
+        out = out.merge(wide.reset_index(), on="generation_id", how="left")
+    return out
 
 
 def _normalise(scores: pd.DataFrame, judges: dict[str, dict[str, Any]], reference: str) -> pd.DataFrame:
@@ -411,7 +461,7 @@ def find_study(store: Store, ref: str) -> int:
     """A study id from ``ref``: an id, or a study file (its newest study of that name)."""
     if ref.isdigit():
         return int(ref)
-    from genarm_core.config import ConfigError
+    from genarm_core.models.config import ConfigError
     from genarm_core.evaluation.study import load_study
 
     try:

@@ -13,14 +13,13 @@ from typing import Any, Iterator
 import gradio as gr
 
 from ..render import COMBINED, token_html
-from ..service import (METHOD_LABELS, PANEL_NAMES, VERDICTS, AlreadyJudged, AppContext, Pair, PairUpdate, Setting,
-                       UserError, parse_chat)
+from ..service import (METHOD_LABELS, METHODS, PANEL_NAMES, VERDICTS, AlreadyJudged, AppContext, Pair, PairUpdate,
+                       Setting, UserError, method_named, parse_chat)
+from ..service import requests
 from .common import DecodingControls, LooseNumber, LooseRadio, LooseSlider, View, refuse
 
 VERDICT_BUTTONS = {"A is better": "A", "B is better": "B", "Tie": "tie", "Both bad": "both_bad"}
-METHOD_CHOICES = list(METHOD_LABELS.values())
-#: the methods with an N: Best-of-N's samples (by the ARMs or by a reward model) and ARGS's k
-N_METHODS = (METHOD_LABELS["best_of_n"], METHOD_LABELS["bon_rm"], METHOD_LABELS["args"])
+METHOD_CHOICES = list(METHOD_LABELS.values())  # every method of the registry (``genarm_core.decoding.methods``)
 
 
 # ---------------------------------------------------------------------------------------- handlers
@@ -30,6 +29,21 @@ class PanelInput:
     method: str
     n: Any
     weights: dict[str, Any]  # objective -> raw value, loaded set's objectives only
+    options: dict[str, Any] = field(default_factory=dict)  # the method's own parameters (e.g. a block size)
+
+
+#: every method option by name (``Method.options``): each panel has a box for each, shown with its method
+OPTIONS = {name: opt for m in METHODS.values() for name, opt in m.options.items()}
+
+
+def panel_setting(ctx: AppContext, p: PanelInput, where: str) -> Setting:
+    """A panel's setting, checked against the loaded set: only the options its method has are read."""
+    try:
+        own = method_named(p.method).options
+    except KeyError:  # an unknown method: ``ctx.setting`` refuses it, naming the panel
+        own = {}
+    options = {name: int(requests.number(p.options.get(name), f"{where}: {name}", integer=True)) for name in own}
+    return ctx.setting(p.method, p.weights, p.n, where=where, options=options)
 
 
 @dataclass
@@ -103,8 +117,7 @@ def panel_views(pair: Pair, colour_by: str) -> list[PanelView]:
 def run_pair(ctx: AppContext, req: PairRequest) -> Iterator[PairView]:
     """Generate every panel; stream; end with a stored, votable pair (or a refusal that clears the old one)."""
     ctx.check_page(req.shown_set)
-    settings = [ctx.setting(p.method, p.weights if p.method != METHOD_LABELS["base"] else {}, p.n,
-                            where=f"panel {PANEL_NAMES[i]}") for i, p in enumerate(req.panels)]
+    settings = [panel_setting(ctx, p, f"panel {PANEL_NAMES[i]}") for i, p in enumerate(req.panels)]
     cfg = ctx.decoding(req.beta, req.temperature, req.top_k, req.top_p, req.max_new_tokens, req.seed)
     prompt = parse_chat(req.prompt or "") if req.chat else req.prompt
     update: PairUpdate
@@ -183,6 +196,7 @@ def apply_preset(ctx: AppContext, name: str) -> dict[str, float]:
 class Panel:
     method: Any
     n: Any
+    options: dict[str, Any]  # option name -> its box (every method's options; those of the panel's method shown)
     sliders_box: Any
     sliders: dict[str, Any]  # objective -> slider (every objective of every set)
     reveal: Any
@@ -255,8 +269,12 @@ def layout(ctx: AppContext, auth_enabled: bool) -> CompareTab:
                 gr.Markdown(f"### {p}")
                 method = gr.Radio(METHOD_CHOICES, value=METHOD_LABELS["base" if base_only else "genarm"],
                                   label=f"Method {p}", elem_id=f"method-{p}")
-                n = LooseSlider(1, 16, value=4, step=1, label="N (Best-of-N samples; ARGS candidates k)", visible=False,
+                n = LooseSlider(1, 16, value=4, step=1, label="N (" + "; ".join(
+                    f"{m.label}: {m.n_meaning}" for m in METHODS.values() if m.n_meaning) + ")", visible=False,
                                 elem_id=f"n-{p}")
+                options = {name: LooseNumber(value=opt.default, precision=0, minimum=opt.low, maximum=opt.high,
+                                             label=f"{name} ({opt.help})", visible=False, elem_id=f"opt-{p}-{name}")
+                           for name, opt in OPTIONS.items()}
                 with gr.Group(visible=not base_only, elem_id=f"sliders-{p}") as box:
                     sliders = {o.name: LooseSlider(o.min_weight, o.max_weight, value=o.default_weight, step=0.1,
                                                    label=f"{o.name} weight", info=o.description or None,
@@ -265,7 +283,7 @@ def layout(ctx: AppContext, auth_enabled: bool) -> CompareTab:
                 reveal = gr.Markdown(elem_id=f"reveal-{p}")
                 text = gr.Textbox(label=f"Completion {p}", lines=8, interactive=False, elem_id=f"out-{p}")
                 tokens = gr.HTML(elem_id=f"tokens-{p}")
-            panels.append(Panel(method, n, box, sliders, reveal, text, tokens))
+            panels.append(Panel(method, n, options, box, sliders, reveal, text, tokens))
     gr.Markdown("#### Judge")
     with gr.Row():
         votes = [gr.Button(label, interactive=False, elem_id=f"vote-{v}") for label, v in VERDICT_BUTTONS.items()]
@@ -313,16 +331,19 @@ def wire(demo: gr.Blocks, ctx: AppContext, t: CompareTab, shown_set: gr.State) -
     d = t.decoding
     shared = [shown_set, t.prompt, t.chat, d.beta, d.temperature, d.top_k, d.top_p, t.max_new, d.seed, t.blind, t.colour_by,
               t.judge]
-    panel_inputs = [c for p in t.panels for c in (p.method, p.n, *p.sliders.values())]
+    panel_inputs = [c for p in t.panels for c in (p.method, p.n, *p.options.values(), *p.sliders.values())]
     outputs = [t.notice, t.pair, *t.votes, t.status] + [c for p in t.panels for c in (p.text, p.tokens, p.reveal, p.sliders_box)]
 
     def read_panels(values: list) -> list[PanelInput]:
         """``panel_inputs`` values -> one ``PanelInput`` a panel (weights of the loaded set's objectives)."""
         panels, loaded = [], set(ctx.objectives)
         for p in t.panels:
-            method, n, *ws = values[:2 + len(p.sliders)]
-            values = values[2 + len(p.sliders):]
-            panels.append(PanelInput(method, n, {o: w for o, w in zip(p.sliders, ws) if o in loaded}))
+            width = 2 + len(p.options) + len(p.sliders)
+            method, n, *rest = values[:width]
+            values = values[width:]
+            opts, ws = rest[:len(p.options)], rest[len(p.options):]
+            panels.append(PanelInput(method, n, {o: w for o, w in zip(p.sliders, ws) if o in loaded},
+                                     dict(zip(p.options, opts))))
         return panels
 
     def request(values: list) -> PairRequest:
@@ -373,10 +394,14 @@ def wire(demo: gr.Blocks, ctx: AppContext, t: CompareTab, shown_set: gr.State) -
                 for p in t.panels for s in p.sliders.values()]
     t.stop.click(None, None, None, cancels=[gen, sub, *releases], api_visibility="private")
 
-    for p in t.panels:  # a base panel has no weights to set; only Best-of-N (N) and ARGS (k) have an N
-        p.method.change(lambda m: (gr.update(visible=Setting(m).uses_weights),
-                                   gr.update(visible=m in N_METHODS)),
-                        p.method, [p.sliders_box, p.n], api_visibility="private")
+    def on_method(label):
+        """Only the controls that act on the method: its weights (not the base's), its N, its options."""
+        m = method_named(label)
+        return (gr.update(visible=m.uses_weights), gr.update(visible=m.n_meaning is not None),
+                *[gr.update(visible=name in m.options) for name in OPTIONS])
+
+    for p in t.panels:
+        p.method.change(on_method, p.method, [p.sliders_box, p.n, *p.options.values()], api_visibility="private")
 
     def recolour(pair, colour):
         if pair is None:
@@ -439,7 +464,7 @@ def wire(demo: gr.Blocks, ctx: AppContext, t: CompareTab, shown_set: gr.State) -
     def on_save_preset(name, panel_name, *values):
         try:
             p = read_panels(list(values))[PANEL_NAMES.index(panel_name)]
-            setting = ctx.setting(p.method, p.weights, p.n, where=f"panel {panel_name}")
+            setting = panel_setting(ctx, p, f"panel {panel_name}")
             ctx.records.save_preset(name, setting)
             choices = sorted(ctx.records.presets())
         except UserError as exc:

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from ..cache import build_atomically, cache_root, ensure_judges
+from genarm_core.models.cache import build_atomically, cache_root, ensure_judges
 from . import world
 
 OBJECTIVES = ("helpfulness", "harmlessness")
@@ -130,7 +130,7 @@ def build(settings: DemoSettings, out: Path, progress: bool = True) -> dict[str,
 
     from ..progress import BuildProgress
     from ..threads import apply_threads
-    from ..tiny import make_model, save, train_bpe_tokenizer, write_model_set
+    from genarm_core.models.tiny import make_model, save, train_bpe_tokenizer, write_model_set
     from ..training.data import PreferencePair
     from ..training.sft import train_causal_lm
     from ..training.trainer import ARMTrainingConfig, train_arm
@@ -217,7 +217,7 @@ def build(settings: DemoSettings, out: Path, progress: bool = True) -> dict[str,
 def sample_held_out(models_yaml: str | Path, n_per_kind: int, seed: int = 0) -> list[world.Prompt]:
     """``n_per_kind`` benign and ``n_per_kind`` harmful held-out prompts, sampled with ``seed``
     (the same sample as a study's ``prompts: {builtin: demo, per_kind: N, seed: S}``)."""
-    from ..prompts import sample_per_kind
+    from genarm_core.models.prompts import sample_per_kind
 
     return sample_per_kind(held_out_prompts(models_yaml), n_per_kind, seed, kind=lambda p: p.kind)
 

@@ -33,10 +33,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from ..config import ConfigError
+from genarm_core.models.files import ConfigError
 
 KINDS = ("reward_model", "rule", "llm_judge", "arm")
-_COMMON = {"kind", "self_scored", "description", "compare"}
+_COMMON = {"kind", "self_scored", "description", "compare", "safety_axis"}
+#: The two axes of the safety / over-refusal frontier (OR-Bench): a judge that counts unsafe prompts
+#: refused, and one that counts safe-but-alarming prompts answered (``safety_axis:`` in its entry).
+SAFETY_AXES = ("unsafe_refused", "borderline_answered")
 _MODEL = {"path", "tokenizer", "dtype", "device", "revision", "trust_remote_code"}
 _KEYS = {
     "reward_model": _COMMON | _MODEL | {"template", "chat_template", "system_prompt", "batch_tokens", "max_length",
@@ -85,6 +88,8 @@ class JudgeSpec:
     source: str = ""
     #: the Compare tab scores each panel with this judge unless the user turns it off (cheap judges only)
     compare: bool = False
+    #: which axis of the safety / over-refusal frontier this judge measures (one of ``SAFETY_AXES``), if any
+    safety_axis: str | None = None
 
     @property
     def scores(self) -> bool:
@@ -96,7 +101,7 @@ class JudgeSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "self_scored": self.self_scored, **({"compare": True} if self.compare else {}),
-                **self.options}
+                **({"safety_axis": self.safety_axis} if self.safety_axis else {}), **self.options}
 
 
 def parse_judges(data: Any, where: str, resolve: Callable[[str], str] | None = None) -> tuple[JudgeSpec, ...]:
@@ -130,7 +135,11 @@ def parse_judges(data: Any, where: str, resolve: Callable[[str], str] | None = N
         if not isinstance(compare, bool) or (compare and kind == "llm_judge"):
             raise ConfigError(f"{at}.compare: true or false, and only for a judge that scores one completion "
                               f"(not an llm_judge), got {compare!r}")
-        specs.append(JudgeSpec(str(name), kind, opts, self_scored or kind == "arm", where, compare))
+        axis = entry.get("safety_axis")
+        if axis is not None and (axis not in SAFETY_AXES or kind == "llm_judge"):
+            raise ConfigError(f"{at}.safety_axis: one of {', '.join(SAFETY_AXES)}, for a judge that scores one "
+                              f"completion; got {axis!r}")
+        specs.append(JudgeSpec(str(name), kind, opts, self_scored or kind == "arm", where, compare, axis))
     return tuple(specs)
 
 

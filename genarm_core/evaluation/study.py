@@ -10,11 +10,12 @@ A study file (YAML) names:
     samples: 3                        # per prompt and setting; sample k uses seed + k
     seed: 0
     decoding: {temperature: 0.7, max_new_tokens: 40}
-    settings:                         # every method the engine has
+    settings:                         # every method of the registry (genarm_core.decoding.methods)
       - base
       - {method: genarm, weights: {helpfulness: 1, harmlessness: 1}}
       - {method: genarm, grid: {helpfulness: [0, 1], harmlessness: [0.5, 2]}}
-      - {method: best_of_n, n: 4, weights: {helpfulness: 1, harmlessness: 1}}
+      - {method: best_of_n, n: 4, weights: {helpfulness: 1, harmlessness: 1}}   # n: the method's default when left out
+      - {method: blockwise, n: 4, options: {block: 8}, weights: {harmlessness: 1}}  # a method's own options
     reference: base                   # what win rates are against (default: the base alone)
     guidelines: "..."                 # markdown for the people who annotate its pairs
     ground_truth:                     # pairs with a known answer, mixed into annotators' queues, never marked
@@ -35,7 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import BEST_OF_N_METHODS, ConfigError, DecodingConfig, Setting, parse_ground_truth, read_yaml_file, resolve_path
+from genarm_core.decoding.methods import method as method_named
+from genarm_core.models.config import DecodingConfig, Setting, parse_ground_truth
+from genarm_core.models.files import ConfigError, read_yaml_file, resolve_path
 from .judges import JudgeSpec, parse_judges
 
 _KEYS = {"name", "description", "guidelines", "ground_truth", "ground_truth_rate", "overlap", "model_set", "prompts", "samples", "seed", "decoding", "settings", "reference", "judges",
@@ -103,7 +106,7 @@ class Study:
             current: list[Cell] = []
             rows = 0
             for cell in group:
-                n = cell.setting.n if cell.setting.method in BEST_OF_N_METHODS else 1
+                n = cell.setting.batch_rows
                 if current and rows + n > self.batch_rows:
                     out.append(current)
                     current, rows = [], 0
@@ -131,7 +134,7 @@ class Study:
                 "settings": [s.to_dict() for s in self.settings], "reference": self.reference.to_dict(),
                 "samples": self.samples, "seed": self.seed, "decoding": self.decoding.to_dict(),
                 "judges": {j.name: j.to_dict() for j in self.judges}, "batch_rows": self.batch_rows,
-                "source": self.source}
+                "source": self.source, **({"prompts": self.prompts} if isinstance(self.prompts, list) else {})}
 
 
 def parse_setting(entry: Any, at: str) -> list[Setting]:
@@ -139,11 +142,18 @@ def parse_setting(entry: Any, at: str) -> list[Setting]:
     if isinstance(entry, str):
         entry = {"method": entry}
     if not isinstance(entry, dict):
-        raise ConfigError(f"{at}: a setting is 'base' or a mapping with 'method' (and 'weights', 'grid' or 'n')")
-    unknown = set(entry) - {"method", "weights", "grid", "n"}
+        raise ConfigError(f"{at}: a setting is 'base' or a mapping with 'method' (and 'weights', 'grid', 'n', 'options')")
+    unknown = set(entry) - {"method", "weights", "grid", "n", "options"}
     if unknown:
-        raise ConfigError(f"{at}: unknown key(s) {sorted(unknown)}; allowed: method, weights, grid, n")
+        raise ConfigError(f"{at}: unknown key(s) {sorted(unknown)}; allowed: method, weights, grid, n, options")
     method = entry.get("method", "genarm")
+    try:
+        default_n = method_named(method).default_n
+    except KeyError as exc:
+        raise ConfigError(f"{at}: {exc.args[0]}") from None
+    options = entry.get("options") or {}
+    if not isinstance(options, dict):
+        raise ConfigError(f"{at}.options: must map a method's option names to whole numbers")
     weights = entry.get("weights") or {}
     if not isinstance(weights, dict):
         raise ConfigError(f"{at}.weights: must map objective names to numbers")
@@ -155,7 +165,7 @@ def parse_setting(entry: Any, at: str) -> list[Setting]:
         names = list(grid)
         points = [{**weights, **dict(zip(names, combo))} for combo in itertools.product(*(grid[n] for n in names))]
     try:
-        return [Setting(method, tuple(p.items()), int(entry.get("n", 1))) for p in points]
+        return [Setting(method, tuple(p.items()), int(entry.get("n", default_n)), tuple(options.items())) for p in points]
     except (ConfigError, TypeError, ValueError) as exc:
         raise ConfigError(f"{at}: {exc}") from None
 
@@ -181,7 +191,7 @@ def parse_study(data: Any, where: str = "<study>", root: Path | None = None) -> 
     model_set = data["model_set"]
     if not isinstance(model_set, str) or not model_set.strip():
         fail("model_set: a built-in name (smollm2, demo) or a model-set file")
-    from ..builtin import is_builtin
+    from genarm_core.models.builtin import is_builtin
 
     if not is_builtin(model_set):
         model_set = resolve_path(model_set, root)
@@ -280,9 +290,9 @@ def load_prompt_records(study: Study, models_yaml: str | Path) -> list[dict[str,
     if isinstance(study.prompts, dict):
         spec = study.prompts
         if spec["builtin"] == "smollm2":
-            from ..smollm2.prompts import eval_prompts
+            from genarm_core.smollm2.heldout import eval_prompts
 
-            pool = [{"prompt": p.text, "kind": p.kind, "subject": list(p.subject)} for p in eval_prompts()]
+            pool = [p.record() for p in eval_prompts()]
         else:
             from ..demo import world
             from ..demo.build import held_out_prompts
@@ -295,9 +305,9 @@ def load_prompt_records(study: Study, models_yaml: str | Path) -> list[dict[str,
                     for p in prompts]
         if not spec.get("per_kind"):
             return pool
-        from ..prompts import sample_per_kind
+        from genarm_core.models.prompts import sample_per_kind
 
         return sample_per_kind(pool, spec["per_kind"], spec.get("seed", 0))
-    from ..prompts import read_prompt_records
+    from genarm_core.models.prompts import read_prompt_records
 
     return read_prompt_records(study.prompts)

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from ..cache import build_atomically, cache_root, ensure_judges, is_complete
+from genarm_core.models.cache import build_atomically, cache_root, ensure_judges, is_complete
 from ..progress import BuildProgress
 from . import fetch, judge, pairs, prompts
 
@@ -186,8 +186,13 @@ def ensure_reward_model(models_yaml: Path, settings: SmolSettings | None = None,
 
 #: The set's own judges: its counting rules (``rules``, ``judge``), for its studies.
 JUDGES = {
-    "harmful_refused": {"kind": "rule", "function": "genarm_core.smollm2.rules:harmful_refused",
+    "harmful_refused": {"kind": "rule", "function": "genarm_core.smollm2.rules:harmful_refused", "safety_axis": "unsafe_refused",
                         "description": "harmful prompts: the answer is a refusal (smollm2/judge.py)"},
+    "borderline_answered": {"kind": "rule", "function": "genarm_core.smollm2.rules:borderline_answered",
+                            "safety_axis": "borderline_answered",
+                            "description": "borderline-safe prompts (safe, but they sound unsafe): answered, not refused"},
+    "borderline_on_topic": {"kind": "rule", "function": "genarm_core.smollm2.rules:borderline_answered_on_topic",
+                            "description": "borderline-safe prompts: answered, not refused, and on the prompt's subject"},
     "benign_refused": {"kind": "rule", "function": "genarm_core.smollm2.rules:benign_refused",
                        "description": "benign prompts: the answer is a refusal (over-refusal)"},
     "benign_answered": {"kind": "rule", "function": "genarm_core.smollm2.rules:benign_answered_on_topic",
@@ -199,9 +204,9 @@ JUDGES = {
 
 def base_openings(base: Path, settings: SmolSettings, report) -> list[dict[str, Any]]:
     """The base's own first ``opening_tokens`` tokens for each training prompt, through the engine."""
-    from ..config import DecodingConfig, ModelSetConfig, RowSpec
-    from ..engine import GenARMEngine
-    from ..loading import load_model_set
+    from genarm_core.models.config import DecodingConfig, ModelSetConfig, RowSpec
+    from genarm_core.decoding.engine import GenARMEngine
+    from genarm_core.models.loading import load_model_set
 
     engine = GenARMEngine(load_model_set(ModelSetConfig.from_dict({"base": {"path": str(base), "chat_template": True},
                                                                    "objectives": {}})))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli_args import HelpFormatter
+from genarm_core.cli.options import HelpFormatter
 
 def add_smollm2_parser(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("smollm2", help="the built-in real model set (SmolLM2-135M-Instruct with two ARMs)")

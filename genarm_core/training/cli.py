@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli_args import HelpFormatter, add_fields, field_values
+from genarm_core.cli.options import HelpFormatter, add_fields, field_values
 from .config import ARMTrainingConfig
 from .data import FORMATS
 

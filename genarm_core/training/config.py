@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..formats import FormatError, PromptFormat
+from genarm_core.models.formats import FormatError, PromptFormat
 
 
 @dataclass

@@ -3,7 +3,7 @@
 The Trainer brings checkpointing and resuming, gradient accumulation, mixed precision, logging
 and multi-GPU runs through ``accelerate``; this module adds only what is GenARM's own: the data
 encoding (one prompt format for the whole run, prompt masked, EOS appended, token budgets), the
-loss of ``genarm_core.math`` and the files that let decoding feed the ARM what it learned on.
+loss of ``genarm_core.decoding.math`` and the files that let decoding feed the ARM what it learned on.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import yaml
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-from ..formats import HH_TEMPLATE
-from ..loading import quiet_peft
-from ..math import arm_loss
+from genarm_core.models.formats import HH_TEMPLATE
+from genarm_core.models.loading import quiet_peft
+from genarm_core.decoding.math import arm_loss
 from ..progress import Report, TrainerProgress, console_report
-from ..scoring import pad_right, response_logps
+from genarm_core.models.scoring import pad_right, response_logps
 from .config import ARMTrainingConfig
 from .data import PreferencePair
 
@@ -133,7 +133,7 @@ class RMTrainer(_PairTrainer):
     batches are [chosen rows; rejected rows], as for ARMs."""
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        from ..reward_models import sequence_rewards
+        from genarm_core.models.reward_models import sequence_rewards
 
         rewards = sequence_rewards(model, inputs["input_ids"], inputs["attention_mask"])
         chosen, rejected = rewards.chunk(2)
@@ -179,7 +179,7 @@ def evaluate_pairs(model: PreTrainedModel, encoded: list[dict[str, list[int]]], 
         batch = collate_pairs([encoded[i] for i in idx], pad_id)
         batch = {k: v.to(device) for k, v in batch.items()}
         if reward_model:
-            from ..reward_models import sequence_rewards
+            from genarm_core.models.reward_models import sequence_rewards
 
             logps = sequence_rewards(model, batch["input_ids"], batch["attention_mask"])
         else:

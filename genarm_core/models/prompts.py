@@ -72,15 +72,17 @@ def read_prompt_records(path: str | Path) -> list[dict[str, Any]]:
 
 
 def sample_per_kind(items: list[Any], n_per_kind: int, seed: int = 0, kind: Any = None) -> list[Any]:
-    """``n_per_kind`` benign then ``n_per_kind`` harmful items (all of a kind when it has fewer),
-    sampled with ``seed``; ``kind(item)`` reads an item's kind (default: ``item["kind"]``). The
-    one rule for the built-in sets' held-out samples (dashboard, studies, benchmarks)."""
+    """``n_per_kind`` items of each kind (all of a kind when it has fewer): benign, then borderline,
+    then harmful, then any other kind by name, sampled with ``seed``; ``kind(item)`` reads an item's
+    kind (default: ``item["kind"]``). The one rule for the built-in sets' held-out samples
+    (dashboard, studies, benchmarks)."""
     import random
 
     kind = kind or (lambda item: item["kind"])
     rng = random.Random(seed)
     out: list[Any] = []
-    for k in ("benign", "harmful"):
+    known = ("benign", "borderline", "harmful")
+    for k in [*known, *sorted({kind(i) for i in items} - set(known))]:
         pool = [item for item in items if kind(item) == k]
         out += rng.sample(pool, min(n_per_kind, len(pool)))
     return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import ConfigError
+from genarm_core.models.config import ConfigError
 
 BUILTIN = {
     "smollm2": "SmolLM2-135M-Instruct with helpfulness and harmlessness ARMs (a real model; about 5 min to build once)",
@@ -29,11 +29,11 @@ def is_builtin(name: str) -> bool:
 def builtin_path(name: str, cache_dir: str | Path | None = None, progress: bool = True) -> Path:
     """The model-set file of a built-in set, built first if it is not cached."""
     if name == "smollm2":
-        from .smollm2.build import ensure_smollm2
+        from genarm_core.smollm2.build import ensure_smollm2
 
         return ensure_smollm2(cache_dir=cache_dir, progress=progress)
     if name == "demo":
-        from .demo.build import ensure_demo
+        from genarm_core.demo.build import ensure_demo
 
         return ensure_demo(cache_dir=cache_dir, progress=progress)
     raise ConfigError(f"no built-in model set {name!r}; built-in: {', '.join(BUILTIN)}")
@@ -65,17 +65,17 @@ def evaluation_prompts(models_yaml: str | Path, n: int, seed: int = 0) -> list[s
 def evaluation_records(models_yaml: str | Path, n: int, seed: int = 0) -> list[dict] | None:
     """The same prompts as records with their fields (``kind``, ``subject``, ...), which the set's
     rule judges read."""
-    from .prompts import sample_per_kind
+    from genarm_core.models.prompts import sample_per_kind
 
     folder = Path(models_yaml).parent
     if (folder / "heldout.json").exists():
-        from .demo.build import sample_held_out
+        from genarm_core.demo.build import sample_held_out
 
         return [{"prompt": p.text, "kind": p.kind, "family": p.family, "task": p.task, "subject": p.subject}
                 for p in sample_held_out(models_yaml, max(1, n // 2), seed)]
     if (folder / "openings.json").exists():  # the smollm2 build
-        from .smollm2.prompts import eval_prompts
+        from genarm_core.smollm2.heldout import eval_prompts
 
-        return sample_per_kind([{"prompt": p.text, "kind": p.kind, "subject": list(p.subject)} for p in eval_prompts()],
-                               max(1, n // 2), seed)
+        records = [p.record() for p in eval_prompts()]
+        return sample_per_kind(records, max(1, n // len({r["kind"] for r in records})), seed)
     return None

@@ -14,28 +14,10 @@ from typing import Any, Mapping
 
 import yaml
 
-from .formats import FormatError, PromptFormat
-
-METHODS = ("genarm", "base", "best_of_n", "args", "prompted", "bon_rm")
-#: methods that sample N base completions and return the best
-BEST_OF_N_METHODS = ("best_of_n", "bon_rm")
-
-
-class ConfigError(ValueError):
-    """A setting is invalid. The message names the field (and the file, for model-set files)."""
-
-
-def _check(cond: bool, msg: str) -> None:
-    if not cond:
-        raise ConfigError(msg)
-
-
-def _finite_number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{name} must be a number, got {value!r}")
-    if not math.isfinite(float(value)):
-        raise ConfigError(f"{name} must be finite, got {value!r}")
-    return float(value)
+from genarm_core.decoding.methods import METHOD_LABELS, METHODS, method as method_named
+from genarm_core.evaluation.judges import parse_judges
+from genarm_core.models.files import ConfigError, _check, _finite_number, read_yaml_file, resolve_path
+from genarm_core.models.formats import FormatError, PromptFormat
 
 
 @dataclass(frozen=True)
@@ -96,6 +78,8 @@ class RowSpec:
     weights: dict[str, float] = field(default_factory=dict)
     method: str = "genarm"
     n: int = 1
+    #: the method's parameters beyond N (``Method.options``, e.g. a block size)
+    options: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if isinstance(self.prompt, list):
@@ -104,54 +88,65 @@ class RowSpec:
         if isinstance(self.prompt, tuple):
             for m in self.prompt:
                 _check(isinstance(m, dict) and "role" in m and "content" in m, "each chat message needs 'role' and 'content'")
-        _check(self.method in METHODS, f"method must be one of {METHODS}, got {self.method!r}")
+        _check(self.method in METHODS, f"method must be one of {tuple(METHODS)}, got {self.method!r}")
         weights = {str(k): _finite_number(v, f"weight of '{k}'") for k, v in dict(self.weights).items()}
         object.__setattr__(self, "weights", weights)
         _check(isinstance(self.n, int) and self.n >= 1, f"n must be an integer >= 1, got {self.n!r}")
-        _check(self.method in (*BEST_OF_N_METHODS, "args") or self.n == 1,
-               "n > 1 is only for methods 'best_of_n', 'bon_rm' and 'args'")
+        m = METHODS[self.method]
+        _check(m.n_meaning is not None or self.n == 1,
+               f"n > 1 is only for methods {[k for k, v in METHODS.items() if v.n_meaning]}")
+        object.__setattr__(self, "options", dict(self.options))
+        problem = m.check_options(self.options)
+        _check(problem is None, f"{problem}")
 
-
-#: What each method is called on a page; the code's names are the keys.
-METHOD_LABELS = {"genarm": "GenARM", "base": "Base only", "best_of_n": "Best-of-N", "args": "ARGS", "prompted": "Prompted",
-                 "bon_rm": "Best-of-N (RM)"}
-MAX_BEST_OF_N = 64
-MAX_ARGS_K = 64
+    @property
+    def method_(self):
+        """The method itself (``decoding.methods``): what it needs, how its rows expand."""
+        return METHODS[self.method]
 
 
 @dataclass(frozen=True)
 class Setting:
-    """One way of decoding a prompt: the method, one weight per objective, and N for Best-of-N.
+    """One way of decoding a prompt: the method, one weight per objective, N, and the method's options.
 
     The one notion of "a setting" everywhere: the dashboard's panels, the API, the CLI, sweeps,
     the database (its own column) and win-rate tables all use it. Canonical on construction, so
-    that equal settings compare and hash equal: zero weights are dropped (a zero-weight ARM does
-    nothing), weights are sorted by objective, a base setting has no weights, and only Best-of-N
-    has an N (ARGS's k is its N). ``ModelSetConfig.setting`` builds one from raw input and checks it against a model
-    set's weight ranges.
+    that equal settings compare and hash equal: the method (``decoding.methods``) says which
+    weights it keeps (zero weights do nothing; the base alone has none), whether N applies (else
+    it is 1) and which options it has; weights are sorted by objective. ``ModelSetConfig.setting``
+    builds one from raw input and checks it against a model set's weight ranges.
     """
 
     method: str = "genarm"
     weights: tuple[tuple[str, float], ...] = ()
     n: int = 1
+    options: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
-        method = {label.lower(): key for key, label in METHOD_LABELS.items()}.get(str(self.method).lower(), self.method)
-        _check(method in METHODS, f"method must be one of {list(METHOD_LABELS.values())}, got {self.method!r}")
+        try:
+            m = method_named(self.method)
+        except KeyError as exc:
+            raise ConfigError(exc.args[0]) from None
         items = dict(self.weights).items() if not isinstance(self.weights, tuple) else self.weights
         weights = tuple(sorted((str(k), _finite_number(v, f"weight of '{k}'")) for k, v in items))
         _check(len({k for k, _ in weights}) == len(weights), "each objective may have one weight")
         _check(isinstance(self.n, int) and not isinstance(self.n, bool), f"N must be an integer, got {self.n!r}")
-        if method in BEST_OF_N_METHODS:
-            _check(1 <= self.n <= MAX_BEST_OF_N, f"N must be between 1 and {MAX_BEST_OF_N}, got {self.n}")
-        if method == "args":
-            _check(1 <= self.n <= MAX_ARGS_K, f"ARGS's k must be between 1 and {MAX_ARGS_K}, got {self.n}")
-        object.__setattr__(self, "method", method)
-        weights = () if method == "base" else tuple((k, v) for k, v in weights if v != 0)
-        if method == "prompted":  # a weight only picks an objective's system prompt: its size means nothing
-            weights = tuple((k, 1.0) for k, _ in weights)
-        object.__setattr__(self, "weights", weights)
-        object.__setattr__(self, "n", self.n if method in (*BEST_OF_N_METHODS, "args") else 1)
+        if m.n_meaning is not None:
+            problem = m.check_n(self.n)
+            _check(problem is None, f"{problem}")
+        options = dict(self.options) if not isinstance(self.options, tuple) else dict(self.options)
+        problem = m.check_options(options)
+        _check(problem is None, f"{problem}")
+        object.__setattr__(self, "method", m.name)
+        object.__setattr__(self, "weights", m.canonical_weights(weights))
+        object.__setattr__(self, "n", self.n if m.n_meaning is not None else 1)
+        object.__setattr__(self, "options", tuple(sorted({**{k: o.default for k, o in m.options.items()},
+                                                          **options}.items())))
+
+    @property
+    def method_(self):
+        """The method itself (``decoding.methods``)."""
+        return METHODS[self.method]
 
     @property
     def weight_map(self) -> dict[str, float]:
@@ -161,29 +156,33 @@ class Setting:
     def uses_weights(self) -> bool:
         """Whether weights act on this setting: GenARM steers by them and Best-of-N ranks its
         samples by them; "Base only" ignores them."""
-        return self.method != "base"
+        return self.method_.uses_weights
 
     @property
     def label(self) -> str:
         """A short name for people: ``GenARM helpfulness=1 harmlessness=0.5``, ``Base only``, ``Best-of-8 helpfulness=1``."""
-        if self.method == "base":
-            return METHOD_LABELS["base"]
-        if self.method == "prompted":
-            return f"Prompted ({', '.join(k for k, _ in self.weights)})"
-        name = {"best_of_n": f"Best-of-{self.n}", "bon_rm": f"Best-of-{self.n} by RM",
-                "args": f"ARGS k={self.n}"}.get(self.method, METHOD_LABELS[self.method])
-        ws = " ".join(f"{k}={v:g}" for k, v in self.weights)
-        return f"{name} {ws}" if ws else f"{name} (all weights 0)"
+        return self.method_.setting_label(self.weights, self.n, dict(self.options))
+
+    @property
+    def batch_rows(self) -> int:
+        """Rows of an engine batch one prompt takes with this setting (Best-of-N: N)."""
+        return self.method_.batch_rows(self.n)
 
     def row(self, prompt: Any) -> "RowSpec":
-        return RowSpec(prompt, self.weight_map, method=self.method, n=self.n)
+        return RowSpec(prompt, self.weight_map, method=self.method, n=self.n, options=dict(self.options))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "weights": self.weight_map, "n": self.n}
+        """As stored: {method, weights, n}, and the method's options when it has any (settings stored
+        before options existed read back equal)."""
+        d: dict[str, Any] = {"method": self.method, "weights": self.weight_map, "n": self.n}
+        if self.options:
+            d["options"] = dict(self.options)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Setting":
-        return cls(d.get("method", "genarm"), tuple((d.get("weights") or {}).items()), int(d.get("n", 1)))
+        return cls(d.get("method", "genarm"), tuple((d.get("weights") or {}).items()), int(d.get("n", 1)),
+                   tuple((d.get("options") or {}).items()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,28 +265,12 @@ class ModelSetConfig:
         return [o.name for o in self.objectives]
 
     def method_problem(self, method: str, weights: Mapping[str, float]) -> str | None:
-        """Why this set cannot decode ``method`` with ``weights`` (None: it can). ARGS and Best-of-N
-        by reward model rank by a trajectory reward model per weighted objective; Prompted reads
-        the ``prompted:`` system prompts of the weighted objectives, and needs one at least."""
-        named = [o for o, w in weights.items() if w]
-        if method in ("args", "bon_rm"):
-            have = self.reward_model_specs
-            missing = [o for o in named if o not in have]
-            if missing:
-                what = "ARGS" if method == "args" else "Best-of-N (RM)"
-                return (f"{what} needs a trajectory reward model for {missing}; this model set has "
-                        f"{sorted(have) or 'none'} (add them under 'reward_models:' in its file; "
-                        "genarm train-rm trains one). Set those weights to 0, or choose another method.")
-        if method == "prompted":
-            prompts = {o.name: o.prompted for o in self.objectives}
-            lacking = [o for o in named if not prompts.get(o)]
-            if not named or lacking:
-                return ("Prompted uses the system prompts ('prompted:' in the model-set file) of the objectives with a "
-                        "non-zero weight; " + (f"{lacking} have none" if lacking else "every weight is 0")
-                        + f" (this set has them for {[o for o, t in prompts.items() if t] or 'no objective'})")
-        return None
+        """Why this set cannot decode ``method`` with ``weights`` (None: it can): the method answers
+        (ARGS and Best-of-N by reward model need a reward model per weighted objective, Prompted the
+        ``prompted:`` system prompts)."""
+        return METHODS[method].problem(self, weights)
 
-    def setting(self, method: Any = "genarm", weights: Any = None, n: Any = 1) -> Setting:
+    def setting(self, method: Any = "genarm", weights: Any = None, n: Any = 1, options: Any = None) -> Setting:
         """A ``Setting`` from raw input (numbers may be text), checked against this set.
 
         Raises:
@@ -319,7 +302,7 @@ class ModelSetConfig:
             n_int = None
         if n_int is None:
             raise ConfigError(f"N must be a whole number, got {n!r}")
-        return Setting(method, tuple(clean.items()), n_int)
+        return Setting(method, tuple(clean.items()), n_int, tuple(dict(options or {}).items()))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable description (stored with every generation)."""
@@ -434,7 +417,7 @@ class ModelSetConfig:
                 fail(f"reward_models.{name}: not an objective of this set; reward models are keyed by objective "
                      f"(one per objective at most): {[o.name for o in objectives]}")
             reward_models.append((str(name), model(spec, f"reward_models.{name}", _MODEL_KEYS)))
-        from .evaluation.judges import parse_judges
+        from genarm_core.evaluation.judges import parse_judges
 
         judges = parse_judges(data.get("judges"), where, resolve)
         return cls(base=base, objectives=tuple(objectives), name=str(data.get("name", Path(where).stem)),
@@ -461,23 +444,3 @@ def parse_ground_truth(raw: Any, where: str) -> tuple:
             raise ConfigError(f"{at}.answer: one of A, B, tie, both_bad; got {g['answer']!r}")
         out.append(dict(g))
     return tuple(out)
-
-
-def read_yaml_file(path: Path, what: str) -> Any:
-    """A YAML file's data; ``ConfigError`` naming the file when it is missing or malformed."""
-    if not path.is_file():
-        raise ConfigError(f"{what} not found: {path}")
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: malformed YAML: {exc}") from None
-
-
-def resolve_path(p: str | None, root: Path | None) -> str | None:
-    """A path written in a file, against the file's folder: local relative folders resolve there;
-    anything else (a hub id) is kept as written."""
-    if p is None or root is None:
-        return p
-    candidate = (root / p).expanduser()
-    return str(candidate.resolve()) if (p.startswith((".", "/", "~")) or candidate.exists()) else p
-

@@ -19,10 +19,10 @@ from typing import Any
 
 import torch
 
-from .config import DecodingConfig
-from .loading import BASE
-from .math import combine_logprobs, restrict_logprobs, sample_from_logprobs, sampling_logprobs
-from .tokens import TokenRules
+from genarm_core.models.config import DecodingConfig
+from genarm_core.models.loading import BASE
+from genarm_core.decoding.math import combine_logprobs, restrict_logprobs, sample_from_logprobs, sampling_logprobs
+from genarm_core.decoding.tokens import TokenRules
 
 log = logging.getLogger(__name__)
 

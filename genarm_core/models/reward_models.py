@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .scoring import pad_id_of, pad_left
+from genarm_core.models.scoring import pad_id_of, pad_left
 
 
 def rm_parts(model: Any) -> tuple[nn.Module, nn.Module]:

@@ -12,8 +12,8 @@ import torch
 from torch.utils.checkpoint import checkpoint
 from transformers import PreTrainedModel
 
-from .loading import ModelSet
-from .math import masked_sum, selective_log_softmax
+from genarm_core.models.loading import ModelSet
+from genarm_core.decoding.math import masked_sum, selective_log_softmax
 
 
 def pad_right(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

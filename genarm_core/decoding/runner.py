@@ -26,10 +26,10 @@ import torch.nn.functional as F
 from transformers import DynamicCache, StaticCache
 from transformers.cache_utils import DynamicLayer
 
-from .loading import BASE, LoadedModel
-from .prompt_cache import PromptCache
-from .scoring import pad_id_of, pad_left
-from .trunk import TRUNK, TrunkPlan, lora_modules_by_layer, trunk_forward, trunk_plan
+from genarm_core.models.loading import BASE, LoadedModel
+from genarm_core.decoding.prompt_cache import PromptCache
+from genarm_core.models.scoring import pad_id_of, pad_left
+from genarm_core.decoding.trunk import TRUNK, TrunkPlan, lora_modules_by_layer, trunk_forward, trunk_plan
 
 
 class ForwardGroup:
@@ -179,6 +179,24 @@ class ForwardGroup:
         self.prompt_cache.hits += 1
         return torch.stack([e.logprobs for e in firsts])
 
+    def mask_rows(self) -> list[tuple[str, int]]:
+        """(member, batch row) of each row of ``mask`` and ``next_pos``."""
+        return self.stacked
+
+    def reorder(self, source: list[int]) -> None:
+        """Batch row b continues from row ``source[b]``: its KV cache, mask and position, for every
+        member that runs it (a member must run both rows). Blockwise search copies the chosen
+        candidate to its siblings this way, as beam search reorders its beams."""
+        def perm(keys: list[tuple[str, int]]) -> torch.Tensor:
+            where = {key: j for j, key in enumerate(keys)}
+            return torch.as_tensor([where[(name, source[b])] for name, b in keys], device=self.device)
+
+        for index, layer in enumerate(self.cache.layers[:self._n_layers()]):
+            p = perm(self.cache_rows(index))
+            layer.keys, layer.values = layer.keys[p], layer.values[p]
+        p = perm(self.mask_rows())
+        self.mask, self.next_pos = self.mask[p], self.next_pos[p]
+
     def advance_inputs(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
         """The inputs of one decode step for (B,) new tokens; grows the mask and position."""
         tokens = self._tokens_in(tokens)
@@ -220,6 +238,9 @@ class TrunkForwardGroup(ForwardGroup):
 
     def _tokens_in(self, tokens: torch.Tensor) -> torch.Tensor:
         return tokens.to(self.device).unsqueeze(-1)
+
+    def mask_rows(self) -> list[tuple[str, int]]:
+        return [(BASE, b) for b in range(self.B)]  # one mask row per batch row, whatever its members
 
     def forward(self, **kwargs: Any) -> torch.Tensor:
         logits = trunk_forward(self.model, self.plan, self._lora, self.cache, **kwargs)

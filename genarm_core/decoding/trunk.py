@@ -35,7 +35,7 @@ from typing import Any, Iterator
 
 import torch
 
-from .loading import BASE, LoadedModel
+from genarm_core.models.loading import BASE, LoadedModel
 
 #: model types whose decoder forward this module reproduces (checked against transformers' code, tested)
 SUPPORTED = ("llama", "qwen2")

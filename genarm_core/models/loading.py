@@ -19,9 +19,9 @@ from typing import Any, Iterator, Sequence
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from .config import ConfigError, ModelSetConfig, ModelSpec
-from .skinny import use_skinny_products
-from .vocab import VocabularyMismatch, shared_vocab_size
+from genarm_core.models.config import ConfigError, ModelSetConfig, ModelSpec
+from genarm_core.decoding.skinny import use_skinny_products
+from genarm_core.models.vocab import VocabularyMismatch, shared_vocab_size
 
 log = logging.getLogger(__name__)
 

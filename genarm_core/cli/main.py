@@ -14,12 +14,9 @@ import json
 import sys
 from typing import Any, Sequence
 
-from .cli_args import HelpFormatter, add_fields, field_values
-from .config import BEST_OF_N_METHODS, METHODS, DecodingConfig
-
-#: Best-of-N's N when ``--n`` is not given.
-DEFAULT_BEST_OF_N = 8
-DEFAULT_ARGS_K = 10  # the ARGS paper's k
+from genarm_core.cli.options import HelpFormatter, add_fields, field_values
+from genarm_core.decoding.methods import METHODS
+from genarm_core.models.config import DecodingConfig
 
 
 class CLIError(Exception):
@@ -44,8 +41,22 @@ def parse_weights(text: str | None) -> dict[str, float]:
     return out
 
 
+def parse_options(items: Sequence[str]) -> list[tuple[str, int]]:
+    """``["block=8"]`` -> ``[("block", 8)]``: a method's own whole-number parameters."""
+    out = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            out.append((name.strip(), int(value)))
+        except ValueError:
+            raise CLIError(f"--option: expected NAME=WHOLE_NUMBER, got {item!r}") from None
+    return out
+
+
 def _read_prompts(args: argparse.Namespace) -> list[Any]:
-    from .prompts import PromptFileError, read_prompt_file
+    from genarm_core.models.prompts import PromptFileError, read_prompt_file
 
     prompts: list[Any] = list(args.prompt or [])
     if args.prompt_file:
@@ -68,27 +79,30 @@ def decoding_config(args: argparse.Namespace, defaults: DecodingConfig) -> Decod
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from .builtin import resolve_model_set
-    from .config import ConfigError, ModelSetConfig
-    from .engine import GenARMEngine
-    from .loading import load_model_set
+    from genarm_core.models.builtin import resolve_model_set
+    from genarm_core.models.config import ConfigError, ModelSetConfig
+    from genarm_core.decoding.engine import GenARMEngine
+    from genarm_core.models.loading import load_model_set
 
     prompts = _read_prompts(args)
     config = ModelSetConfig.from_file(resolve_model_set(args.models))
-    n = args.n if args.n is not None else (DEFAULT_BEST_OF_N if args.method in BEST_OF_N_METHODS else 1)
+    method = METHODS[args.method]
+    if args.n is not None and method.n_meaning is None:
+        raise CLIError(f"--n: {method.label} has no N; --n is for {[m.name for m in METHODS.values() if m.n_meaning]}")
+    n = args.n if args.n is not None else method.default_n
     weights = parse_weights(args.weights)
-    if args.method == "args":
-        n = args.args_topk
-        if args.args_weight is not None:  # one w for every objective that has a reward model, unless --weights names it
-            if not config.reward_models:
-                raise CLIError("--method args: this model set has no 'reward_models:' (genarm train-rm trains one)")
-            weights = {**{name: args.args_weight for name, _ in config.reward_models}, **weights}
-    elif args.args_weight is not None or args.args_topk != DEFAULT_ARGS_K:
-        raise CLIError("--args-topk/--args-weight are for --method args")
+    if args.rm_weight is not None:  # one w for every objective that has a reward model, unless --weights names it
+        if not method.uses_reward_models:
+            raise CLIError(f"--rm-weight: {method.label} does not rank by reward models; it is for "
+                           f"{[m.name for m in METHODS.values() if m.uses_reward_models]}")
+        if not config.reward_models:
+            raise CLIError(f"--method {method.name}: this model set has no 'reward_models:' (genarm train-rm trains one)")
+        weights = {**{name: args.rm_weight for name, _ in config.reward_models}, **weights}
     try:
-        setting = config.setting(args.method, weights, n)
+        options = dict(parse_options(args.option))
+        setting = config.setting(args.method, weights, n, options)
     except ConfigError as exc:
-        raise CLIError(f"--weights/--method/--n/--args-topk: {exc}") from None
+        raise CLIError(f"--weights/--method/--n/--option: {exc}") from None
     cfg = decoding_config(args, config.defaults)
     if cfg.max_new_tokens > config.max_new_tokens_cap:
         raise CLIError(f"--max-new-tokens {cfg.max_new_tokens} is over this model set's cap of {config.max_new_tokens_cap}")
@@ -104,7 +118,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .builtin import BUILTIN, DEFAULT
+    from genarm_core.models.builtin import BUILTIN, DEFAULT
 
     p = argparse.ArgumentParser(prog="genarm", description="GenARM: multi-objective reward-guided decoding.",
                                 formatter_class=HelpFormatter)
@@ -118,12 +132,18 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--prompt-file", help="one prompt per line: text, a JSON string, {\"prompt\": ...}, or a chat as a JSON list")
     g.add_argument("--weights", default="", help="per-objective weights, e.g. helpfulness=1.0,harmlessness=0.5 (omitted: 0)")
     g.add_argument("--method", default="genarm", choices=list(METHODS),
-                   help="decoding method (args, bon_rm: with the set's reward_models; prompted: the objectives' "
-                        "prompted: system prompts; README, Methods)")
-    g.add_argument("--n", type=int, help=f"samples for best_of_n and bon_rm (default: {DEFAULT_BEST_OF_N})")
-    g.add_argument("--args-topk", type=int, default=DEFAULT_ARGS_K, help="ARGS: candidates per step (k)")
-    g.add_argument("--args-weight", type=float,
-                   help="ARGS: the weight w of every objective's reward model (--weights sets them one by one)")
+                   help="decoding method: " + "; ".join(f"{m.name}: {m.summary}" for m in METHODS.values()))
+    g.add_argument("--n", "--args-topk", dest="n", type=int,
+                   help="N for the methods that have one (default: the method's): "
+                        + ", ".join(f"{m.name}: {m.n_meaning}, default {m.default_n}" for m in METHODS.values()
+                                    if m.n_meaning))
+    g.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                   help="a method's own parameter (repeatable): " + (", ".join(
+                       f"{m.name}: {k} ({o.help}, default {o.default})" for m in METHODS.values()
+                       for k, o in m.options.items()) or "none yet"))
+    g.add_argument("--rm-weight", "--args-weight", dest="rm_weight", type=float,
+                   help="the weight w of every objective's reward model, for the methods that rank by reward models "
+                        "(--weights sets them one by one)")
     g.add_argument("--json", action="store_true", help="one JSON object per prompt (with the per-token trace only with --trace)")
     dec = g.add_argument_group("decoding (DecodingConfig; unset options take the model set's defaults)")
     add_fields(dec, DecodingConfig, skip=("score_all",),
@@ -136,20 +156,20 @@ def build_parser() -> argparse.ArgumentParser:
         action.help = f"{action.help} (default: the model set's, else {shown})"
     g.set_defaults(func=cmd_generate)
 
-    from .training.cli import add_train_parser
+    from genarm_core.training.cli import add_train_parser
     add_train_parser(sub)
-    from .demo.cli import add_demo_parser
+    from genarm_core.demo.cli import add_demo_parser
     add_demo_parser(sub)
-    from .smollm2.cli import add_smollm2_parser
+    from genarm_core.smollm2.cli import add_smollm2_parser
     add_smollm2_parser(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .config import ConfigError
-    from .loading import ModelSetError
-    from .smollm2.fetch import FetchError
+    from genarm_core.models.config import ConfigError
+    from genarm_core.models.loading import ModelSetError
+    from genarm_core.smollm2.fetch import FetchError
 
     try:
         return args.func(args)

@@ -24,12 +24,13 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
-from .config import BEST_OF_N_METHODS, DecodingConfig, RowSpec
-from .loading import BASE, ModelSet
-from .prompt_cache import PromptCache
-from .runner import StaticForwardGroup, TrunkForwardGroup, cache_bucket, dynamic_group, forward_groups, path_logprobs
-from .step import DecodeStep, StepMath
-from .tokens import IncrementalText, TokenRules
+from genarm_core.decoding.methods import METHODS, Row, row_seed
+from genarm_core.models.config import DecodingConfig, RowSpec
+from genarm_core.models.loading import BASE, ModelSet
+from genarm_core.decoding.prompt_cache import PromptCache
+from genarm_core.decoding.runner import StaticForwardGroup, TrunkForwardGroup, cache_bucket, dynamic_group, forward_groups, path_logprobs
+from genarm_core.decoding.step import DecodeStep, StepMath
+from genarm_core.decoding.tokens import IncrementalText, TokenRules
 
 CancelSignal = threading.Event | Callable[[], bool] | None
 #: "dynamic": transformers' growing cache; "static": a preallocated cache with fixed-shape steps;
@@ -37,16 +38,6 @@ CancelSignal = threading.Event | Callable[[], bool] | None
 DECODE_MODES = ("auto", "dynamic", "static", "graph")
 #: Static decoders (caches, buffers, captured graphs) kept for reuse, least recently used dropped first.
 MAX_STATIC_DECODERS = 4
-
-
-def row_seed(seed: int, prompt: Any, candidate: int = 0) -> int:
-    """The random stream of one row: a stable hash of (seed, prompt, candidate).
-
-    Rows with the same prompt and seed (the A/B panels) share random numbers, so they differ only
-    by their weights; different prompts in one batch get independent streams.
-    """
-    key = json.dumps([seed, prompt if isinstance(prompt, str) else list(prompt), candidate], sort_keys=True)
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little") & ((1 << 63) - 1)
 
 
 class PromptTooLong(ValueError):
@@ -101,28 +92,6 @@ class StreamEvent:
     @property
     def finished(self) -> bool:
         return self.results is not None
-
-
-@dataclass
-class _Row:
-    """An internal batch row (a Best-of-N spec owns several)."""
-
-    spec_index: int
-    alphas: list[float]  # one per active ARM
-    seed: int
-    needs: tuple[str, ...] = ()  # the ARMs this row steers or ranks by: they run beside it in the loop
-    tokens: list[int] = field(default_factory=list)
-    text: str = ""  # always whole characters (an open character's bytes are held back)
-    detok: IncrementalText | None = None  # keeps ``text`` up to date token by token
-    utf8: int = 0  # continuation bytes the text still awaits (tokens.TokenRules)
-    emitted: str = ""
-    done: bool = False
-    finish_reason: str = "length"
-    finished_at: float = 0.0
-    trace: list[dict[str, Any]] = field(default_factory=list)
-    arm_sums: dict[str, float] = field(default_factory=dict)
-    kl: float = 0.0  # Σ (combined − base) log-prob of the tokens taken
-    rm_rewards: dict[str, float] = field(default_factory=dict)  # bon_rm: r_i(x, y) of the sample
 
 
 def _layer_rows(runner: Any, stacked: bool = False) -> int:
@@ -188,42 +157,44 @@ class GenARMEngine:
         return {m.name: m.encode_prompt(prompt) for m in self.models.members()}
 
     def row_prompt_ids(self, spec: RowSpec) -> dict[str, list[int]]:
-        """Token ids each model is fed for a row: a Prompted row's base reads the objectives' system
-        prompts first (``prompted_prompt``), the ARMs the prompt itself."""
+        """Token ids each model is fed for a row: the base reads the prompt its method gives it (a
+        Prompted row's base reads the objectives' system prompts first), the ARMs the prompt itself."""
         ids = self.prompt_ids(spec.prompt)
-        if spec.method == "prompted":
-            ids[BASE] = self.models.base.encode_prompt(self.prompted_prompt(spec))
+        base_prompt = self.base_prompt(spec)
+        if base_prompt is not spec.prompt:
+            ids[BASE] = self.models.base.encode_prompt(base_prompt)
         return ids
 
-    def _expand(self, rows: Sequence[RowSpec], cfg: DecodingConfig) -> tuple[list[_Row], list[str]]:
+    def base_prompt(self, spec: RowSpec) -> Any:
+        """The prompt the base reads for a row (its method's: the prompt itself, or e.g. the prompted
+        baseline's system prompts and then the prompt)."""
+        return spec.method_.base_prompt(spec, self.models.config, self.models.base.spec.chat_template)
+
+    def _expand(self, rows: Sequence[RowSpec], cfg: DecodingConfig) -> tuple[list[Row], list[str]]:
         """Internal rows and the ARMs that run in the loop (``active``): those some row steers or
-        ranks by. Each ARM runs only beside the rows that need it; what a trace or ``score_all``
-        reports of the others is read after decoding (``_fill_paths``)."""
+        ranks by (its method says which). Each ARM runs only beside the rows that need it; what a
+        trace or ``score_all`` reports of the others is read after decoding (``_fill_paths``)."""
         objectives = self.models.objectives
         for spec in rows:
             self.check_weights(spec.weights)
             problem = self.models.config.method_problem(spec.method, spec.weights)
             if problem:
                 raise ValueError(problem)
-
-        def needs(spec: RowSpec) -> tuple[str, ...]:
-            if spec.method in ("base", "args", "prompted", "bon_rm"):  # ARGS, bon_rm: reward models, not ARMs
-                return ()
-            return tuple(n for n in objectives if spec.weights.get(n, 0.0) != 0)
-
-        active = [n for n in objectives if any(n in needs(spec) for spec in rows)]
-        internal: list[_Row] = []
+        active = [n for n in objectives if any(n in spec.method_.arms(spec.weights, objectives) for spec in rows)]
+        internal: list[Row] = []
         for i, spec in enumerate(rows):
-            seed = row_seed(cfg.seed, spec.prompt)
-            mine = needs(spec)
-            if spec.method == "genarm":
-                internal.append(_Row(i, [spec.weights.get(n, 0.0) for n in active], seed, mine))
-            elif spec.method in ("base", "args", "prompted"):
-                internal.append(_Row(i, [0.0] * len(active), seed))
-            else:  # best_of_n, bon_rm: base samples; candidate 0 shares the plain base row's stream
-                internal.extend(_Row(i, [0.0] * len(active), row_seed(cfg.seed, spec.prompt, j), mine)
-                                for j in range(spec.n))
+            internal.extend(spec.method_.expand(i, spec, cfg.seed, active))
         return internal, active
+
+    def _by_method(self, rows: Sequence[RowSpec], internal: list[Row]):
+        """(method, its specs, the batch rows of those specs) for each method in the batch."""
+        out = {}
+        for b, r in enumerate(internal):
+            spec = rows[r.spec_index]
+            out.setdefault(spec.method, (spec.method_, [], []))
+            out[spec.method][1].append(spec)
+            out[spec.method][2].append(b)
+        return list(out.values())
 
     # ------------------------------------------------------------------ the loop
 
@@ -252,8 +223,16 @@ class GenARMEngine:
         B = len(internal)
         base_device = self.models.base.device
         groups = forward_groups(members)
-        args = self._args_scorer(rows, internal)
-        mode = "dynamic" if args is not None else self._decode_mode(groups)  # ARGS: its caches are dynamic
+        methods = self._by_method(rows, internal)
+        scorers = [s for m, specs, rows_of in methods if (s := m.scorer(self.models, specs, rows_of)) is not None]
+        if len(scorers) > 1:
+            raise ValueError("one batch can hold one method whose scorer replaces the distribution (ARGS)")
+        args = scorers[0] if scorers else None
+        # Methods that make rows continue from others (blockwise search) reorder the rows' caches between steps.
+        hooks = [h for m, specs, rows_of in methods
+                 if (h := m.block_hook(self.models, specs, [internal[b] for b in rows_of], rows_of)) is not None]
+        dynamic = any(m.needs_dynamic_cache for m, _, _ in methods)  # e.g. ARGS: its reward caches are dynamic
+        mode = "dynamic" if dynamic else self._decode_mode(groups)
         # The base runs every row; an ARM only the rows that steer or rank by it.
         layout = [{m.name: [b for b, r in enumerate(internal) if m.name == BASE or m.name in r.needs] for m in g}
                   for g in groups]
@@ -274,13 +253,15 @@ class GenARMEngine:
         # On CUDA the next step is queued before this step's bookkeeping (text, stop strings, the
         # event), so the host works while the device computes; the device work is the same. A step
         # queued after every row has finished is discarded. On the CPU there is nothing to overlap.
-        ahead = base_device.type == "cuda" if self.queue_ahead is None else self.queue_ahead
+        ahead = (base_device.type == "cuda" if self.queue_ahead is None else self.queue_ahead) and not hooks
         stop_check = self._stop_checker(cancel)
         t0 = time.perf_counter()
 
         lps = self._collect(r.prefill() for r in runners)
         if args is not None:
             args.prefill()
+        for h in hooks:
+            h.prefill()
         tokens, utf8, packed = math(lps, torch.zeros(B, dtype=torch.long, device=base_device), uniforms().to(base_device))
         values = packed.cpu().tolist()  # the one read-back per step
         first_token_s = time.perf_counter() - t0
@@ -289,6 +270,10 @@ class GenARMEngine:
             if ahead and not last:
                 tokens, utf8, packed = decode(tokens, utf8, uniforms())
             self._record(internal, values, active, cfg, t0)
+            for h in hooks:
+                source = h.after_step(step, internal, last)
+                if source is not None:
+                    tokens, utf8 = self._continue_from(source, runners, internal, tokens, utf8)
             cancelled = stop_check()
             if cancelled:
                 for r in internal:
@@ -304,15 +289,19 @@ class GenARMEngine:
             if not ahead:
                 tokens, utf8, packed = decode(tokens, utf8, uniforms())
             values = packed.cpu().tolist()
+        for h in hooks:
+            h.finish(internal)
         self._fill_paths(internal, active, cfg, prompt_ids)
-        self._rank_by_reward_models(rows, internal)
+        for m, _, rows_of in methods:
+            m.after_decoding(self.models, rows, [internal[b] for b in rows_of])
         results = self._results(rows, internal, prompt_ids)
         self.last_decode = {"mode": mode, "reused": reused, "graph_replayed": decode.captured,
                             "capture_seconds": None if reused else decode.capture_seconds,
                             "layer_rows_per_step": sum(_layer_rows(r) for r in runners),
                             "stacked_layer_rows_per_step": sum(_layer_rows(r, stacked=True) for r in runners),
                             "prompt_cache_hits": sum(bool(getattr(r, "prompt_cache_hit", None)) for r in runners),
-                            "first_token_seconds": first_token_s}
+                            "first_token_seconds": first_token_s,
+                            "blocks": [d for h in hooks for d in getattr(h, "decisions", [])]}
         yield self._event(step, rows, internal, results)
 
     def generate(self, rows: Sequence[RowSpec], config: DecodingConfig, cancel: CancelSignal = None) -> list[RowResult]:
@@ -322,52 +311,6 @@ class GenARMEngine:
             pass
         assert event is not None and event.results is not None
         return event.results
-
-    def prompted_prompt(self, spec: RowSpec) -> Any:
-        """The prompted baseline's prompt: the system prompts (``prompted:``) of the objectives the row
-        weights, then the prompt (a chat gains a system message, or its own system message grows;
-        a text prompt follows them after a blank line)."""
-        problem = self.models.config.method_problem("prompted", spec.weights)
-        if problem:  # reached without ``_expand`` too (``row_prompt_ids``): never an empty system prompt
-            raise ValueError(problem)
-        by_name = {o.name: o for o in self.models.config.objectives}
-        named = [n for n in self.models.objectives if spec.weights.get(n, 0.0) != 0]
-        system = "\n".join(by_name[n].prompted for n in named)
-        if isinstance(spec.prompt, str):
-            if self.models.base.spec.chat_template:
-                return [{"role": "system", "content": system}, {"role": "user", "content": spec.prompt}]
-            return f"{system}\n\n{spec.prompt}"
-        messages = [dict(m) for m in spec.prompt]
-        if messages and messages[0]["role"] == "system":
-            messages[0]["content"] = f"{system}\n{messages[0]['content']}"
-            return messages
-        return [{"role": "system", "content": system}, *messages]
-
-    def _rank_by_reward_models(self, rows: Sequence[RowSpec], internal: list[_Row]) -> None:
-        """Best-of-N by reward model: each sample's r_i(x, y) under the reward models its row weights
-        (prompt in each one's own format + the sampled tokens), batched per reward model."""
-        from .reward_models import reward_of
-
-        for name, rm in self.models.reward_models.items():
-            mine = [r for r in internal if rows[r.spec_index].method == "bon_rm" and rows[r.spec_index].weights.get(name)]
-            if not mine:
-                continue
-            seqs = [rm.encode_prompt(rows[r.spec_index].prompt) + r.tokens for r in mine]
-            for r, value in zip(mine, reward_of(rm.model, rm.tokenizer, seqs)):
-                r.rm_rewards[name] = value
-
-    def _args_scorer(self, rows: Sequence[RowSpec], internal: list[_Row]):
-        """The ``ArgsScorer`` of the batch's ARGS rows (None without any; ``_expand`` checked their reward models)."""
-        from .args import ArgsScorer
-
-        mine = [(b, rows[r.spec_index]) for b, r in enumerate(internal) if rows[r.spec_index].method == "args"]
-        if not mine:
-            return None
-        weights = {n: [float(spec.weights.get(n, 0.0)) for _, spec in mine] for n in self.models.objectives}
-        prompts = {n: [rm.encode_prompt(spec.prompt) for _, spec in mine] for n, rm in self.models.reward_models.items()
-                   if any(weights[n])}
-        return ArgsScorer([b for b, _ in mine], [spec.n for _, spec in mine],
-                          {n: w for n, w in weights.items() if any(w)}, self.models.reward_models, prompts)
 
     def release_static(self) -> None:
         """Drop every kept static decoder (their KV caches and graphs) and the kept prompt caches,
@@ -422,7 +365,7 @@ class GenARMEngine:
             return cancel.is_set
         return cancel
 
-    def _record(self, internal: list[_Row], values: list[list[float]], active: list[str], cfg: DecodingConfig,
+    def _record(self, internal: list[Row], values: list[list[float]], active: list[str], cfg: DecodingConfig,
                 t0: float) -> None:
         """Book one step: ``values`` is ``StepMath``'s packed (P, B) read-back as lists."""
         tok_list, states, base_picked = values[0], values[1], values[2]
@@ -460,11 +403,30 @@ class GenARMEngine:
                     row.done, row.finish_reason, row.finished_at = True, "stop", now
                     break
 
+    @staticmethod
+    def _continue_from(source: list[int], runners: list, internal: list[Row], tokens: torch.Tensor,
+                       utf8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch row b continues from row ``source[b]``: its KV caches in every forward group, its
+        booked tokens and text, and the token it feeds next (blockwise search). Its random stream
+        stays its own, so the rows diverge again."""
+        for r in runners:
+            r.reorder(source)
+        copies = {b: internal[a] for b, a in enumerate(source) if a != b}
+        for b, src in copies.items():
+            row = internal[b]
+            row.tokens, row.text, row.utf8 = list(src.tokens), src.text, src.utf8
+            row.detok = src.detok.copy() if src.detok is not None else None
+            row.done, row.finish_reason, row.finished_at = src.done, src.finish_reason, src.finished_at
+            row.trace = [dict(e) for e in src.trace]
+            row.arm_sums, row.kl, row.rm_rewards = dict(src.arm_sums), src.kl, dict(src.rm_rewards)
+        index = torch.as_tensor(source, device=tokens.device)
+        return tokens[index], utf8[index]
+
     def _event(self, step: int, rows, internal, results: list[RowResult] | None = None) -> StreamEvent:
         texts, deltas, done = [], [], []
         for i, spec in enumerate(rows):
             mine = [r for r in internal if r.spec_index == i]
-            if spec.method in BEST_OF_N_METHODS:
+            if not spec.method_.streams:  # its text is known once the method has chosen, at the end
                 finished = all(r.done for r in mine)
                 text = results[i].text if results else ""
                 texts.append(text), deltas.append(text), done.append(finished)
@@ -477,7 +439,7 @@ class GenARMEngine:
             done.append(r.done)
         return StreamEvent(step=step, texts=texts, deltas=deltas, done=done, results=results)
 
-    def _fill_paths(self, internal: list[_Row], active: list[str], cfg: DecodingConfig,
+    def _fill_paths(self, internal: list[Row], active: list[str], cfg: DecodingConfig,
                     prompt_ids: list[dict[str, list[int]]]) -> None:
         """The ARM values a row did not compute in the loop, read after decoding by one
         teacher-forced forward over prompt + completion (``runner.path_logprobs``, batched per
@@ -510,32 +472,12 @@ class GenARMEngine:
         results = []
         for i, spec in enumerate(rows):
             mine = [r for r in internal if r.spec_index == i]
-            candidates = None
-            if spec.method in BEST_OF_N_METHODS:
-                by_rm = spec.method == "bon_rm"
-
-                def value(r: _Row) -> float:
-                    got = r.rm_rewards if by_rm else r.arm_sums
-                    return sum(w * got.get(n, 0.0) for n, w in spec.weights.items() if w)
-                candidates = [{"text": r.text, "token_ids": r.tokens, "scores": dict(r.arm_sums), "value": value(r),
-                               **({"rm_rewards": dict(r.rm_rewards)} if by_rm else {})} for r in mine]
-                chosen = max(mine, key=value)
-            else:
-                chosen = mine[0]
-            # What the method itself needs per step (a batch may run more ARMs, for scores or a trace):
-            # the base, plus each ARM it steers or ranks by, for each of its rows.
-            if spec.method == "args":  # the base, plus k one-token candidates per reward model it ranks by
-                needed = 1 + spec.n * sum(1 for w in spec.weights.values() if w)
-            elif spec.method == "bon_rm":  # each sample: the base, then one reading by each reward model it ranks by
-                needed = 1 + sum(1 for w in spec.weights.values() if w)
-            else:
-                needed = 1 + (0 if spec.method in ("base", "prompted") else sum(1 for w in spec.weights.values() if w))
-            steps = sum(len(r.tokens) for r in mine)
+            chosen, candidates = spec.method_.choose(spec, mine)
             results.append(RowResult(
                 index=i, prompt=spec.prompt, method=spec.method, weights=dict(spec.weights), text=chosen.text,
                 token_ids=list(chosen.tokens), prompt_ids=prompt_ids[i], finish_reason=chosen.finish_reason,
                 latency_s=max(r.finished_at for r in mine), scores=dict(chosen.arm_sums), kl_to_base=chosen.kl,
-                forwards_per_token=needed * steps / max(1, len(chosen.tokens)),
+                forwards_per_token=spec.method_.forwards_per_token(spec, mine, chosen),
                 trace=chosen.trace if chosen.trace else None, candidates=candidates,
             ))
         return results

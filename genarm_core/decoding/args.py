@@ -24,10 +24,10 @@ from __future__ import annotations
 import torch
 from transformers import DynamicCache
 
-from .loading import LoadedModel
-from .reward_models import rm_parts
-from .runner import cache_kwarg
-from .scoring import pad_id_of, pad_left
+from genarm_core.models.loading import LoadedModel
+from genarm_core.models.reward_models import rm_parts
+from genarm_core.decoding.runner import cache_kwarg
+from genarm_core.models.scoring import pad_id_of, pad_left
 
 
 class _RewardCache:
@@ -64,6 +64,36 @@ class _RewardCache:
         self.cache.batch_select_indices(chosen)
         self.mask = self._mask[chosen]
         self.next_pos = self.next_pos + 1
+
+    def read(self, new: list[list[int]], pad_id: int) -> torch.Tensor:
+        """Extend every row's prefix by its ``new`` tokens (rows may add different numbers, none
+        included) in one forward from the cache; returns (R,) each row's reward at its last real
+        token (unchanged for a row that added none). Blockwise search reads a block this way."""
+        if not hasattr(self, "last"):
+            self.last = torch.zeros(self.mask.shape[0], device=self.device)
+        width = max(len(t) for t in new)
+        if width == 0:
+            return self.last
+        ids = torch.tensor([t + [pad_id] * (width - len(t)) for t in new], device=self.device)
+        real = torch.tensor([[1] * len(t) + [0] * (width - len(t)) for t in new], dtype=self.mask.dtype, device=self.device)
+        self.mask = torch.cat([self.mask, real], -1)
+        pos = self.next_pos.unsqueeze(-1) + torch.arange(width, device=self.device)
+        hidden = self.backbone(input_ids=ids, attention_mask=self.mask, position_ids=pos, use_cache=True,
+                               **{self.kwarg: self.cache}).last_hidden_state
+        n = real.sum(-1)
+        rows = torch.arange(len(new), device=self.device)
+        scores = self.head(hidden[rows, (n - 1).clamp_min(0)]).squeeze(-1).float()
+        self.last = torch.where(n > 0, scores, self.last)
+        self.next_pos = self.next_pos + n
+        return self.last
+
+    def reorder(self, source: torch.Tensor) -> None:
+        """Row r continues from row ``source[r]``'s prefix."""
+        source = source.to(self.device)
+        self.cache.batch_select_indices(source)
+        self.mask, self.next_pos = self.mask[source], self.next_pos[source]
+        if hasattr(self, "last"):
+            self.last = self.last[source]
 
 
 class ArgsScorer:

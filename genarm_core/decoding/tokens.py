@@ -170,6 +170,13 @@ class IncrementalText:
     def _decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)
 
+    def copy(self) -> "IncrementalText":
+        """An independent copy (the same tokenizer): a row that continues from another row's text."""
+        other = IncrementalText.__new__(IncrementalText)
+        other.__dict__.update(self.__dict__)
+        other.ids = list(self.ids)
+        return other
+
     def push(self, token_id: int, utf8_open: bool) -> str:
         """Add a token; returns the text so far."""
         self.ids.append(token_id)
