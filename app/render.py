@@ -145,7 +145,6 @@ def pairwise_figure(pairs: pd.DataFrame, title: str, min_battles: int = 5):
 def training_figure(logs: dict[str, dict[str, Any]]):
     """Each ARM's training curves: loss and training reward accuracy against the step (from the
     ``log_history.json`` that ``train-arm`` writes), one colour per objective."""
-    import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     drawn = {name: [r for r in e.get("history", []) if "loss" in r and "step" in r] for name, e in logs.items()}

@@ -32,6 +32,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from .store import JudgmentFilter, Store
+from .values import VERDICTS
 
 FORMATS = ("trl", "trl-conversational", "csv", "battles", "hf")
 _WINNER = {"A": "model_a", "B": "model_b", "tie": "tie", "both_bad": "tie (bothbad)"}
@@ -311,7 +312,7 @@ def write_hf(store: Store, df: pd.DataFrame, skips: pd.DataFrame, out: Path, flt
 
 def _write_card(out: Path, ds: Any, df: pd.DataFrame, skips: pd.DataFrame) -> list[str]:
     """The dataset card (``README.md``) beside a saved dataset; returns the files written."""
-    judged = df[df["verdict"].isin(["A", "B", "tie", "both_bad"])] if not df.empty else df
+    judged = df[df["verdict"].isin(VERDICTS)] if not df.empty else df
     try:
         from collections import Counter
 

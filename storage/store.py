@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import pandas as pd
 from sqlalchemy import Engine, select
@@ -23,12 +22,12 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from .db import StorageError, open_engine
+from .values import VERDICTS, clean_json
 from .queue import QueueTables
 from .studies import StudyTables
 from .models import (GenerationRow, JudgeScoreRow, JudgeVerdictRow, JudgmentHistoryRow, JudgmentRow, MetaRow, ModelSetRow,
                      ObjectiveVerdictRow, PresetRow, StudyRow, SweepRow, utcnow)
 
-VERDICTS = ("A", "B", "tie", "both_bad")
 _GEN_FIELDS = ("uid", "prompt", "prompt_messages", "completion", "method", "weights", "setting", "beta", "temperature", "top_k", "top_p",
                "max_new_tokens", "seed", "settings", "n_tokens", "latency_s", "finish_reason", "scores", "trace",
                "model_set_id", "sweep_id", "study_id", "cell")
@@ -153,17 +152,6 @@ def parse_date(text: str) -> datetime:
     return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
 
 
-def _clean_json(value: Any) -> Any:
-    """JSON cannot hold NaN/inf (PostgreSQL refuses them): store them as None."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _clean_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean_json(v) for v in value]
-    return value
-
-
 def setting_of(method: str, weights: dict[str, float] | None, setting: dict[str, Any] | None) -> dict[str, Any]:
     """A generation's setting as data: the stored column, or (rows from before it) the same dict made
     from its method and weights."""
@@ -208,7 +196,7 @@ class Store(StudyTables, QueueTables):
 
     def register_model_set(self, name: str, spec: dict[str, Any]) -> int:
         """Get or create the row describing a loaded model set (keyed by a hash of its spec)."""
-        spec = _clean_json(spec)
+        spec = clean_json(spec)
         fp = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
         with self._session(write=True) as s:
             row = s.scalar(select(ModelSetRow).where(ModelSetRow.fingerprint == fp))
@@ -236,7 +224,7 @@ class Store(StudyTables, QueueTables):
             unknown = set(rec) - set(_GEN_FIELDS)
             if unknown:
                 raise ValueError(f"unknown generation field(s): {sorted(unknown)}")
-            d = {k: _clean_json(rec.get(k)) for k in _GEN_FIELDS if k in rec}
+            d = {k: clean_json(rec.get(k)) for k in _GEN_FIELDS if k in rec}
             d.setdefault("scores", {})
             d.setdefault("settings", {})
             data.append(d)
@@ -256,7 +244,7 @@ class Store(StudyTables, QueueTables):
                 s.add(row)
                 rows.append(row)
             s.flush()
-            s.add_all(JudgeScoreRow(generation_id=r.id, judge=str(judge), value=_clean_json(value))
+            s.add_all(JudgeScoreRow(generation_id=r.id, judge=str(judge), value=clean_json(value))
                       for r, extra in zip(rows, scores) if not isinstance(r, int) for judge, value in extra.items())
             return [r if isinstance(r, int) else r.id for r in rows]
 
@@ -388,7 +376,7 @@ class Store(StudyTables, QueueTables):
 
     def create_sweep(self, name: str, config: dict[str, Any]) -> int:
         with self._session(write=True) as s:
-            row = SweepRow(name=name, config=_clean_json(config))
+            row = SweepRow(name=name, config=clean_json(config))
             s.add(row)
             s.flush()
             return row.id

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .models import GenerationRow, JudgeScoreRow, JudgeVerdictRow, StudyRow
+from .values import VERDICTS, clean_json
 
 
 def fingerprint(config: dict[str, Any]) -> str:
@@ -25,7 +26,7 @@ def fingerprint(config: dict[str, Any]) -> str:
 
 
 class StudyTables:
-    """Study reads and writes; ``Store`` provides ``_session`` and ``_clean_json``."""
+    """Study reads and writes; ``Store`` provides ``_session``."""
 
     def _session(self, write: bool = False) -> Iterator[Session]:  # provided by Store
         raise NotImplementedError
@@ -36,15 +37,13 @@ class StudyTables:
         ``key`` is what fixes the completions (model set, prompts, settings, samples, decoding, seed):
         a rerun with the same key resumes the same study, whatever its judges. ``config`` (the whole
         study, judges included) is stored, and replaced by the latest run's."""
-        from .store import _clean_json
-
-        fp = fingerprint(_clean_json(key))
+        fp = fingerprint(clean_json(key))
         with self._session(write=True) as s:
             row = s.scalar(select(StudyRow).where(StudyRow.fingerprint == fp))
             if row is not None:
-                row.config = _clean_json(config)
+                row.config = clean_json(config)
                 return row.id, False
-            row = StudyRow(name=name, fingerprint=fp, config=_clean_json(config))
+            row = StudyRow(name=name, fingerprint=fp, config=clean_json(config))
             s.add(row)
             try:
                 s.flush()
@@ -77,16 +76,14 @@ class StudyTables:
     def add_judge_scores(self, rows: Sequence[dict[str, Any]]) -> int:
         """Store judges' scores ({generation_id, judge, value, self_scored, details}); a (generation,
         judge) already scored is kept as it is. Returns how many were added."""
-        from .store import _clean_json
-
         if not rows:
             return 0
         ids = {r["generation_id"] for r in rows}
         with self._session(write=True) as s:
             have = set(s.execute(select(JudgeScoreRow.generation_id, JudgeScoreRow.judge)
                                  .where(JudgeScoreRow.generation_id.in_(ids))).all())
-            new = [JudgeScoreRow(generation_id=r["generation_id"], judge=r["judge"], value=_clean_json(r.get("value")),
-                                 self_scored=bool(r.get("self_scored", False)), details=_clean_json(r.get("details")))
+            new = [JudgeScoreRow(generation_id=r["generation_id"], judge=r["judge"], value=clean_json(r.get("value")),
+                                 self_scored=bool(r.get("self_scored", False)), details=clean_json(r.get("details")))
                    for r in rows if (r["generation_id"], r["judge"]) not in have]
             s.add_all(new)
             return len(new)
@@ -100,8 +97,6 @@ class StudyTables:
     def add_judge_verdicts(self, rows: Sequence[dict[str, Any]]) -> int:
         """Store pairwise verdicts ({study_id, judge, generation_a_id, generation_b_id, verdict,
         consistent, details}); a pair this judge already judged is kept. Returns how many were added."""
-        from .store import VERDICTS, _clean_json
-
         if not rows:
             return 0
         with self._session(write=True) as s:
@@ -115,7 +110,7 @@ class StudyTables:
                     continue
                 new.append(JudgeVerdictRow(study_id=r.get("study_id"), judge=r["judge"], generation_a_id=r["generation_a_id"],
                                            generation_b_id=r["generation_b_id"], verdict=r["verdict"],
-                                           consistent=bool(r.get("consistent", True)), details=_clean_json(r.get("details"))))
+                                           consistent=bool(r.get("consistent", True)), details=clean_json(r.get("details"))))
             s.add_all(new)
             return len(new)
 

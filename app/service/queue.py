@@ -24,7 +24,7 @@ from storage.store import JudgmentExists, Store
 from .errors import AlreadyJudged, UserError
 from .pairs import swap_verdict
 from .records import Records
-from .studies import GROUND_TRUTH, cell_position, is_study_cell
+from genarm_core.evaluation.study import GROUND_TRUTH, cell_position, is_study_cell
 
 
 

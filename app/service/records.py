@@ -24,6 +24,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from genarm_core.evaluation.metrics import cost_metrics
 from genarm_core.models.config import DecodingConfig, Setting
 from genarm_core.decoding.engine import RowResult
 from storage.db import StorageError
@@ -87,16 +88,6 @@ def generation_record(r: RowResult, setting: Setting, cfg: DecodingConfig, model
                 model_set_id=model_set_id, **extra)
 
 
-def cost_metrics(r: RowResult) -> dict[str, float]:
-    """A generation's measured cost and path metrics ({metric judge: value}): forwards and seconds per
-    token, the KL to the base, length, EOS, distinct-n, rep-n."""
-    from genarm_core.evaluation.metrics import METRICS, completion_metrics
-
-    m = completion_metrics(r.text, r.n_tokens, r.finish_reason, r.latency_s, trace=r.trace, kl=r.kl_to_base,
-                           forwards_per_token=r.forwards_per_token)
-    return {name: m[name] for name in METRICS}
-
-
 class Records:
     """Everything the dashboard writes and reads, for one ``Store``."""
 
@@ -136,7 +127,8 @@ class Records:
         """
         records = [generation_record(r, setting, cfg, model_set_id, uid=uuid.uuid4().hex)
                    for r, setting in zip(results, settings)]
-        scores = [cost_metrics(r) for r in results]
+        scores = [cost_metrics(r.text, r.n_tokens, r.finish_reason, r.latency_s, r.kl_to_base, r.forwards_per_token, r.trace)
+                  for r in results]
         with self._lock:
             try:
                 self.spool.drain(self.store.add_generations)

@@ -12,6 +12,7 @@ import math
 import re
 from typing import Any, Sequence
 
+from genarm_core.evaluation.verdicts import VERDICTS
 from genarm_core.models.config import ConfigError, DecodingConfig, ModelSetConfig, Setting
 from genarm_core.models.prompts import PromptFileError, parse_prompt_lines, read_prompt_file
 
@@ -19,7 +20,6 @@ from .errors import UserError
 
 #: A seed must fit a signed 64-bit integer (the database's INTEGER, torch's generator).
 SEED_RANGE = (-(2**63), 2**63 - 1)
-VERDICTS = ("A", "B", "tie", "both_bad")
 
 
 def number(value: Any, field: str, integer: bool = False) -> float | int:

@@ -16,7 +16,6 @@ the pairs (setting vs the reference on the same prompt and sample) with the pair
 from __future__ import annotations
 
 import dataclasses
-import re
 import sys
 import threading
 import time
@@ -25,9 +24,9 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from genarm_core.models.config import ConfigError, ModelSetConfig
-from genarm_core.evaluation.judges import Item, JudgeSpec, build_judge
-from genarm_core.evaluation.metrics import METRICS, completion_metrics
-from genarm_core.evaluation.study import Cell, Study, load_prompt_records
+from genarm_core.evaluation.judges import Item, JudgeSpec, arm_judge_entry, build_judge
+from genarm_core.evaluation.metrics import METRICS, cost_metrics
+from genarm_core.evaluation.study import Cell, Study, ground_truth_key, load_prompt_records
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import StorageError
@@ -36,26 +35,10 @@ from storage.store import Store
 from .errors import Cancelled, UserError
 from .records import generation_record
 
-_CELL = re.compile(r"\| prompt (\d+) \| sample (\d+)$")
-#: Cells of a study's ground-truth pairs: "ground truth 3 | a" and "... | b" (not decoded: given texts).
-GROUND_TRUTH = re.compile(r"^ground truth (\d+) \| ([ab])$")
 #: A judge's ``path`` that means the model set's base model ("the base itself as judge").
 BASE_PATH = "@base"
 #: Pairs a pairwise judge is given at once (each is two prompts: both orders).
 VERDICT_BATCH = 16
-
-
-def is_study_cell(key: str | None) -> bool:
-    """Whether a stored cell key is a decoded cell (not a ground-truth pair's given text)."""
-    return bool(key) and _CELL.search(key) is not None
-
-
-def cell_position(key: str) -> tuple[int, int]:
-    """(prompt index, sample) of a stored cell key."""
-    m = _CELL.search(key)
-    if m is None:
-        raise ValueError(f"not a study cell key: {key!r}")
-    return int(m.group(1)), int(m.group(2))
 
 
 @dataclass
@@ -118,10 +101,10 @@ def study_judges(study: Study, config: ModelSetConfig, set_judges: bool = True) 
                                                       "tokenizer": spec.options.get("tokenizer") or config.base.tokenizer})
         if spec.name in METRICS:
             raise ConfigError(f"{spec.source}: judges.{spec.name}: that name is a built-in metric; call the judge otherwise")
-        if spec.kind == "arm" and spec.options["objective"] not in config.objective_names:
-            raise ConfigError(f"{spec.source}: judges.{spec.name}.objective: {spec.options['objective']!r} is not an "
+        if spec.objective is not None and spec.objective not in config.objective_names:
+            raise ConfigError(f"{spec.source}: judges.{spec.name}.objective: {spec.objective!r} is not an "
                               f"objective of this model set ({', '.join(config.objective_names)})")
-        if spec.kind in ("reward_model", "llm_judge") and spec.options["path"] in arm_paths and not spec.self_scored:
+        if spec.model_path is not None and spec.model_path in arm_paths and not spec.self_scored:
             spec = dataclasses.replace(spec, self_scored=True)
         out.append(spec)
     return out
@@ -182,7 +165,7 @@ class StudyRunner:
         records = []
         for i, g in enumerate(self.ground_truth()):
             for side in ("a", "b"):
-                key = f"ground truth {i} | {side}"
+                key = ground_truth_key(i, side)
                 if key not in stored:
                     records.append({"prompt": g["prompt"], "completion": g[side], "method": "base", "weights": {},
                                     "setting": {"method": "base", "weights": {}, "n": 1}, "n_tokens": 0, "latency_s": 0.0,
@@ -209,7 +192,7 @@ class StudyRunner:
             return 0
         ids = [r["id"] for r in rows]
         added = 0
-        for judge in [j for j in self.judges if j.kind != "llm_judge"]:
+        for judge in [j for j in self.judges if j.spec.scores]:
             done = self.store.scored(ids, judge.name)
             todo = [r for r in rows if r["id"] not in done]
             if not todo:
@@ -223,11 +206,10 @@ class StudyRunner:
                                                    "self_scored": judge.self_scored} for r, v in zip(todo, values)])
         done = self.store.scored(ids, METRICS[0])
         todo = [r for r in rows if r["id"] not in done]
-        metric_rows = []
-        for r in todo:
-            m = completion_metrics(r["completion"], r["n_tokens"], r["finish_reason"], r["latency_s"], kl=r.get("kl_to_base"),
-                                   forwards_per_token=r.get("forwards_per_token"))
-            metric_rows += [{"generation_id": r["id"], "judge": name, "value": m[name]} for name in METRICS]
+        metric_rows = [{"generation_id": r["id"], "judge": name, "value": value}
+                       for r in todo for name, value in cost_metrics(r["completion"], r["n_tokens"], r["finish_reason"],
+                                                                     r["latency_s"], r.get("kl_to_base"),
+                                                                     r.get("forwards_per_token")).items()]
         return added + self.store.add_judge_scores(metric_rows)
 
     # ------------------------------------------------------------------ phases
@@ -285,7 +267,7 @@ class StudyRunner:
 
     def _run_batch(self, batch: list[Cell]) -> tuple[int, int]:
         cfg = dataclasses.replace(self.study.decoding, seed=self.study.seed + batch[0].sample, trace=False,
-                                  score_all=any(j.kind == "arm" for j in self.judges))
+                                  score_all=any(j.spec.reads_arm_scores for j in self.judges))
         results = self.engine.generate([c.setting.row(self.study.prompts[c.prompt_index]["prompt"]) for c in batch], cfg)
         stored = self.store.study_cells(self.study_id)  # another run may have stored some meanwhile
         keep = [(c, r) for c, r in zip(batch, results) if c.key not in stored]
@@ -321,7 +303,7 @@ class StudyRunner:
             return self._score(list(mine))
 
     def _judge_pairs(self) -> int:
-        pairwise = [j for j in self.judges if j.kind == "llm_judge"]
+        pairwise = [j for j in self.judges if j.spec.pairwise]
         if not pairwise:
             return 0
         rows = {r["cell"]: r for r in self._stored_rows()}
@@ -414,7 +396,7 @@ def run_dashboard_study(ctx: Any, prompts: Sequence[Any], settings: Sequence[Any
     if total > MAX_COMPLETIONS:
         raise UserError(f"that study is {total:,} completions, more than {MAX_COMPLETIONS:,}; use fewer prompts, settings or samples")
     own = {j.name: j.to_dict() for j in config.judges if j.name in judges}
-    arms = {arm_judge_name(o): {"kind": "arm", "objective": o} for o in config.objective_names}
+    arms = {arm_judge_name(o): arm_judge_entry(o) for o in config.objective_names}
     decoding = {k: v for k, v in cfg.to_dict().items() if k not in ("trace", "score_all")}
     data = {"name": name or f"dashboard {datetime.now():%Y-%m-%d %H:%M:%S}", "model_set": str(ctx.sets.files[ctx.sets.current]),
             "prompts": records, "samples": samples, "seed": decoding.pop("seed"), "decoding": decoding,

@@ -11,26 +11,24 @@ seeded, so a report is the same every time it is made.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from genarm_core.models.config import Setting
-from genarm_core.evaluation.metrics import METRICS, best_of_n_kl_bound
-from genarm_core.evaluation.stats import Interval, bootstrap_mean, paired_win_rate
+from genarm_core.evaluation.judges import entry_scores
+from genarm_core.evaluation.metrics import METRICS
+from genarm_core.evaluation.stats import Interval, bootstrap_mean
 from storage.store import Store
 
 from .errors import UserError
-from .studies import cell_position, is_study_cell
+from genarm_core.evaluation.study import cell_position, is_study_cell
 
 #: The metrics a report's main table shows, with their headers.
 SHOWN_METRICS = {"kl_to_base": "KL to base", "distinct_2": "distinct-2", "rep_2": "rep-2", "length_tokens": "tokens",
                  "ended_eos": "ended (EOS)", "tokens_per_second": "tokens/s per row", "forwards_per_token": "forwards/token"}
-_BEST_OF = re.compile(r"^Best-of-(\d+)\b")
 
 
 @dataclass
@@ -46,6 +44,7 @@ class StudyReport:
     outcomes: pd.DataFrame | None = None  # one row per (judge, setting, prompt, sample) vs the reference
     agreement: pd.DataFrame | None = None  # each verdict-giving judge (and people) against each scoring judge
     completions: pd.DataFrame | None = None  # generation_id, label, prompt_index, sample, prompt, completion
+    setting_of: dict[str, Setting] = field(default_factory=dict)  # label -> the setting
 
     def completions_of(self, label: str) -> pd.DataFrame:
         """A setting's completions beside the reference's on the same prompt and sample, with each
@@ -69,7 +68,7 @@ class StudyReport:
 
     @property
     def scoring_judges(self) -> list[str]:
-        return [n for n, j in self.judges.items() if j.get("kind") != "llm_judge"]
+        return [n for n, j in self.judges.items() if entry_scores(j)]
 
     def judge_header(self, name: str) -> str:
         return f"{name} (self-scored)" if self.judges.get(name, {}).get("self_scored") else name
@@ -89,9 +88,11 @@ class StudyReport:
         for c in table.columns:
             if c not in ("setting", "n"):
                 table[c] = table[c].map(_fmt)
-        if "kl_to_base" in table.columns:  # Best-of-N has no per-token distribution: its KL is bounded instead
-            table["kl_to_base"] = [f"≤ {best_of_n_kl_bound(int(m.group(1))):.2f} (bound)" if (m := _BEST_OF.match(label))
-                                   else kl for label, kl in zip(table["setting"], table["kl_to_base"])]
+        if "kl_to_base" in table.columns:  # a method that returns base samples has no per-token distribution to measure
+            table["kl_to_base"] = [kl if (s := self.setting_of.get(label)) is None or s.method_.kl_along_path
+                                   else (f"≤ {b:.2f} (bound)" if (b := s.method_.kl_bound(s.n)) is not None
+                                         else "– (base samples)")
+                                   for label, kl in zip(table["setting"], table["kl_to_base"])]
         lines.append(markdown_table(table, cols))
         if not self.wins.empty:
             lines += ["", f"Against {self.reference} on the same prompt and sample (win rate = win / n, 95% interval):", ""]
@@ -327,7 +328,7 @@ def build_report(store: Store, study_id: int, rounds: int = 1000, seed: int = 0)
     scores["value"] = pd.to_numeric(scores["value"], errors="coerce")
     scores = _normalise(scores, judges, reference)
     settings = [s for s in labels if s in set(info["label"])]
-    judge_names = [j for j in judges if judges[j].get("kind") != "llm_judge"]
+    judge_names = [j for j in judges if entry_scores(judges[j])]
     rows = []
     for label in settings:
         part = scores[scores["label"] == label]
@@ -343,7 +344,8 @@ def build_report(store: Store, study_id: int, rounds: int = 1000, seed: int = 0)
     agree = pd.DataFrame([agreement(outcomes, v, s) for v in verdict_judges for s in judge_names if v != s],
                          columns=["judge", "against", "n", "agree", "kappa"])
     completions = _completions(info, gens, config, scores)
-    return StudyReport(study, settings, reference, judges, scores, summary, wins, weights, outcomes, agree, completions)
+    return StudyReport(study, settings, reference, judges, scores, summary, wins, weights, outcomes, agree, completions,
+                       {s.label: s for s in gens["setting"]})
 
 
 def _completions(info: pd.DataFrame, gens: pd.DataFrame, config: dict[str, Any], scores: pd.DataFrame) -> pd.DataFrame:
@@ -451,10 +453,6 @@ def agreement(outcomes: pd.DataFrame, judge: str, other: str) -> dict[str, Any]:
     both = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner")
     agree, kappa, n = cohen_kappa(list(both["a"]), list(both["b"]))
     return {"judge": judge, "against": other, "n": n, "agree": agree, "kappa": kappa}
-
-
-def _nan_none(series: pd.Series) -> list[float | None]:
-    return [None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v) for v in series]
 
 
 def find_study(store: Store, ref: str) -> int:

@@ -100,8 +100,8 @@ def register(ctx: AppContext) -> None:
     def api_queue_vote(slot_id: int, verdict: str, annotator: str, comment: str = "", request: gr.Request = None) -> str:
         """A verdict (A, B, tie, both_bad) about the sides as /queue_next showed them; returns {judgment_id}."""
         try:
-            if verdict not in ("A", "B", "tie", "both_bad"):
-                raise UserError(f"verdict: one of A, B, tie, both_bad; got {verdict!r}")
+            if verdict not in req.VERDICTS:
+                raise UserError(f"verdict: one of {', '.join(req.VERDICTS)}; got {verdict!r}")
             return json.dumps({"judgment_id": queue.vote(queue.item(slot_id, as_login(request, annotator), judged=True), verdict,
                                                          comment or "")})
         except UserError as exc:

@@ -16,7 +16,7 @@ from ..render import COMBINED, token_html
 from ..service import (METHOD_LABELS, METHODS, PANEL_NAMES, VERDICTS, AlreadyJudged, AppContext, Pair, PairUpdate,
                        Setting, UserError, method_named, parse_chat)
 from ..service import requests
-from .common import DecodingControls, LooseNumber, LooseRadio, LooseSlider, View, refuse
+from .common import DecodingControls, LooseNumber, LooseSlider, View, refuse
 
 VERDICT_BUTTONS = {"A is better": "A", "B is better": "B", "Tie": "tie", "Both bad": "both_bad"}
 METHOD_CHOICES = list(METHOD_LABELS.values())  # every method of the registry (``genarm_core.decoding.methods``)
@@ -328,16 +328,30 @@ def _presets(ctx: AppContext) -> dict[str, dict[str, float]]:
 # ---------------------------------------------------------------------------------------- wiring
 
 def wire(demo: gr.Blocks, ctx: AppContext, t: CompareTab, shown_set: gr.State) -> View:
-    d = t.decoding
-    shared = [shown_set, t.prompt, t.chat, d.beta, d.temperature, d.top_k, d.top_p, t.max_new, d.seed, t.blind, t.colour_by,
-              t.judge]
-    panel_inputs = [c for p in t.panels for c in (p.method, p.n, *p.options.values(), *p.sliders.values())]
-    outputs = [t.notice, t.pair, *t.votes, t.status] + [c for p in t.panels for c in (p.text, p.tokens, p.reveal, p.sliders_box)]
+    """Attach every handler of the tab, one feature at a time; handlers return their updates keyed by
+    component (what is not named stays as it is)."""
+    inputs = CompareInputs(t, shown_set, ctx)
+    _wire_generation(ctx, t, inputs)
+    _wire_controls(ctx, t)
+    _wire_judging(demo, ctx, t)
+    _wire_presets(ctx, t, inputs)
+    return _loaded_set_view(ctx, t)
 
-    def read_panels(values: list) -> list[PanelInput]:
-        """``panel_inputs`` values -> one ``PanelInput`` a panel (weights of the loaded set's objectives)."""
-        panels, loaded = [], set(ctx.objectives)
-        for p in t.panels:
+
+class CompareInputs:
+    """The components a generation reads, and how their values become a ``PairRequest``."""
+
+    def __init__(self, t: CompareTab, shown_set: gr.State, ctx: AppContext):
+        d = t.decoding
+        self.t, self.ctx = t, ctx
+        self.shared = [shown_set, t.prompt, t.chat, d.beta, d.temperature, d.top_k, d.top_p, t.max_new, d.seed, t.blind,
+                       t.colour_by, t.judge]
+        self.panels = [c for p in t.panels for c in (p.method, p.n, *p.options.values(), *p.sliders.values())]
+
+    def read_panels(self, values: list) -> list[PanelInput]:
+        """``self.panels`` values -> one ``PanelInput`` a panel (weights of the loaded set's objectives)."""
+        panels, loaded = [], set(self.ctx.objectives)
+        for p in self.t.panels:
             width = 2 + len(p.options) + len(p.sliders)
             method, n, *rest = values[:width]
             values = values[width:]
@@ -346,86 +360,102 @@ def wire(demo: gr.Blocks, ctx: AppContext, t: CompareTab, shown_set: gr.State) -
                                      dict(zip(p.options, opts))))
         return panels
 
-    def request(values: list) -> PairRequest:
-        shown, prompt, chat, beta, temp, top_k, top_p, max_new, seed, blind, colour, judge = values[:len(shared)]
+    def request(self, values: list) -> PairRequest:
+        shown, prompt, chat, beta, temp, top_k, top_p, max_new, seed, blind, colour, judge = values[:len(self.shared)]
         return PairRequest(shown, prompt, bool(chat), beta, temp, top_k, top_p, max_new, seed, bool(blind), colour,
-                           read_panels(values[len(shared):]), judge or "")
+                           self.read_panels(values[len(self.shared):]), judge or "")
 
-    def show(view: PairView) -> list:
-        if view.text_only:
-            out = [gr.skip()] * (3 + len(t.votes))  # notice, pair, votes, status
-            for p in view.panels:
-                out += [p.text, gr.skip(), gr.skip(), gr.skip()]
-            return out
-        out = [view.notice, view.pair, *[gr.update(interactive=view.votable) for _ in t.votes], view.status]
-        for p in view.panels:
-            out += [p.text, p.tokens, p.reveal, gr.update(visible=p.controls_visible)]
-        return out
 
-    def cleared(message: str) -> list:
-        """After a refused request: no old pair stays votable and the status says why."""
-        return [f"⚠️ {message}", None, *[gr.update(interactive=False) for _ in t.votes], "Nothing generated: " + message,
-                *[gr.skip() for _ in t.panels for _ in range(4)]]
+def _votes(t: CompareTab, on: bool) -> dict:
+    return {b: gr.update(interactive=on) for b in t.votes}
+
+
+def _panels(t: CompareTab, views: list[PanelView], text_only: bool = False) -> dict:
+    """A ``PanelView`` each into its panel's components (``text_only``: a streamed update, the texts alone)."""
+    out: dict = {}
+    for p, v in zip(t.panels, views):
+        out[p.text] = v.text
+        if not text_only:
+            out |= {p.tokens: v.tokens, p.reveal: v.reveal, p.sliders_box: gr.update(visible=v.controls_visible)}
+    return out
+
+
+def _wire_generation(ctx: AppContext, t: CompareTab, inputs: CompareInputs) -> None:
+    """Generate (button, Enter, a released slider when live), streamed; Stop."""
+    outputs = [t.notice, t.pair, *t.votes, t.status, *[c for p in t.panels for c in (p.text, p.tokens, p.reveal,
+                                                                                    p.sliders_box)]]
+
+    def show(view: PairView) -> dict:
+        if view.text_only:  # the page redraws nothing but the texts
+            return _panels(t, view.panels, text_only=True)
+        return {t.notice: view.notice, t.pair: view.pair, t.status: view.status, **_votes(t, view.votable),
+                **_panels(t, view.panels)}
 
     def on_generate(*values):
         try:
-            for view in run_pair(ctx, request(list(values))):
+            for view in run_pair(ctx, inputs.request(list(values))):
                 yield show(view)
-        except UserError as exc:
-            yield cleared(str(exc))
+        except UserError as exc:  # no old pair stays votable, and the status says why
+            yield {t.notice: f"⚠️ {exc}", t.pair: None, t.status: f"Nothing generated: {exc}", **_votes(t, False)}
             raise refuse(exc) from None
 
     # "minimal": a timer beside the streaming texts. Gradio's full progress animates an overlay on every
     # output while the pair decodes, which cost the browser 3-4 CPU-seconds a pair on a 2-core machine,
     # taken from decoding (``benchmarks.compare_page``; README, Benchmarks).
-    gen = t.generate.click(on_generate, shared + panel_inputs, outputs, api_visibility="private",
-                           concurrency_id="generate", concurrency_limit=1, show_progress="minimal")
-    sub = t.prompt.submit(on_generate, shared + panel_inputs, outputs, api_visibility="private",
-                          concurrency_id="generate", concurrency_limit=1, show_progress="minimal")
+    events = dict(api_visibility="private", concurrency_id="generate", concurrency_limit=1, show_progress="minimal")
+    read = inputs.shared + inputs.panels
+    gen = t.generate.click(on_generate, read, outputs, **events)
+    sub = t.prompt.submit(on_generate, read, outputs, **events)
 
     def on_release(live, *values):
         if not live or not str(values[1] or "").strip():
-            yield [gr.skip()] * len(outputs)
+            yield {}
             return
         yield from on_generate(*values)
 
-    releases = [s.release(on_release, [t.live, *shared, *panel_inputs], outputs, api_visibility="private",
-                          concurrency_id="generate", concurrency_limit=1, show_progress="minimal")
-                for p in t.panels for s in p.sliders.values()]
+    releases = [s.release(on_release, [t.live, *read], outputs, **events) for p in t.panels for s in p.sliders.values()]
     t.stop.click(None, None, None, cancels=[gen, sub, *releases], api_visibility="private")
 
-    def on_method(label):
-        """Only the controls that act on the method: its weights (not the base's), its N, its options."""
-        m = method_named(label)
-        return (gr.update(visible=m.uses_weights), gr.update(visible=m.n_meaning is not None),
-                *[gr.update(visible=name in m.options) for name in OPTIONS])
 
+def _wire_controls(ctx: AppContext, t: CompareTab) -> None:
+    """Each panel shows only the controls its method uses; the token colouring follows its radio."""
     for p in t.panels:
+        def on_method(label, p=p):
+            m = method_named(label)
+            return {p.sliders_box: gr.update(visible=m.uses_weights), p.n: gr.update(visible=m.n_meaning is not None),
+                    **{box: gr.update(visible=name in m.options) for name, box in p.options.items()}}
+
         p.method.change(on_method, p.method, [p.sliders_box, p.n, *p.options.values()], api_visibility="private")
 
     def recolour(pair, colour):
         if pair is None:
-            return [gr.skip()] * len(t.panels)
-        return [v.tokens for v in panel_views(pair, colour)]
+            return {}
+        return {p.tokens: v.tokens for p, v in zip(t.panels, panel_views(pair, colour))}
 
     t.colour_by.change(recolour, [t.pair, t.colour_by], [p.tokens for p in t.panels], api_visibility="private")
+
+
+def _wire_judging(demo: gr.Blocks, ctx: AppContext, t: CompareTab) -> None:
+    """The per-panel judge, the vote buttons, the remembered annotator."""
+    reveals = [p.reveal for p in t.panels]
 
     def on_judge(pair, judge, colour):
         """Score the shown pair with another judge; the vote buttons are locked meanwhile (a vote
         cast during the scoring would be overwritten by the scored, unvoted pair)."""
         if pair is None:
-            yield [gr.skip()] * (2 + len(t.panels) + len(t.votes))
+            yield {}
             return
-        yield [gr.skip(), gr.skip(), *[gr.skip() for _ in t.panels], *[gr.update(interactive=False) for _ in t.votes]]
+        yield _votes(t, False)
         votable = pair.votable
         try:
             pair, notice, views = rescore(ctx, pair, judge or "", colour)
         except UserError as exc:
-            yield [gr.skip(), gr.skip(), *[gr.skip() for _ in t.panels], *[gr.update(interactive=votable) for _ in t.votes]]
+            yield _votes(t, votable)
             raise refuse(exc) from None
-        yield [pair, notice, *[v.reveal for v in views], *[gr.update(interactive=votable) for _ in t.votes]]
+        yield {t.pair: pair, t.notice: notice, **{p.reveal: v.reveal for p, v in zip(t.panels, views)},
+               **_votes(t, votable)}
 
-    t.judge.input(on_judge, [t.pair, t.judge, t.colour_by], [t.pair, t.notice, *[p.reveal for p in t.panels], *t.votes],
+    t.judge.input(on_judge, [t.pair, t.judge, t.colour_by], [t.pair, t.notice, *reveals, *t.votes],
                   api_visibility="private", concurrency_id="generate", concurrency_limit=1)
 
     names = list(t.objective_verdicts)
@@ -440,10 +470,9 @@ def wire(demo: gr.Blocks, ctx: AppContext, t: CompareTab, shown_set: gr.State) -
                 pair, status, views = vote(ctx, pair, verdict, dict(zip(names, per)), who, comment, colour)
             except UserError as exc:
                 raise refuse(exc) from None
-            out = [pair, status, who or saved, *[gr.update(interactive=False) for _ in t.votes]]
-            for v in views:
-                out += [v.reveal, v.tokens, gr.update(visible=v.controls_visible)]
-            return out + [None] * len(names) + [""]
+            revealed = {c: u for c, u in _panels(t, views).items() if c not in {p.text for p in t.panels}}
+            return {t.pair: pair, t.status: status, t.saved_annotator: who or saved, **_votes(t, False), **revealed,
+                    **{box: None for box in t.objective_verdicts.values()}, t.comment: ""}
         return handler
 
     for btn, verdict in zip(t.votes, VERDICT_BUTTONS.values()):
@@ -461,9 +490,12 @@ def wire(demo: gr.Blocks, ctx: AppContext, t: CompareTab, shown_set: gr.State) -
         demo.load(None, [t.annotator, t.saved_annotator], [t.annotator], js=REMEMBER_ANNOTATOR_JS,
                   api_visibility="private")
 
+
+def _wire_presets(ctx: AppContext, t: CompareTab, inputs: CompareInputs) -> None:
+    """Save a panel's weights under a name; apply a saved one to a panel (which becomes GenARM)."""
     def on_save_preset(name, panel_name, *values):
         try:
-            p = read_panels(list(values))[PANEL_NAMES.index(panel_name)]
+            p = inputs.read_panels(list(values))[PANEL_NAMES.index(panel_name)]
             setting = panel_setting(ctx, p, f"panel {panel_name}")
             ctx.records.save_preset(name, setting)
             choices = sorted(ctx.records.presets())
@@ -472,7 +504,7 @@ def wire(demo: gr.Blocks, ctx: AppContext, t: CompareTab, shown_set: gr.State) -
         gr.Info(f"Saved preset {name.strip()!r}")
         return gr.update(choices=choices, value=name.strip())
 
-    t.preset_save.click(on_save_preset, [t.preset_name, t.preset_from, *panel_inputs], [t.preset_pick],
+    t.preset_save.click(on_save_preset, [t.preset_name, t.preset_from, *inputs.panels], [t.preset_pick],
                         api_visibility="private")
 
     def on_apply_preset(name, panel_name):
@@ -480,28 +512,30 @@ def wire(demo: gr.Blocks, ctx: AppContext, t: CompareTab, shown_set: gr.State) -
             weights = apply_preset(ctx, name)
         except UserError as exc:
             raise refuse(exc) from None
-        out = []
-        for i, p in enumerate(t.panels):
-            mine = i == PANEL_NAMES.index(panel_name)
-            out += [gr.update(value=weights.get(o, 0.0)) if mine else gr.skip() for o in p.sliders]
-            out.append(gr.update(value=METHOD_LABELS["genarm"]) if mine else gr.skip())
-        return out
+        p = t.panels[PANEL_NAMES.index(panel_name)]
+        return {p.method: gr.update(value=METHOD_LABELS["genarm"]),
+                **{slider: gr.update(value=weights.get(o, 0.0)) for o, slider in p.sliders.items()}}
 
     t.preset_apply.click(on_apply_preset, [t.preset_pick, t.preset_to],
                          [c for p in t.panels for c in (*p.sliders.values(), p.method)], api_visibility="private")
 
+
+def _loaded_set_view(ctx: AppContext, t: CompareTab) -> View:
+    """What the tab shows of the loaded set (on page load and after a switch): its sliders, its verdicts, its judges."""
+    outputs = [t.pair, *t.votes, *[s for p in t.panels for s in p.sliders.values()], *t.objective_verdicts.values(),
+               t.colour_by, t.judge]
+
     def view() -> list:
         loaded = {o.name: o for o in ctx.config.objectives}
-        out: list = [None, *[gr.update(interactive=False) for _ in t.votes]]
+        out: dict = {t.pair: None, **_votes(t, False)}
         for p in t.panels:
-            for name in p.sliders:
+            for name, slider in p.sliders.items():
                 o = loaded.get(name)
-                out.append(gr.update(visible=True, minimum=o.min_weight, maximum=o.max_weight, value=o.default_weight,
-                                     info=o.description or None) if o else gr.update(visible=False))
-        out += [gr.update(visible=name in loaded, value=None) for name in names]
-        out.append(gr.update(choices=[COMBINED, *loaded], value=COMBINED))
-        out.append(gr.update(choices=judge_choices(ctx), value=ctx.default_panel_judge() or ""))
-        return out
+                out[slider] = (gr.update(visible=True, minimum=o.min_weight, maximum=o.max_weight, value=o.default_weight,
+                                         info=o.description or None) if o else gr.update(visible=False))
+        out |= {box: gr.update(visible=name in loaded, value=None) for name, box in t.objective_verdicts.items()}
+        out[t.colour_by] = gr.update(choices=[COMBINED, *loaded], value=COMBINED)
+        out[t.judge] = gr.update(choices=judge_choices(ctx), value=ctx.default_panel_judge() or "")
+        return [out[c] for c in outputs]  # ``View`` is read by position (app.ui chains every tab's views)
 
-    return View(view, [t.pair, *t.votes, *[s for p in t.panels for s in p.sliders.values()], *t.objective_verdicts.values(),
-                       t.colour_by, t.judge])
+    return View(view, outputs)

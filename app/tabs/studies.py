@@ -91,7 +91,7 @@ def default_grid(objectives: list[str]) -> str:
 def judge_choices(ctx: AppContext) -> tuple[list[tuple[str, str]], list[str]]:
     """The set's judges as (label, name), and those picked by default (all but slow pairwise LLM judges)."""
     choices = [(f"{j.name} ({j.kind.replace('_', ' ')})", j.name) for j in ctx.config.judges]
-    return choices, [j.name for j in ctx.config.judges if j.kind != "llm_judge"]
+    return choices, [j.name for j in ctx.config.judges if j.scores]
 
 
 def study_choices(ctx: AppContext) -> list[tuple[str, int]]:

@@ -14,7 +14,6 @@ is returned.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
@@ -24,7 +23,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
-from genarm_core.decoding.methods import METHODS, Row, row_seed
+from genarm_core.decoding.methods import Row, row_seed
 from genarm_core.models.config import DecodingConfig, RowSpec
 from genarm_core.models.loading import BASE, ModelSet
 from genarm_core.decoding.prompt_cache import PromptCache
@@ -128,6 +127,7 @@ class GenARMEngine:
         self.last_decode: dict[str, Any] = {}
         # A static decode step (its runners' caches and buffers, its math, its graph) by what it bakes in.
         self._static: OrderedDict[tuple, DecodeStep] = OrderedDict()
+        self._ids_memo: OrderedDict[str, dict[str, list[int]]] = OrderedDict()  # row -> its models' prompt ids
 
     def _decode_mode(self, groups: list) -> str:
         """``auto``: CUDA graphs when every model is on a CUDA device, else the dynamic cache."""
@@ -158,12 +158,21 @@ class GenARMEngine:
 
     def row_prompt_ids(self, spec: RowSpec) -> dict[str, list[int]]:
         """Token ids each model is fed for a row: the base reads the prompt its method gives it (a
-        Prompted row's base reads the objectives' system prompts first), the ARMs the prompt itself."""
+        Prompted row's base reads the objectives' system prompts first), the ARMs the prompt itself.
+        Kept for the last few rows (a page measures a prompt before it is decoded: one tokenisation)."""
+        key = json.dumps([spec.prompt if isinstance(spec.prompt, str) else list(spec.prompt), spec.method,
+                          sorted(spec.weights.items())], sort_keys=True)
+        if key in self._ids_memo:
+            self._ids_memo.move_to_end(key)
+            return {name: list(ids) for name, ids in self._ids_memo[key].items()}
         ids = self.prompt_ids(spec.prompt)
         base_prompt = self.base_prompt(spec)
         if base_prompt is not spec.prompt:
             ids[BASE] = self.models.base.encode_prompt(base_prompt)
-        return ids
+        self._ids_memo[key] = ids
+        while len(self._ids_memo) > 64:
+            self._ids_memo.popitem(last=False)
+        return {name: list(v) for name, v in ids.items()}
 
     def base_prompt(self, spec: RowSpec) -> Any:
         """The prompt the base reads for a row (its method's: the prompt itself, or e.g. the prompted

@@ -93,15 +93,41 @@ class JudgeSpec:
 
     @property
     def scores(self) -> bool:
-        return self.kind != "llm_judge"
+        """Whether it scores one completion (else it compares two: ``pairwise``)."""
+        return entry_scores(self.to_dict())
 
     @property
     def pairwise(self) -> bool:
-        return self.kind == "llm_judge"
+        return not self.scores
+
+    @property
+    def reads_arm_scores(self) -> bool:
+        """Whether it reads the ARMs' sequence scores of a completion (the decoding must report them all)."""
+        return self.kind == "arm"
+
+    @property
+    def objective(self) -> str | None:
+        """The objective whose ARM it is (an ``arm`` judge), else None."""
+        return self.options.get("objective") if self.kind == "arm" else None
+
+    @property
+    def model_path(self) -> str | None:
+        """The model it runs, when it runs one of its own (a reward model, an LLM judge), else None."""
+        return self.options.get("path") if self.kind in ("reward_model", "llm_judge") else None
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "self_scored": self.self_scored, **({"compare": True} if self.compare else {}),
                 **({"safety_axis": self.safety_axis} if self.safety_axis else {}), **self.options}
+
+
+def entry_scores(entry: dict[str, Any]) -> bool:
+    """Whether a judge entry (as a study stores it) scores one completion, rather than comparing two."""
+    return entry.get("kind") != "llm_judge"
+
+
+def arm_judge_entry(objective: str) -> dict[str, Any]:
+    """The entry of a judge that reports an objective's own ARM score (self-scored by nature)."""
+    return {"kind": "arm", "objective": objective}
 
 
 def parse_judges(data: Any, where: str, resolve: Callable[[str], str] | None = None) -> tuple[JudgeSpec, ...]:

@@ -13,7 +13,6 @@ along the sampled path, and the decoding cost.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Sequence
 
 
@@ -46,11 +45,6 @@ def kl_along_path(trace: Sequence[dict[str, Any]] | None) -> float | None:
     return float(sum(t["combined_logprob"] - t["base_logprob"] for t in trace))
 
 
-def best_of_n_kl_bound(n: int) -> float:
-    """The KL of Best-of-N to the base is at most log N − (N − 1) / N (Beirami et al., 2024)."""
-    return math.log(n) - (n - 1) / n
-
-
 def completion_metrics(text: str, n_tokens: int, finish_reason: str, latency_s: float,
                        trace: Sequence[dict[str, Any]] | None = None, kl: float | None = None,
                        forwards_per_token: float | None = None) -> dict[str, float | None]:
@@ -67,3 +61,12 @@ def completion_metrics(text: str, n_tokens: int, finish_reason: str, latency_s: 
 #: The names ``completion_metrics`` returns, in table order.
 METRICS = ("length_tokens", "ended_eos", "distinct_1", "distinct_2", "rep_2", "rep_3", "rep_4", "kl_to_base",
            "seconds_per_token", "forwards_per_token")
+
+
+def cost_metrics(text: str, n_tokens: int, finish_reason: str, latency_s: float, kl: float | None = None,
+                 forwards_per_token: float | None = None, trace: list | None = None) -> dict[str, float | None]:
+    """A completion's metrics ({metric judge: value}, every name of ``METRICS``): the one builder the
+    dashboard's generations and a study's cells are scored with."""
+    m = completion_metrics(text, n_tokens, finish_reason, latency_s, trace=trace, kl=kl,
+                           forwards_per_token=forwards_per_token)
+    return {name: m[name] for name in METRICS}

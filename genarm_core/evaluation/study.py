@@ -32,6 +32,7 @@ database. Running (``app.service.studies``) stores every cell as a generation, s
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,8 @@ BUILTIN_STUDIES = {"smollm2": _PKG / "smollm2" / "study.yaml", "demo": _PKG / "d
 
 @dataclass(frozen=True)
 class Cell:
-    """One completion of a study: a setting on one prompt, one sample. ``key`` is stored with it."""
+    """One completion of a study: a setting on one prompt, one sample. ``key`` is stored with it,
+    and ``cell_position`` reads it back (the key's writer and its reader side by side)."""
 
     setting: Setting
     prompt_index: int
@@ -65,6 +67,29 @@ class Cell:
     @property
     def key(self) -> str:
         return f"{self.setting.label} | prompt {self.prompt_index} | sample {self.sample}"
+
+
+_CELL = re.compile(r"\| prompt (\d+) \| sample (\d+)$")
+#: Cells of a study's ground-truth pairs: "ground truth 3 | a" and "... | b" (not decoded: given texts).
+GROUND_TRUTH = re.compile(r"^ground truth (\d+) \| ([ab])$")
+
+
+def ground_truth_key(index: int, side: str) -> str:
+    """The stored cell of a study's ground-truth pair ``index``, side ``a`` or ``b`` (read by ``GROUND_TRUTH``)."""
+    return f"ground truth {index} | {side}"
+
+
+def is_study_cell(key: str | None) -> bool:
+    """Whether a stored cell key is a decoded cell (not a ground-truth pair's given text)."""
+    return bool(key) and _CELL.search(key) is not None
+
+
+def cell_position(key: str) -> tuple[int, int]:
+    """(prompt index, sample) of a stored cell key (``Cell.key``)."""
+    m = _CELL.search(key)
+    if m is None:
+        raise ValueError(f"not a study cell key: {key!r}")
+    return int(m.group(1)), int(m.group(2))
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
 
-from genarm_core.decoding.methods import METHOD_LABELS, METHODS, method as method_named
+from genarm_core.decoding.methods import METHODS, method as method_named
 from genarm_core.evaluation.judges import parse_judges
+from genarm_core.evaluation.verdicts import VERDICTS
 from genarm_core.models.files import ConfigError, _check, _finite_number, read_yaml_file, resolve_path
 from genarm_core.models.formats import FormatError, PromptFormat
 
@@ -417,8 +417,6 @@ class ModelSetConfig:
                 fail(f"reward_models.{name}: not an objective of this set; reward models are keyed by objective "
                      f"(one per objective at most): {[o.name for o in objectives]}")
             reward_models.append((str(name), model(spec, f"reward_models.{name}", _MODEL_KEYS)))
-        from genarm_core.evaluation.judges import parse_judges
-
         judges = parse_judges(data.get("judges"), where, resolve)
         return cls(base=base, objectives=tuple(objectives), name=str(data.get("name", Path(where).stem)),
                    defaults=defaults, max_new_tokens_cap=cap, source=str(source) if source else None,
@@ -440,7 +438,7 @@ def parse_ground_truth(raw: Any, where: str) -> tuple:
             raise ConfigError(f"{at}: needs exactly prompt, a, b and answer")
         if not all(isinstance(g[k], str) and g[k].strip() for k in ("prompt", "a", "b")):
             raise ConfigError(f"{at}: prompt, a and b must be non-empty text")
-        if g["answer"] not in ("A", "B", "tie", "both_bad"):
-            raise ConfigError(f"{at}.answer: one of A, B, tie, both_bad; got {g['answer']!r}")
+        if g["answer"] not in VERDICTS:
+            raise ConfigError(f"{at}.answer: one of {', '.join(VERDICTS)}; got {g['answer']!r}")
         out.append(dict(g))
     return tuple(out)

@@ -19,7 +19,7 @@ from typing import Any, Iterator, Sequence
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from genarm_core.models.config import ConfigError, ModelSetConfig, ModelSpec
+from genarm_core.models.config import ModelSetConfig, ModelSpec
 from genarm_core.decoding.skinny import use_skinny_products
 from genarm_core.models.vocab import VocabularyMismatch, shared_vocab_size
 

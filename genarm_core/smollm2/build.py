@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from genarm_core.models.cache import build_atomically, cache_root, ensure_judges, is_complete
+from genarm_core.models.cache import build_atomically, cache_root, ensure_judges
 from ..progress import BuildProgress
 from . import fetch, judge, pairs, prompts
 
@@ -79,10 +79,6 @@ STAGES = [("base model", 45.0), ("answers of the base", 40.0), ("harmlessness AR
 def set_path(settings: SmolSettings | None = None, cache_dir: str | Path | None = None) -> Path:
     settings = settings or SmolSettings()
     return cache_root(cache_dir) / "smollm2" / settings.key() / "models.yaml"
-
-
-def is_built(settings: SmolSettings | None = None, cache_dir: str | Path | None = None) -> bool:
-    return is_complete(set_path(settings, cache_dir).parent)
 
 
 def ensure_smollm2(settings: SmolSettings | None = None, cache_dir: str | Path | None = None, force: bool = False,

@@ -7,6 +7,7 @@ shares the plain base row's random stream, so Best-of-1 is the base's own sample
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping, Sequence
 
 from .core import Method, Row, row_seed, weighted_names
@@ -23,6 +24,11 @@ class BestOfN(Method):
     n_range = (1, MAX_N)
     default_n = 8
     streams = False
+    kl_along_path = False  # it returns one of the base's own samples
+
+    def kl_bound(self, n: int) -> float | None:
+        """log N − (N − 1) / N (Beirami et al., 2024)."""
+        return math.log(n) - (n - 1) / n
 
     def short_name(self, n, options) -> str:
         return f"Best-of-{n}"

@@ -32,6 +32,9 @@ class BlockwiseBestOfN(BestOfNByRewardModel):
     options = {"block": Option(default=8, low=1, high=512, help="tokens per block")}
     needs_dynamic_cache = True  # its rows are reordered in place, and its reward caches grow with them
 
+    def kl_bound(self, n: int) -> float | None:
+        return None  # the bound grows with the number of blocks of each completion (Beirami et al., 2024)
+
     def short_name(self, n, options) -> str:
         return f"Blockwise Best-of-{n} (B={options.get('block', self.options['block'].default)}) by RM"
 

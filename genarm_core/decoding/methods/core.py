@@ -99,6 +99,9 @@ class Method:
     streams: ClassVar[bool] = True
     #: whether its rows need the dynamic KV cache (its own caches grow with the rows, or rows are reordered)
     needs_dynamic_cache: ClassVar[bool] = False
+    #: whether the KL to the base along the sampled path measures it (False: it returns base samples, and
+    #: its distribution's KL is only bounded: ``kl_bound``)
+    kl_along_path: ClassVar[bool] = True
 
     # ------------------------------------------------------------------ a setting
 
@@ -141,6 +144,10 @@ class Method:
 
     def problem(self, config: "ModelSetConfig", weights: Mapping[str, float]) -> str | None:
         """Why ``config``'s set cannot decode this method with ``weights`` (None: it can)."""
+        return None
+
+    def kl_bound(self, n: int) -> float | None:
+        """An upper bound on the KL of its distribution to the base, where one is known (None: not known)."""
         return None
 
     def batch_rows(self, n: int) -> int:
