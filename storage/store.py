@@ -225,6 +225,9 @@ class Store(StudyTables, QueueTables):
             if unknown:
                 raise ValueError(f"unknown generation field(s): {sorted(unknown)}")
             d = {k: clean_json(rec.get(k)) for k in _GEN_FIELDS if k in rec}
+            for k in ("prompt", "completion"):  # PostgreSQL's text cannot hold NUL: a model may write the byte
+                if isinstance(d.get(k), str) and "\x00" in d[k]:
+                    d[k] = d[k].replace("\x00", "\ufffd")
             d.setdefault("scores", {})
             d.setdefault("settings", {})
             data.append(d)

@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 
 STREAM_INTERVAL_S = 0.25  #: the shortest time between two streamed updates of a pair
+#: The longest prompt (characters; a chat's messages each) a request may send, checked before tokenising.
+MAX_PROMPT_CHARS = 20_000
+MAX_COMMENT_CHARS = 5_000
 
 
 @dataclass
@@ -176,12 +179,15 @@ class AppContext:
         ``settings``: the panels' settings, whose rows may read more than the prompt (Prompted's system prompts)."""
         if (isinstance(prompt, str) and not prompt.strip()) or not prompt:
             raise UserError("prompt: the prompt is empty")
+        for m in ([{"content": prompt}] if isinstance(prompt, str) else prompt):  # before any tokenising
+            requests.text(m.get("content"), "prompt", MAX_PROMPT_CHARS)
         budget = self.models.max_context() - max_new_tokens
         rows = [s.row(prompt) for s in settings] or [Setting("base").row(prompt)]
         try:
             longest = max(len(ids) for row in rows for ids in self.engine.row_prompt_ids(row).values())
         except ValueError as exc:  # a row the set cannot decode (checked again, with the panel's name, by ``setting``)
             raise UserError(str(exc)) from None
+        self._check_budget(settings, longest, max_new_tokens)
         if longest <= budget:
             return prompt, None
         if not isinstance(prompt, str):
@@ -194,6 +200,17 @@ class AppContext:
         keep = max(1, len(ids) - (longest - budget) - 8)  # templates add tokens too: cut a little more
         return tok.decode(ids[-keep:]), (f"the prompt was {longest} tokens; only its last {keep} tokens were kept to fit "
                                          f"the model's context")
+
+    def _check_budget(self, settings: Sequence[Setting], prompt_tokens: int, max_new_tokens: int) -> None:
+        """Refuse, before any decoding, a request whose rows × (prompt + new tokens) exceed the server's
+        budget (``ModelSets.token_budget``): two Best-of-64 panels on a long prompt would not fit in memory."""
+        rows = sum(s.method_.cache_rows(s.n) for s in settings) or 1
+        needed, allowed = rows * (min(prompt_tokens, self.models.max_context()) + max_new_tokens), self.sets.token_budget()
+        if needed > allowed:
+            raise UserError(f"request: {rows} rows of KV cache (the panels' N and candidates) × "
+                            f"{prompt_tokens + max_new_tokens} tokens (prompt + max new tokens) = {needed:,} row-tokens; "
+                            f"this server allows {allowed:,} per request (max_batch_tokens in the model-set file). "
+                            "Lower N, the max new tokens or the prompt's length")
 
     def generate_pair(self, prompt: Any, settings: Sequence[Setting], cfg: DecodingConfig, blind: bool = False,
                       cancel: threading.Event | None = None, interval_s: float = STREAM_INTERVAL_S) -> Iterator[PairUpdate]:
@@ -238,6 +255,7 @@ class AppContext:
             raise UserError("this pair is already judged; generate a new one")
         per = {o: swap_verdict(v, pair.swapped) for o, v in per_objective_shown.items() if v and o in self.objectives}
         verdict, per = requests.verdicts(self.config, swap_verdict(verdict_shown, pair.swapped), per)
+        annotator, comment = requests.name(annotator, "annotator"), requests.text(comment, "comment", MAX_COMMENT_CHARS)
         return self.records.judge(pair.ids, verdict, per, annotator=annotator, comment=comment, blind=pair.blind,
                                   swapped=pair.swapped, key=f"{pair.key}:{annotator}")
 
@@ -249,9 +267,11 @@ class AppContext:
         a = requests.generation_id(generation_a, "generation_a_id")
         b = requests.generation_id(generation_b, "generation_b_id")
         verdict, per = requests.verdicts(self.config, verdict, per_objective)
-        annotator = str(annotator or "")
-        key = str(key) if key else self.records.default_key("api", a, b, annotator)
-        return self.records.judge([a, b], verdict, per, annotator=annotator, comment=str(comment or ""), key=key)
+        annotator = requests.name(annotator, "annotator")
+        comment = requests.text(comment, "comment", MAX_COMMENT_CHARS)
+        key = requests.text(key, "idempotency_key", requests.MAX_NAME_CHARS) if key else \
+            self.records.default_key("api", a, b, annotator)
+        return self.records.judge([a, b], verdict, per, annotator=annotator, comment=comment, key=key)
 
     def edit_api(self, judgment_id: Any, verdict: Any, per_objective: Any = None, annotator: Any = None,
                  comment: Any = None) -> Stored:
@@ -263,8 +283,9 @@ class AppContext:
         jid = requests.generation_id(judgment_id, "judgment_id", what="a judgment id")
         keep_per = per_objective is None or (isinstance(per_objective, str) and not per_objective.strip())
         verdict, per = requests.verdicts(self.config, verdict, "{}" if keep_per else per_objective)
-        return self.records.edit(jid, verdict, None if keep_per else per, comment=None if comment is None else str(comment),
-                                 annotator=None if annotator is None else str(annotator))
+        return self.records.edit(jid, verdict, None if keep_per else per,
+                                 comment=None if comment is None else requests.text(comment, "comment", MAX_COMMENT_CHARS),
+                                 annotator=None if annotator is None else requests.name(annotator, "annotator"))
 
     # ------------------------------------------------------------------ studies, prompts, storage
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,27 @@ class ModelSets:
         """Held-out prompts of a built-in set with their fields (None for a set that ships none)."""
         return evaluation_records(self.files[self.current], n)
 
+    def token_budget(self) -> int:
+        """The most row-tokens (rows × (prompt + new tokens)) one request may ask of the KV caches: the
+        set's ``max_batch_tokens``, else what half the machine's memory (the GPU's free memory, for a set
+        on CUDA) holds at the set's KV bytes per row-token, counting every model on every row."""
+        if self.config.max_batch_tokens:
+            return self.config.max_batch_tokens
+        return max(1, int(available_memory(self.models.base.device) * 0.5) // self.models.kv_bytes_per_token())
+
     def evaluation_prompts(self, n: int) -> list[str] | None:
         """Held-out prompts of a built-in set (None for a set that ships none)."""
         return evaluation_prompts(self.files[self.current], n)
+
+
+def available_memory(device: Any) -> int:
+    """Bytes a request's KV caches may use on ``device``: the GPU's free memory, or the machine's RAM."""
+    if getattr(device, "type", str(device)) == "cuda":
+        import torch
+
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # not POSIX: assume a small machine
+        return 8 * 2**30

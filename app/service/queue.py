@@ -102,7 +102,9 @@ class Queue:
     def next(self, study_id: int, annotator: str, overlap: Any = None) -> QueueItem | None:
         """The annotator's open pair, or the next one they may judge; None when none is left.
         ``overlap``, when given, must be the study's own (a check, never a change)."""
-        annotator = (annotator or "").strip()
+        from .requests import name
+
+        annotator = name(annotator, "annotator")
         if not annotator:
             raise UserError("annotator: type your name (the queue serves each pair once per annotator)")
         try:
@@ -165,7 +167,10 @@ class Queue:
         """Record the annotator's verdict about the displayed sides and finish their slot, in one
         transaction that checks the slot is still theirs and holds this pair; returns the judgment id.
         Sent again (its answer lost), it returns the same judgment."""
+        from .requests import text
+
         key = self.records.default_key("queue", item.study_id, item.slot_id, item.annotator)
+        comment = text(comment, "comment", 5_000)
         try:
             return self.store.queue_vote(item.slot_id, item.annotator, item.generation_ids,
                                          swap_verdict(shown_verdict, item.swapped), comment or "", item.swapped, key)
@@ -177,6 +182,9 @@ class Queue:
             raise UserError(f"the vote was not stored: {exc}. Vote again once the database is back") from None
 
     def skip(self, item: QueueItem, comment: str = "") -> None:
+        from .requests import text
+
+        comment = text(comment, "comment", 5_000)
         try:
             self.store.skip_slot(item.slot_id, comment)
         except ValueError as exc:

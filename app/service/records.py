@@ -228,7 +228,10 @@ class Records:
         return self._read(self.store.presets)
 
     def save_preset(self, name: str, setting: Setting) -> None:
-        if not (name or "").strip():
+        from .requests import name as checked_name
+
+        name = checked_name(name, "preset name")
+        if not name:
             raise UserError("preset name: give the preset a name")
         try:
             self.store.save_preset(name, setting.weight_map)

@@ -20,6 +20,30 @@ from .errors import UserError
 
 #: A seed must fit a signed 64-bit integer (the database's INTEGER, torch's generator).
 SEED_RANGE = (-(2**63), 2**63 - 1)
+#: top-k beyond any vocabulary keeps every token (as 0 does); a bigger number would not fit the database.
+MAX_TOP_K = 1_000_000
+#: Names people type (annotators, presets, studies) fit the database's columns.
+MAX_NAME_CHARS = 200
+
+
+def text(value: Any, field: str, max_chars: int | None = None, allow_empty: bool = True) -> str:
+    """Text from a box or the API: a string without NUL characters (PostgreSQL cannot store them), at
+    most ``max_chars`` long; ``UserError`` naming ``field``."""
+    value = "" if value is None else value
+    if not isinstance(value, str):
+        raise UserError(f"{field} must be text, got {type(value).__name__}")
+    if "\x00" in value:
+        raise UserError(f"{field} contains a NUL character (\\x00); remove it")
+    if max_chars is not None and len(value) > max_chars:
+        raise UserError(f"{field} is {len(value):,} characters; at most {max_chars:,}")
+    if not allow_empty and not value.strip():
+        raise UserError(f"{field} is empty")
+    return value
+
+
+def name(value: Any, field: str) -> str:
+    """A name people type (annotator, preset, study): text of at most ``MAX_NAME_CHARS``, stripped."""
+    return text(value, field, MAX_NAME_CHARS).strip()
 
 
 def number(value: Any, field: str, integer: bool = False) -> float | int:
@@ -48,9 +72,12 @@ def decoding(config: ModelSetConfig, beta: Any, temperature: Any, top_k: Any, to
     max_new = number(max_new_tokens, "max new tokens", integer=True)
     if max_new > config.max_new_tokens_cap:
         raise UserError(f"max new tokens is {max_new}; this server allows at most {config.max_new_tokens_cap}")
+    k = number(top_k, "top-k", integer=True)
+    if not 0 <= k <= MAX_TOP_K:
+        raise UserError(f"top-k must be a whole number from 0 (off) to {MAX_TOP_K:,}, got {top_k!r}")
     try:
         return DecodingConfig(beta=number(beta, "β"), temperature=number(temperature, "temperature"),
-                              top_k=number(top_k, "top-k", integer=True), top_p=number(top_p, "top-p"),
+                              top_k=k, top_p=number(top_p, "top-p"),
                               max_new_tokens=max_new, seed=seed_v, stop=config.defaults.stop, trace=trace)
     except ConfigError as exc:
         raise UserError(str(exc).replace("beta", "β")) from None
@@ -140,20 +167,31 @@ def parse_chat(text: str) -> list[dict[str, str]]:
     return messages
 
 
+#: The most settings a weight grid may make (its size is computed from its text before anything is built).
+MAX_GRID_SETTINGS = 400
+#: The longest grid text read.
+MAX_GRID_CHARS = 2000
+
+
 def parse_grid(text: str, objectives: Sequence[str]) -> dict[str, list[float]]:
     """``"helpfulness: 0, 1, 2; harmlessness: 0, 2"`` -> ``{"helpfulness": [0, 1, 2], "harmlessness": [0, 2]}``.
 
-    ``a:b:n`` inside the list expands to n evenly spaced values from a to b.
+    ``a:b:n`` inside the list expands to n evenly spaced values from a to b. The grid's size (the
+    product of each objective's number of values) is computed from the text first, and a grid of more
+    than ``MAX_GRID_SETTINGS`` settings is refused before any value is made.
     """
-    grid: dict[str, list[float]] = {}
-    for part in (text or "").replace("\n", ";").split(";"):
+    text = text or ""
+    if len(text) > MAX_GRID_CHARS:
+        raise UserError(f"grid: {len(text):,} characters; write at most {MAX_GRID_CHARS:,}")
+    terms: dict[str, list[tuple[float, float, int] | float]] = {}
+    for part in text.replace("\n", ";").split(";"):
         if not part.strip():
             continue
         name, sep, values = part.partition(":")
         name = name.strip()
         if not sep or name not in objectives:
             raise UserError(f"grid: expected 'objective: w1, w2, ...' with an objective of {list(objectives)}, got {part.strip()!r}")
-        out: list[float] = []
+        mine = terms.setdefault(name, [])
         for v in values.split(","):
             v = v.strip()
             if not v:
@@ -163,7 +201,7 @@ def parse_grid(text: str, objectives: Sequence[str]) -> dict[str, list[float]]:
                 if len(parts) == 3:  # a:b:n
                     a, b, n = float(parts[0]), float(parts[1]), int(parts[2])
                 elif len(parts) == 1:
-                    out.append(float(v))
+                    mine.append(float(v))
                     continue
                 else:
                     raise ValueError
@@ -171,11 +209,18 @@ def parse_grid(text: str, objectives: Sequence[str]) -> dict[str, list[float]]:
                 raise UserError(f"grid: {v!r} is neither a number nor 'from:to:count' such as 0:2:5") from None
             if not 1 <= n <= 101:
                 raise UserError(f"grid: {v!r} asks for {n} values; give between 1 and 101")
-            out += [a + (b - a) * i / max(1, n - 1) for i in range(n)]
-        grid[name] = out
-    if not grid:
+            mine.append((a, b, n))
+    if not terms:
         raise UserError("the grid is empty; e.g. 'helpfulness: 0, 1, 2; harmlessness: 0, 1, 2'")
-    return grid
+    size = 1
+    for name, mine in terms.items():
+        size *= max(1, sum(t[2] if isinstance(t, tuple) else 1 for t in mine))
+        if size > MAX_GRID_SETTINGS:
+            raise UserError(f"grid: more than {MAX_GRID_SETTINGS} settings (the product of each objective's number of "
+                            "values); use fewer values")
+    return {name: [x for t in mine for x in ([t] if not isinstance(t, tuple) else
+                                               [t[0] + (t[1] - t[0]) * i / max(1, t[2] - 1) for i in range(t[2])])]
+            for name, mine in terms.items()}
 
 
 def read_prompt_list(text: str | None = None, path: str | None = None, limit: int = 500) -> list[Any]:

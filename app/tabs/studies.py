@@ -20,6 +20,10 @@ import pandas as pd
 
 from ..render import empty_figure
 from ..service import AppContext, UserError, parse_grid, read_prompt_list
+from ..service import requests as req
+
+#: The most held-out prompts a dashboard study takes (the built-in sets ship fewer).
+MAX_HELD_OUT = 1000
 from ..service.errors import Cancelled
 from .common import DecodingControls, LooseSlider, View, refuse
 
@@ -55,7 +59,10 @@ CLICK_JS = """
 
 def study_prompts(ctx: AppContext, source: str, n: Any, pasted: str, upload: str | None) -> list[Any]:
     if source == SOURCES[0]:
-        records = ctx.sets.evaluation_records(int(float(n or 2)))
+        count = req.number(n if n not in (None, "") else 2, "held-out prompts", integer=True)
+        if not 1 <= count <= MAX_HELD_OUT:
+            raise UserError(f"held-out prompts: a whole number from 1 to {MAX_HELD_OUT}, got {n!r}")
+        records = ctx.sets.evaluation_records(count)
         if records is None:
             raise UserError("prompts: this model set ships no held-out prompts (the built-in demo and smollm2 do); "
                             "paste or upload prompts")

@@ -194,7 +194,7 @@ _MODEL_KEYS = {
     "device_map", "trust_remote_code",
 }
 _OBJECTIVE_KEYS = _MODEL_KEYS | {"default_weight", "min_weight", "max_weight", "description", "prompted"}
-_TOP_KEYS = {"name", "base", "objectives", "defaults", "max_new_tokens_cap", "description", "judges", "guidelines",
+_TOP_KEYS = {"name", "base", "objectives", "defaults", "max_new_tokens_cap", "max_batch_tokens", "description", "judges", "guidelines",
              "reward_models", "ground_truth"}
 _DTYPES = {"auto", "float32", "float16", "bfloat16"}
 
@@ -243,6 +243,9 @@ class ModelSetConfig:
     name: str = "model-set"
     defaults: DecodingConfig = field(default_factory=DecodingConfig)
     max_new_tokens_cap: int = 512
+    #: the most row-tokens (batch rows × (prompt + new tokens)) one dashboard request may ask of the KV
+    #: caches; None: derived from the machine's memory (``app.service.modelsets.token_budget``)
+    max_batch_tokens: int | None = None
     source: str | None = None
     description: str = ""
     #: ``judges:`` entries (``evaluation.judges.JudgeSpec``): what studies of this set grade with
@@ -408,6 +411,9 @@ class ModelSetConfig:
         cap = data.get("max_new_tokens_cap", 512)
         if not isinstance(cap, int) or cap < 1:
             fail(f"'max_new_tokens_cap' must be a positive integer, got {cap!r}")
+        budget = data.get("max_batch_tokens")
+        if budget is not None and (not isinstance(budget, int) or isinstance(budget, bool) or budget < 1):
+            fail(f"'max_batch_tokens' must be a positive integer (rows × tokens per request), got {budget!r}")
         rms_raw = data.get("reward_models") or {}
         if not isinstance(rms_raw, dict):
             fail("'reward_models' must be a mapping of objective name to a reward model (path, adapter, format)")
@@ -419,7 +425,7 @@ class ModelSetConfig:
             reward_models.append((str(name), model(spec, f"reward_models.{name}", _MODEL_KEYS)))
         judges = parse_judges(data.get("judges"), where, resolve)
         return cls(base=base, objectives=tuple(objectives), name=str(data.get("name", Path(where).stem)),
-                   defaults=defaults, max_new_tokens_cap=cap, source=str(source) if source else None,
+                   defaults=defaults, max_new_tokens_cap=cap, max_batch_tokens=budget, source=str(source) if source else None,
                    description=str(data.get("description", "")), judges=judges,
                    guidelines=str(data.get("guidelines") or ""), reward_models=tuple(reward_models),
                    ground_truth=parse_ground_truth(data.get("ground_truth"), where))

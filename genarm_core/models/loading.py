@@ -103,6 +103,23 @@ class ModelSet:
     def describe(self) -> list[dict[str, Any]]:
         return [{**m.describe(), "role": "base" if m.name == BASE else "ARM"} for m in self.members()]
 
+    def kv_bytes_per_token(self) -> int:
+        """Bytes of KV cache one batch row holds per token if it runs every model of the set (the base,
+        each ARM, each reward model): 2 (keys, values) × layers × KV heads × head size × element size,
+        summed. An upper bound: a row runs only the models its method needs."""
+        total = 0
+        for m in [*self.members(), *self.reward_models.values()]:
+            c = m.model.config
+            c = getattr(c, "text_config", None) or c
+            layers = int(getattr(c, "num_hidden_layers", 0) or getattr(c, "n_layer", 0) or 0)
+            heads = int(getattr(c, "num_attention_heads", 0) or getattr(c, "n_head", 0) or 1)
+            kv_heads = int(getattr(c, "num_key_value_heads", 0) or heads)
+            hidden = int(getattr(c, "hidden_size", 0) or getattr(c, "n_embd", 0) or 0)
+            head_dim = int(getattr(c, "head_dim", 0) or (hidden // heads if heads else 0))
+            element = next(m.model.parameters()).element_size()
+            total += 2 * layers * kv_heads * head_dim * element
+        return max(1, total)
+
     def max_context(self) -> int:
         """The smallest context length of any model (what a prompt plus completion may use)."""
         sizes = []

@@ -22,6 +22,13 @@ class PromptFileError(ValueError):
     """A prompt file that cannot be read; the message names the file and line."""
 
 
+#: The longest prompt line read (characters): a prompt is a request, not a document, and a line far
+#: longer than any context would only cost the server time to tokenise before it is refused.
+MAX_LINE_CHARS = 20_000
+#: The deepest JSON a line may nest: a chat is a list of objects (2); a line of thousands of ``[`` is not.
+MAX_JSON_DEPTH = 8
+
+
 def parse_prompt_lines(lines: Iterable[str], source: str = "<text>") -> list[Any]:
     return [r["prompt"] for r in parse_prompt_records(lines, source)]
 
@@ -34,9 +41,14 @@ def parse_prompt_records(lines: Iterable[str], source: str = "<text>") -> list[d
         line = raw.strip()
         if not line:
             continue
+        if len(line) > MAX_LINE_CHARS:
+            raise PromptFileError(f"{source}:{n}: a prompt of {len(line):,} characters; at most {MAX_LINE_CHARS:,} per line")
         if line[0] not in '{["':
             records.append({"prompt": line})
             continue
+        if _depth(line) > MAX_JSON_DEPTH:
+            raise PromptFileError(f"{source}:{n}: JSON nested more than {MAX_JSON_DEPTH} levels deep; a prompt is text, "
+                                  "an object with 'prompt', or a list of chat messages")
         try:
             item = json.loads(line)
         except json.JSONDecodeError as exc:
@@ -54,6 +66,24 @@ def parse_prompt_records(lines: Iterable[str], source: str = "<text>") -> list[d
             raise PromptFileError(f"{source}:{n}: expected a string, an object with 'prompt', or a list of chat messages")
         records.append({**fields, "prompt": item})
     return records
+
+
+def _depth(line: str) -> int:
+    """How deep brackets nest in a line, outside JSON strings (counted before parsing: a parser recurses)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in line:
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (ch == "\\", ch != '"')
+            continue
+        if ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
 
 
 def read_prompt_file(path: str | Path) -> list[Any]:

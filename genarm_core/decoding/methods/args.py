@@ -31,6 +31,9 @@ class Args(Method):
     def short_name(self, n, options) -> str:
         return f"ARGS k={n}"
 
+    def cache_rows(self, n: int) -> int:
+        return 1 + n  # the base's row, and each reward model's cache expanded to the k candidates
+
     def problem(self, config, weights) -> str | None:
         return reward_models_missing(self.label, config, weights)
 

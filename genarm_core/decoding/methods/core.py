@@ -151,8 +151,12 @@ class Method:
         return None
 
     def batch_rows(self, n: int) -> int:
-        """Rows of an engine batch one prompt takes with this method (what batch sizes and budgets count)."""
+        """Rows of an engine batch one prompt takes with this method (what batch sizes count)."""
         return 1
+
+    def cache_rows(self, n: int) -> int:
+        """Rows of KV cache one prompt may hold at once with this method (what memory budgets count)."""
+        return self.batch_rows(n)
 
     # ------------------------------------------------------------------ decoding
 
