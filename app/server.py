@@ -16,9 +16,14 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
-def parse_auth(auth: str | None, auth_file: str | None) -> list[tuple[str, str]] | None:
-    """``USER:PASS`` and/or a file of ``USER:PASS`` lines -> Gradio's auth list (None = no auth)."""
+def parse_auth(auth: str | None, auth_file: str | None) -> tuple[list[tuple[str, str]], dict[str, str]] | None:
+    """``USER:PASS`` and/or a file of ``USER:PASS[:ROLE]`` lines -> (Gradio's auth list, login -> role);
+    None without logins. A line's role is its last field when that is a role (annotator, researcher,
+    admin); a password may hold colons of its own."""
+    from .service.access import ROLES
+
     pairs: list[tuple[str, str]] = []
+    roles: dict[str, str] = {}
     lines = [auth] if auth else []
     if auth_file:
         path = Path(auth_file)
@@ -26,11 +31,18 @@ def parse_auth(auth: str | None, auth_file: str | None) -> list[tuple[str, str]]
             raise SystemExit(f"error: --auth-file not found: {path}")
         lines += [ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     for ln in lines:
-        user, sep, pw = ln.partition(":")
+        user, sep, rest = ln.partition(":")
+        pw, role = rest, None
+        head, sep2, tail = rest.rpartition(":")
+        if sep2 and tail in ROLES:
+            pw, role = head, tail
         if not sep or not user or not pw:
-            raise SystemExit("error: auth entries must look like USER:PASS")
+            raise SystemExit("error: auth entries must look like USER:PASS or USER:PASS:ROLE "
+                             f"(a role is one of {', '.join(ROLES)})")
         pairs.append((user, pw))
-    return pairs or None
+        if role:
+            roles[user] = role
+    return (pairs, roles) if pairs else None
 
 
 def build_parser(prog: str = "python app.py") -> argparse.ArgumentParser:
@@ -41,8 +53,12 @@ def build_parser(prog: str = "python app.py") -> argparse.ArgumentParser:
     p.add_argument("--db", help="SQLAlchemy URL or SQLite file (default: $GENARM_DB or the user data folder)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=int(os.environ.get("GENARM_PORT", 7860)))
-    p.add_argument("--auth", help="USER:PASS required to open the dashboard")
-    p.add_argument("--auth-file", help="file of USER:PASS lines")
+    p.add_argument("--auth", help="USER:PASS required to open the dashboard (shows the password in the process list: "
+                                  "prefer --auth-file)")
+    p.add_argument("--auth-file", help="file of USER:PASS[:ROLE] lines, ROLE one of annotator (the default), researcher, "
+                                       "admin (README, Running it for a team)")
+    p.add_argument("--no-auth-i-know", action="store_true",
+                   help="allow --host beyond loopback without logins (every visitor gets every power)")
     p.add_argument("--admin", action="append", metavar="USER",
                    help="with logins: a user who sees every annotator's judgments, agreement, exports and each "
                         "study's progress (repeat for several; default: the first login). Others see their own")
@@ -75,12 +91,20 @@ def create_app(model_files: Sequence[str | Path], db: str | None = None, panels:
 
 def main(argv: Sequence[str] | None = None, prog: str = "python app.py") -> int:
     args = build_parser(prog).parse_args(argv)
-    auth = parse_auth(args.auth, args.auth_file)
+    parsed = parse_auth(args.auth, args.auth_file)
+    auth, roles = parsed if parsed else (None, {})
     from .service.access import Access
     from .service.errors import UserError
 
+    if auth is None and not is_loopback(args.host) and not args.no_auth_i_know:
+        print(f"error: --host {args.host} serves the dashboard beyond this machine, and without logins every visitor "
+              "could switch models, start studies and read every judgment. Give --auth-file (README, Running it for a "
+              "team), or --no-auth-i-know if this network is yours alone", file=sys.stderr)
+        return 2
+    if args.auth:
+        print("warning: --auth puts the password in the process list (ps); --auth-file keeps it out", file=sys.stderr)
     try:
-        access = Access.from_logins([user for user, _ in auth] if auth else None, args.admin)
+        access = Access.from_logins([user for user, _ in auth] if auth else None, args.admin, roles)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -109,8 +133,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "python app.py") -> int:
     logging.getLogger("genarm.app").setLevel(logging.INFO)
     print(f"database: {ctx.store.url}", flush=True)
     if access.logins:
-        print(f"admins (see every annotator's judgments and progress): {', '.join(sorted(access.admins))}; "
-              "other logins see their own", flush=True)
+        for role in ("admin", "researcher", "annotator"):
+            who = sorted(u for u, r in access.roles.items() if r == role)
+            if who:
+                print(f"{role}s: {', '.join(who)}", flush=True)
+    elif not is_loopback(args.host):
+        print("warning: no logins on a non-loopback address: every visitor has every power", file=sys.stderr)
     # SIGTERM (a service manager stopping the server) ends it as Ctrl-C does: Gradio closes its server,
     # then what the spool holds is written to the database before the process exits.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -120,6 +148,18 @@ def main(argv: Sequence[str] | None = None, prog: str = "python app.py") -> int:
     finally:
         ctx.close()
     return 0
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable only from this machine."""
+    import ipaddress
+
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _interrupt(signum, frame) -> None:  # noqa: ANN001 - a signal handler's signature

@@ -17,6 +17,7 @@ from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
+from .guard import guard  # noqa: E402
 from .service import AppContext  # noqa: E402
 from .tabs import annotate, api, compare, judgments, models, studies  # noqa: E402
 
@@ -40,6 +41,10 @@ input[type=checkbox] { border: 1.5px solid #6b7280 !important; }
 """
 
 
+#: The largest upload the server accepts (a prompt file).
+MAX_UPLOAD = "20mb"
+
+
 def _theme() -> gr.themes.Base:
     # System fonts only: the default theme fetches web fonts, and the app must work offline.
     return gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
@@ -56,7 +61,7 @@ def build_ui(ctx: AppContext, auth_enabled: bool = False) -> gr.Blocks:
         header = gr.Markdown(_header(ctx), elem_id="header")
         shown_set = gr.State(ctx.current)  # the model set this page was laid out for / last shown
         with gr.Tabs():
-            with gr.Tab("Compare", id="compare"):
+            with gr.Tab("Compare", id="compare") as compare_page:
                 compare_tab = compare.layout(ctx, auth_enabled)
             with gr.Tab("Annotate", id="annotate") as annotate_page:
                 annotate_tab = annotate.layout(ctx, auth_enabled)
@@ -64,7 +69,7 @@ def build_ui(ctx: AppContext, auth_enabled: bool = False) -> gr.Blocks:
                 judgments_parts = judgments.layout(ctx)
             with gr.Tab("Studies", id="studies") as studies_page:
                 studies_tab = studies.layout(ctx)
-            with gr.Tab("Models", id="models"):
+            with gr.Tab("Models", id="models") as models_page:
                 models_tab = models.layout(ctx)
         compare_view = compare.wire(demo, ctx, compare_tab, shown_set)
         judgments.wire(ctx, judgments_parts, judgments_tab)
@@ -84,13 +89,24 @@ def build_ui(ctx: AppContext, auth_enabled: bool = False) -> gr.Blocks:
 
         demo.load(show_loaded, [shown_set], outputs, api_visibility="private")
         switch.success(show_loaded, [shown_set], outputs, api_visibility="private")
+
+        def show_role(request: gr.Request):
+            """A login sees the tabs its role may use (the server checks every action anyway: ``guard``)."""
+            who = getattr(request, "username", None) if request is not None else None
+            return (gr.update(visible=ctx.access.may(who, "researcher")), gr.update(visible=ctx.access.may(who, "researcher")),
+                    gr.update(visible=ctx.access.may(who, "admin")))
+
+        if auth_enabled:
+            demo.load(show_role, None, [compare_page, studies_page, models_page], api_visibility="private")
+        guard(demo, ctx.access)  # every handler registered above checks the caller's role
     return demo
 
 
 def launch_kwargs() -> dict[str, Any]:
     """What ``launch()`` needs besides host and port (Gradio 6 takes theme, CSS and page JS there)."""
     js = f"() => {{ ({studies.CLICK_JS.strip()})(); ({annotate.HOTKEYS_JS.strip()})(); }}"
-    return {"theme": _theme(), "css": CSS, "js": js}
+    # Uploads are prompt files: a few MB at most (Gradio refuses bigger ones before they reach a handler).
+    return {"theme": _theme(), "css": CSS, "js": js, "max_file_size": MAX_UPLOAD}
 
 
 __all__ = ["build_ui", "launch_kwargs"]

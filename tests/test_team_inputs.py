@@ -26,7 +26,7 @@ def no_decoding(ctx, monkeypatch):
 
 def test_a_huge_top_k_is_refused_naming_the_field_before_decoding(ctx, monkeypatch):
     no_decoding(ctx, monkeypatch)
-    with pytest.raises(UserError, match="top-k must be a whole number from 0"):
+    with pytest.raises(UserError, match="top_k must be a whole number from 0"):
         ctx.decoding(1.0, 1.0, 1e30, 1.0, 8, 0)
     assert ctx.decoding(1.0, 1.0, 50, 1.0, 8, 0).top_k == 50
 

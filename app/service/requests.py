@@ -74,7 +74,7 @@ def decoding(config: ModelSetConfig, beta: Any, temperature: Any, top_k: Any, to
         raise UserError(f"max new tokens is {max_new}; this server allows at most {config.max_new_tokens_cap}")
     k = number(top_k, "top-k", integer=True)
     if not 0 <= k <= MAX_TOP_K:
-        raise UserError(f"top-k must be a whole number from 0 (off) to {MAX_TOP_K:,}, got {top_k!r}")
+        raise UserError(f"top_k must be a whole number from 0 (off) to {MAX_TOP_K:,}, got {top_k!r}")
     try:
         return DecodingConfig(beta=number(beta, "β"), temperature=number(temperature, "temperature"),
                               top_k=k, top_p=number(top_p, "top-p"),
