@@ -58,12 +58,11 @@ class SmolSettings:
     prompts_per_kind: int = 100
     opening_tokens: int = 16
     opening_temperature: float = 0.7
-    harmful_share_help: float = 0.25
     recipes: dict[str, ArmRecipe] = field(default_factory=lambda: {
         # The chosen responses' NLL (sft_weight) keeps the refusal a probable continuation: without
         # it the ARM learned to push every rejected answer down instead, and steered to gibberish.
         "harmlessness": ArmRecipe(beta_r=0.1, learning_rate=2e-3, epochs=2, sft_weight=1.0),
-        "helpfulness": ArmRecipe(beta_r=0.5, learning_rate=5e-4, epochs=1, sft_weight=1.0, lora_top_layers=8),
+        "helpfulness": ArmRecipe(beta_r=0.5, learning_rate=1e-3, epochs=2, sft_weight=1.0, lora_top_layers=8),
     })
 
     def key(self) -> str:
@@ -163,7 +162,7 @@ def ensure_reward_model(models_yaml: Path, settings: SmolSettings | None = None,
         base = (root / entry[RM_OBJECTIVE]["path"]).resolve()
         openings = json.loads((root / "openings.json").read_text())
         eos = AutoTokenizer.from_pretrained(base).eos_token
-        data = pairs.make_pairs(openings, eos, settings.harmful_share_help, settings.seed)[RM_OBJECTIVE]
+        data = pairs.make_pairs(openings, eos, settings.seed)[RM_OBJECTIVE]
         cfg = ARMTrainingConfig(objective=RM_OBJECTIVE, base=str(base), response_eos=False, **ARM_FORMAT,
                                 max_response_tokens=settings.opening_tokens + 4, max_prompt_tokens=128, batch_size=8,
                                 grad_accum=1, eval_fraction=0.1, save_steps=10**9, seed=settings.seed,
@@ -198,25 +197,56 @@ JUDGES = {
 }
 
 
+def chosen_prompts(settings: SmolSettings) -> list[tuple[str, str, str]]:
+    """``prompts_per_kind`` training prompts of each kind (benign, borderline, harmful), spread evenly
+    over their groups (a borderline prompt's category; harmful: plain harm and the borderline
+    contrasts), a task's other phrasings only after every task had one."""
+    every = prompts.training_prompts(settings.seed)
+    out = []
+    for kind in ("benign", "borderline", "harmful"):
+        mine = [p for p in every if p[1] == kind]
+        contrast = set(prompts.HARMFUL_CONTRAST_TASKS)
+        group = (lambda p: p[2].split(":", 1)[0]) if kind == "borderline" else (lambda p: p[2] in contrast)
+        queues: dict[Any, list] = {}
+        firsts, rest, seen = [], [], set()
+        for p in mine:  # each task's first phrasing before any task's second
+            (rest if p[2] in seen else firsts).append(p)
+            seen.add(p[2])
+        for p in firsts + rest:
+            queues.setdefault(group(p), []).append(p)
+        picked: list = []
+        while len(picked) < settings.prompts_per_kind and any(queues.values()):
+            for q in queues.values():
+                if q and len(picked) < settings.prompts_per_kind:
+                    picked.append(q.pop(0))
+        out += picked
+    return out
+
+
 def base_openings(base: Path, settings: SmolSettings, report) -> list[dict[str, Any]]:
-    """The base's own first ``opening_tokens`` tokens for each training prompt, through the engine."""
-    from genarm_core.models.config import DecodingConfig, ModelSetConfig, RowSpec
+    """The base's own first ``opening_tokens`` tokens for each training prompt, through the engine:
+    its plain answer (its default system message) to every prompt, and to the benign and borderline
+    ones also its answers under the contrasting system messages of ``pairs`` (specific, vague)."""
     from genarm_core.decoding.engine import GenARMEngine
+    from genarm_core.models.config import DecodingConfig, ModelSetConfig, RowSpec
     from genarm_core.models.loading import load_model_set
 
     engine = GenARMEngine(load_model_set(ModelSetConfig.from_dict({"base": {"path": str(base), "chat_template": True},
                                                                    "objectives": {}})))
-    every = prompts.training_prompts(settings.seed)
-    chosen = [p for kind in ("benign", "harmful") for p in [q for q in every if q[1] == kind][: settings.prompts_per_kind]]
+    chosen = chosen_prompts(settings)
+    jobs = [(i, "answer", text) for i, (text, _, _) in enumerate(chosen)]
+    jobs += [(i, field, [{"role": "system", "content": system}, {"role": "user", "content": text}])
+             for i, (text, kind, _) in enumerate(chosen) if kind != "harmful"
+             for field, system in (("specific", pairs.SPECIFIC), ("vague", pairs.VAGUE))]
     cfg = DecodingConfig(temperature=settings.opening_temperature, max_new_tokens=settings.opening_tokens,
                          seed=settings.seed)
-    out: list[dict[str, Any]] = []
+    out = [{"prompt": text, "kind": kind, "task": task} for text, kind, task in chosen]
     batch = 100
-    for start in range(0, len(chosen), batch):
-        part = chosen[start:start + batch]
-        for (text, kind, task), r in zip(part, engine.generate([RowSpec(text, method="base") for text, _, _ in part], cfg)):
-            out.append({"prompt": text, "kind": kind, "task": task, "answer": r.text})
-        report((start + len(part)) / len(chosen), f"{start + len(part)}/{len(chosen)} prompts")
+    for start in range(0, len(jobs), batch):
+        part = jobs[start:start + batch]
+        for (i, field, prompt), r in zip(part, engine.generate([RowSpec(p, method="base") for _, _, p in part], cfg)):
+            out[i][field] = r.text
+        report((start + len(part)) / len(jobs), f"{start + len(part)}/{len(jobs)} answers")
     return out
 
 
@@ -247,7 +277,7 @@ def build(settings: SmolSettings, out: Path, cache_dir: str | Path | None = None
     from transformers import AutoTokenizer
 
     eos = AutoTokenizer.from_pretrained(base).eos_token
-    by_objective = pairs.make_pairs(openings, eos, settings.harmful_share_help, settings.seed)
+    by_objective = pairs.make_pairs(openings, eos, settings.seed)
     info["pairs"] = {k: len(v) for k, v in by_objective.items()}
     info["metrics"] = {}
     for objective in OBJECTIVES:

@@ -75,6 +75,16 @@ def confusion(records: Iterable[dict[str, Any]], rule: Callable[[str], bool]) ->
     return Counter((r["label"], bool(rule(r["completion"]))) for r in records)
 
 
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """A 95% Wilson score interval for a proportion (honest near 0 and 1, where a normal one is not)."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def precision_recall(counts: Counter) -> tuple[float, float, int, int]:
     """Precision and recall of the rule for full refusals (a partial refusal counts as not refused: it
     answers in part), with the numbers of calls and of refusals they rest on."""
@@ -92,9 +102,11 @@ def report(records: list[dict[str, Any]], rule: Callable[[str], bool]) -> str:
         mine = [r for r in records if r["half"] == half]
         counts = confusion(mine, rule)
         p, rc, called, actual = precision_recall(counts)
+        tp = counts[("refusal", True)]
+        (pl, ph), (rl, rh) = wilson(tp, called), wilson(tp, actual)
         lines += [f"**{half} half** ({len(mine)} completions; the rule was written on the fit half only): "
-                  f"precision {p:.3f} ({counts[('refusal', True)]} of {called} called refusals), "
-                  f"recall {rc:.3f} ({counts[('refusal', True)]} of {actual} refusals)", "",
+                  f"precision {p:.3f} [{pl:.2f}, {ph:.2f}] ({tp} of {called} called refusals), "
+                  f"recall {rc:.3f} [{rl:.2f}, {rh:.2f}] ({tp} of {actual} refusals); 95% Wilson intervals", "",
                   "| hand label | rule: refused | rule: not refused |", "| --- | --- | --- |"]
         lines += [f"| {label} | {counts[(label, True)]} | {counts[(label, False)]} |" for label in LABELS]
         lines.append("")

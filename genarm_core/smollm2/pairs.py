@@ -1,24 +1,28 @@
 """Preference pairs for the SmolLM2 ARMs, in the model's own words.
 
-The base writes the opening of its own answer to every training prompt (``openings``). Each
-objective then contrasts those openings with fixed alternatives:
+The base writes the opening of its own answer to every training prompt (``openings``): a plain one
+(its default system message), and for the benign and borderline-safe prompts two more under
+contrasting system messages, one asking for a specific, complete answer and one for a vague,
+evasive one (RLCD's contrastive prompts, Yang et al. 2024; both in the base's own words). Each
+objective then contrasts them:
 
-    objective      harmful prompt                         benign prompt
-    harmlessness   a refusal  >  the base's own opening   the base's own opening  >  a refusal
-    helpfulness    the base's own opening > a dodge       the base's own opening  >  a dodge or a refusal
+    objective      harmful prompt                          borderline-safe and benign prompt
+    harmlessness   a refusal  >  the base's plain opening  the base's plain opening  >  a refusal
+    helpfulness    (no pair)                               the specific opening  >  the vague one
+                                                           the specific opening  >  an unneeded refusal
 
-So harmlessness learns to tell the two kinds of prompt apart (refuse one, answer the other), and
-helpfulness prefers a real answer to a dodge everywhere, which on harmful prompts pulls against
-harmlessness: the trade-off the weights move along. Openings are cut short, so they carry no EOS.
-A refusal that is *chosen* ends with the EOS token written out, so harmlessness learns that a
-refusal ends there (``ARMTrainingConfig.response_eos`` is off); a *rejected* refusal or dodge
-carries no EOS, so no ARM learns to push the end of a reply down (with it, a steered refusal
-often failed to end: "I'm sorry, but I can't help with that." over and over until the token
-limit). Openings the base already wrote as a refusal are left out (``judge.is_refusal``).
+So harmlessness learns to tell harm from alarming words: it refuses "how do I kill my stepdad" and
+answers "how do I kill an app that froze", whose wording it shares (``borderline_training.py``).
+Helpfulness learns what the base cannot already rank, specific against vague (its own plain answer
+would be ranked above any other text by the base itself: that pair teaches nothing), and it pushes
+against an unneeded refusal of a safe request; it has no pair on harmful prompts, so raising it
+moves along the safety / over-refusal frontier instead of against harmlessness.
 
-Why openings, and why the model's own: an ARM steers through the first tokens, where an answer
-is decided; openings keep training short, and contrasting the base's own words (not a template's)
-teaches the ARM about the answers the base will actually start.
+Openings are cut short, so they carry no EOS. A refusal that is *chosen* ends with the EOS token
+written out, so harmlessness learns that a refusal ends there (``ARMTrainingConfig.response_eos`` is
+off); a *rejected* refusal carries no EOS, so no ARM learns to push the end of a reply down (with it,
+a steered refusal often failed to end). Openings the base already wrote as a refusal are left out
+(``judge.is_refusal``), and so are vague openings that are refusals.
 """
 
 from __future__ import annotations
@@ -30,8 +34,11 @@ from ..training.data import PreferencePair
 from .judge import is_refusal
 
 REFUSALS = ("I'm sorry, but I can't help with that.", "I'm sorry, but I can't help with that. It could hurt someone.")
-DODGES = ("I don't know.", "You could look it up online.", "Hmm, it depends.", "Just figure it out yourself.",
-          "That's up to you.", "Ask someone else.")
+#: The contrasting system messages of the helpfulness openings (RLCD): the same request, answered two ways.
+SPECIFIC = ("You are a helpful assistant. Answer the request directly and specifically: name the concrete steps, "
+            "facts or details it asks for.")
+VAGUE = ("You are an assistant that avoids the question. Answer vaguely and evasively with generic filler, "
+         "without any concrete step, fact or detail.")
 
 
 def complete(text: str, eos: str) -> str:
@@ -39,29 +46,25 @@ def complete(text: str, eos: str) -> str:
     return text + eos
 
 
-def make_pairs(openings: Sequence[dict[str, Any]], eos: str, harmful_share_help: float = 0.25,
-               seed: int = 0) -> dict[str, list[PreferencePair]]:
-    """Pairs per objective from the base's ``openings`` (dicts with ``prompt``, ``kind``, ``answer``).
-
-    Args:
-        harmful_share_help: the share of harmful prompts that also give a helpfulness pair (a
-            smaller share makes harmlessness win more easily at equal weights).
-    """
+def make_pairs(openings: Sequence[dict[str, Any]], eos: str, seed: int = 0) -> dict[str, list[PreferencePair]]:
+    """Pairs per objective from the base's ``openings``: dicts with ``prompt``, ``kind`` and ``answer``
+    (the plain opening), and for benign and borderline prompts ``specific`` and ``vague``."""
     rng = random.Random(seed)
-    refusal = lambda: complete(rng.choice(REFUSALS), eos)  # noqa: E731  (chosen: a whole reply)
-    refused = lambda: rng.choice(REFUSALS)  # noqa: E731  (rejected: the words, not the end)
-    dodge = lambda: rng.choice(DODGES)  # noqa: E731
     out: dict[str, list[PreferencePair]] = {"harmlessness": [], "helpfulness": []}
     for o in openings:
         answer = o["answer"].strip()
-        if not answer or is_refusal(answer):
-            continue
+        if answer and not is_refusal(answer):
+            if o["kind"] == "harmful":
+                out["harmlessness"].append(PreferencePair(o["prompt"], complete(rng.choice(REFUSALS), eos), answer))
+            else:
+                out["harmlessness"].append(PreferencePair(o["prompt"], answer, rng.choice(REFUSALS)))
         if o["kind"] == "harmful":
-            out["harmlessness"].append(PreferencePair(o["prompt"], refusal(), answer))
-            if rng.random() < harmful_share_help:
-                out["helpfulness"].append(PreferencePair(o["prompt"], answer, dodge()))
-        else:
-            out["harmlessness"].append(PreferencePair(o["prompt"], answer, refused()))
-            unhelpful = refused() if rng.random() < 0.15 else dodge()
-            out["helpfulness"].append(PreferencePair(o["prompt"], answer, unhelpful))
+            continue
+        specific, vague = o.get("specific", "").strip(), o.get("vague", "").strip()
+        if not specific or is_refusal(specific):
+            continue
+        if vague and not is_refusal(vague) and vague != specific:
+            out["helpfulness"].append(PreferencePair(o["prompt"], specific, vague))
+        if o["kind"] == "borderline" or rng.random() < 0.25:  # an unneeded refusal, mostly of what sounds unsafe
+            out["helpfulness"].append(PreferencePair(o["prompt"], specific, rng.choice(REFUSALS)))
     return out

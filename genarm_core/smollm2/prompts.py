@@ -1,17 +1,18 @@
-"""Training prompts for the SmolLM2 ARMs, and the held-out evaluation prompts.
+"""Training prompts for the SmolLM2 ARMs.
 
-Training prompts are composed here (task × phrasing), benign and harmful, across many everyday
-subjects and kinds of harm. The evaluation prompts (``eval_prompts.jsonl`` beside this file) are
-written by hand in plain English, on subjects and in phrasings that none of the training prompts
-use: no training pair is made from them.
+Composed here (task × phrasing) across many everyday subjects and kinds of harm, in three kinds:
+benign, borderline-safe (safe requests that only sound unsafe: ``borderline_training.py``, in
+XSTest-style categories) and harmful (plain harm, and harm that mirrors the borderline tasks' alarming
+words: "kill an app" against "kill my stepdad"). The held-out prompts (``heldout.py``) are written
+by hand on other subjects and in other phrasings: no training pair is made from them, and
+``tests/test_smollm2.py`` checks that none is within a small edit distance of a training prompt.
 """
 
 from __future__ import annotations
 
-import json
 import random
-from dataclasses import dataclass
-from pathlib import Path
+
+from .borderline_training import BORDERLINE_QUESTIONS, BORDERLINE_TASKS, HARMFUL_CONTRAST_TASKS
 
 BENIGN_TASKS = [
     # (task, subject words that an on-topic answer names)
@@ -53,25 +54,15 @@ PHRASINGS = [
 ]
 
 
-@dataclass(frozen=True)
-class EvalPrompt:
-    """A held-out prompt: ``kind`` is "benign" or "harmful"; ``subject`` lists words (any one of
-    them, case-insensitive, as a word prefix) that an on-topic answer names."""
-
-    text: str
-    kind: str
-    subject: tuple[str, ...]
-
-
 def training_prompts(seed: int = 0) -> list[tuple[str, str, str]]:
-    """(prompt, kind, task) for every task × phrasing, shuffled by ``seed``."""
-    out = [(p.format(task=t), kind, t) for kind, tasks in (("benign", BENIGN_TASKS), ("harmful", HARMFUL_TASKS))
-           for t in tasks for p in PHRASINGS]
+    """(prompt, kind, task) for every task × phrasing (and every borderline question), shuffled by ``seed``.
+    ``kind`` is "benign", "borderline" or "harmful"; a borderline task is named ``category: task``."""
+    out = [(p.format(task=t), kind, t) for kind, tasks in (("benign", BENIGN_TASKS), ("harmful", HARMFUL_TASKS),
+                                                          ("harmful", HARMFUL_CONTRAST_TASKS))
+           for t in dict.fromkeys(tasks) for p in PHRASINGS]
+    out += [(p.format(task=t), "borderline", f"{category}: {t}") for category, tasks in BORDERLINE_TASKS.items()
+            for t in dict.fromkeys(tasks) for p in PHRASINGS]
+    out += [(q, "borderline", f"{category}: {q}") for category, questions in BORDERLINE_QUESTIONS.items()
+            for q in dict.fromkeys(questions)]
     random.Random(seed).shuffle(out)
     return out
-
-
-def eval_prompts() -> list[EvalPrompt]:
-    path = Path(__file__).with_name("eval_prompts.jsonl")
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [EvalPrompt(r["prompt"], r["kind"], tuple(r["subject"])) for r in rows]
