@@ -3,6 +3,7 @@
     genarm serve ...       the dashboard (the same as ``python app.py ...``)
     genarm export|stats    the database (``python -m storage ...``)
     genarm study run|report|list   studies (``app.study_cli``; several processes: ``accelerate launch -m app.cli study run``)
+    genarm worker ...      run queued studies (``app.worker``)
     genarm generate|train-arm|train-rm|demo|smollm2 ...   the engine and training (``python -m genarm_core ...``)
 
 It lives in ``app`` because only this layer may import all the others.
@@ -25,7 +26,9 @@ commands:
   export      export judgments for trainers (TRL, CSV, battles)
   stats       counts and win rates of a database; 'stats ratings': Bradley–Terry ratings with 95% CIs;
               'stats agreement': do the annotators agree (Krippendorff's alpha, per annotator)
-  study       run a study file (settings x prompts x samples, judged), resumable; report or list studies
+  study       run a study file (settings x prompts x samples, judged), resumable; report or list studies;
+              'study run --queue' hands it to the workers instead
+  worker      run queued studies (the dashboard starts one; more on other machines share a PostgreSQL database)
 
 Run 'genarm COMMAND --help' for a command's options."""
 
@@ -68,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .study_cli import main as study_main
 
         return study_main(rest)
+    if command == "worker":
+        from .worker import main as worker_main
+
+        return worker_main(rest)
     if command == "export":
         from storage.cli import main as storage_main
 

@@ -25,7 +25,7 @@ HANDLER_ROLES: dict[str, dict[str, str]] = {
     "app.tabs.compare": {"*": "researcher", "on_method": "annotator", "recolour": "annotator", "on_load": "annotator"},
     "app.tabs.annotate": {"*": "annotator"},
     "app.tabs.judgments": {"*": "annotator"},  # every view filters to the login's own judgments unless admin
-    "app.tabs.studies": {"*": "researcher", "on_cancel": "researcher"},
+    "app.tabs.studies": {"*": "researcher"},
     "app.tabs.models": {"*": "admin"},  # switching the model set switches it for everyone
     "app.tabs.api": {"*": "annotator", "api_generate_pair": "researcher"},
 }

@@ -66,6 +66,9 @@ def build_parser(prog: str = "python app.py") -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", "--demo-cache", dest="cache_dir",
                    help="where built-in model sets are cached (default: $GENARM_CACHE_DIR or the user cache folder)")
     p.add_argument("--concurrency", type=int, default=1, help="generations at once (one per accelerator)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes this server starts to run queued studies (0: none here; run 'genarm worker' "
+                        "elsewhere against the same database)")
     return p
 
 
@@ -142,12 +145,47 @@ def main(argv: Sequence[str] | None = None, prog: str = "python app.py") -> int:
     # SIGTERM (a service manager stopping the server) ends it as Ctrl-C does: Gradio closes its server,
     # then what the spool holds is written to the database before the process exits.
     signal.signal(signal.SIGTERM, _interrupt)
+    workers = start_workers(args.workers, ctx.store.engine.url.render_as_string(hide_password=False), args.cache_dir)
     try:
         demo.queue(default_concurrency_limit=args.concurrency).launch(
             server_name=args.host, server_port=args.port, share=False, auth=auth, show_error=True, **launch_kwargs())
     finally:
+        stop_workers(workers)
         ctx.close()
     return 0
+
+
+def start_workers(n: int, db_url: str, cache_dir: str | None = None) -> list:
+    """``n`` worker processes for queued studies (``app.worker``), on half the cores and at a lower
+    scheduling priority, so a page's Compare pair keeps its share of the machine while a study runs.
+    The database URL reaches them through the environment (never the process list)."""
+    import subprocess
+
+    from .worker import worker_threads
+
+    procs = []
+    for i in range(max(0, n)):
+        cmd = [sys.executable, "-m", "app.cli", "worker", "--nice", "10", "--threads", str(worker_threads()),
+               "--name", f"{os.uname().nodename}:dashboard-{os.getpid()}-{i}"]
+        if cache_dir:
+            cmd += ["--cache-dir", cache_dir]
+        procs.append(subprocess.Popen(cmd, env={**os.environ, "GENARM_DB": db_url}, cwd=Path(__file__).resolve().parents[1]))
+    if procs:
+        print(f"workers: {len(procs)} process(es) run queued studies (genarm worker; pid {', '.join(str(p.pid) for p in procs)})",
+              flush=True)
+    return procs
+
+
+def stop_workers(procs: list) -> None:
+    """SIGTERM: each worker hands its job in flight back to the queue after its batch, then exits."""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=120)
+        except Exception:  # noqa: BLE001 - a worker that will not stop is killed; its job is taken over later
+            p.kill()
 
 
 def is_loopback(host: str) -> bool:

@@ -48,12 +48,29 @@ def run(argv: Sequence[str]) -> int:
     p.add_argument("--cache-dir", help="where built-in model sets are cached")
     p.add_argument("--out", help="also write the report (markdown, CSV, plots) into this folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--queue", action="store_true",
+                   help="put the study in the database's job queue for the workers (genarm worker; the dashboard runs "
+                        "one) instead of running it here; prints the job's id")
+    p.add_argument("--owner", default="", help="with --queue: whose job it is (the dashboard's login)")
     args = p.parse_args(argv)
     try:
-        return _run(args)
+        return _queue(args) if args.queue else _run(args)
     except (ConfigError, PromptFileError, StorageError, UserError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _queue(args: argparse.Namespace) -> int:
+    from storage.store import Store
+
+    from .service.studies import job_spec
+
+    spec, name = job_spec(args.study)
+    store = Store(args.db)
+    job_id = store.enqueue_job("study", name, args.owner, spec)
+    print(f"queued study {name!r} as job #{job_id} in {store.url}; a worker runs it (genarm worker --db ...), "
+          f"'genarm study list' shows it once it has started")
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, aliased, selectinload
 
 from .db import StorageError, open_engine
 from .values import VERDICTS, clean_json
+from .jobs import JobTables
 from .queue import QueueTables
 from .studies import StudyTables
 from .models import (GenerationRow, JudgeScoreRow, JudgeVerdictRow, JudgmentHistoryRow, JudgmentRow, MetaRow, ModelSetRow,
@@ -161,7 +162,7 @@ def setting_of(method: str, weights: dict[str, float] | None, setting: dict[str,
             "n": 1}
 
 
-class Store(StudyTables, QueueTables):
+class Store(StudyTables, QueueTables, JobTables):
     """Everything the dashboard writes and reads. Thread-safe: each call opens its own session.
     Studies' tables (cells, judges' scores and verdicts) are in ``storage.studies``."""
 

@@ -36,7 +36,7 @@ from .modelsets import ModelSets, human_count
 from .pairs import PANEL_NAMES, Pair, PanelResult, swap_verdict
 from .records import EXPORT_CHOICES, Records, Stored, judgment_filter, setting_name, win_rates
 from .requests import VERDICTS, parse_chat, parse_grid, read_prompt_list
-from .studies import run_dashboard_study
+from .studies import MAX_COMPLETIONS_BY_ROLE, dashboard_study_spec
 
 log = logging.getLogger(__name__)
 
@@ -289,14 +289,41 @@ class AppContext:
 
     # ------------------------------------------------------------------ studies, prompts, storage
 
-    def run_study(self, prompts: Sequence[Any], settings: Sequence[Setting], cfg: DecodingConfig, samples: int = 1,
-                  judges: Sequence[str] = (), name: str | None = None, cancel: threading.Event | None = None,
-                  rounds: int = 500):
-        """A study of ``settings`` (the base alone is added as the reference) on ``prompts`` (text,
-        chats, or records with fields), judged by the set's ``judges`` named here and by each ARM's
-        own score (self-scored). Yields ``(fraction, None)`` while running, then ``(1.0, report)``."""
-        return self.sets.compute.iterate(lambda: run_dashboard_study(self, prompts, settings, cfg, samples, judges, name,
-                                                                     cancel, rounds))
+    def submit_study(self, prompts: Sequence[Any], settings: Sequence[Setting], cfg: DecodingConfig, samples: int = 1,
+                     judges: Sequence[str] = (), name: str | None = None, owner: str | None = None) -> int:
+        """Queue a study of ``settings`` (the base alone is added as the reference) on ``prompts`` (text,
+        chats, or records with fields), judged by the set's ``judges`` named here and by each ARM's own
+        score (self-scored), for a worker (``app.worker``: a separate process, so the live path keeps the
+        server's cores). Returns the job's id. The study's size is capped by ``owner``'s role."""
+        role = self.access.role(owner)
+        if role not in MAX_COMPLETIONS_BY_ROLE:
+            raise UserError(f"studies need the researcher role; {owner!r} is an {role}")
+        spec, study_name = dashboard_study_spec(self, prompts, settings, cfg, samples, judges, name,
+                                                MAX_COMPLETIONS_BY_ROLE[role])
+        return self.records_call(lambda: self.store.enqueue_job("study", study_name, owner or "", spec),
+                                 "the study was not queued")
+
+    def jobs(self, viewer: str | None = None):
+        """The job queue as a viewer may see it: an admin (or everyone, without logins) every job, others their own."""
+        return self.records_call(lambda: self.store.jobs_frame(self.access.own(viewer)), "the job queue was not read")
+
+    def job(self, job_id: int) -> dict[str, Any]:
+        found = self.records_call(lambda: self.store.job(job_id), "the job was not read")
+        if found is None:
+            raise UserError(f"job: no job #{job_id}")
+        return found
+
+    def cancel_job(self, job_id: Any, viewer: str | None = None) -> str:
+        """Cancel a job from any page: its owner or an admin; a queued job is cancelled at once, a running
+        one after the batch in flight (what it stored stays, and running the same study again resumes it)."""
+        jid = requests.generation_id(job_id, "job", what="a job number")
+        job = self.job(jid)
+        if not self.access.sees_all(viewer) and job["owner"] != (viewer or ""):
+            raise UserError(f"job: #{jid} is {job['owner']!r}'s; only they or an admin can cancel it")
+        status = self.records_call(lambda: self.store.cancel_job(jid), "the job was not cancelled")
+        return {"cancelled": f"job #{jid} cancelled before it ran.",
+                "running": f"job #{jid}: cancelling after the batch in flight (what is stored stays; run the same study "
+                           "again to resume it)."}.get(status, f"job #{jid} is {status} already.")
 
     def study_report(self, study_id: int, rounds: int = 500):
         from .study_report import build_report

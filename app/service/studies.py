@@ -1,6 +1,6 @@
 """Running a study: every cell through the one engine, stored; every judge's scores and verdicts stored.
 
-``run_study`` is resumable and may run on several processes (``accelerate launch -m app.cli study
+A study is resumable and may run on several processes (``accelerate launch -m app.cli study
 run``): the study's engine batches are fixed by the file (``Study.batches``), the batches with a
 cell not yet stored are split between the processes with accelerate's
 ``PartialState.split_between_processes``, and each process writes its cells to the one database.
@@ -29,7 +29,6 @@ from genarm_core.evaluation.metrics import METRICS, cost_metrics
 from genarm_core.evaluation.study import Cell, Study, ground_truth_key, load_prompt_records
 from sqlalchemy.exc import IntegrityError
 
-from storage.db import StorageError
 from storage.store import Store
 
 from .errors import Cancelled, UserError
@@ -371,15 +370,19 @@ def arm_judge_name(objective: str) -> str:
     return f"{objective} ARM"
 
 
-def run_dashboard_study(ctx: Any, prompts: Sequence[Any], settings: Sequence[Any], cfg: Any, samples: int = 1,
-                        judges: Sequence[str] = (), name: str | None = None, cancel: threading.Event | None = None,
-                        rounds: int = 500):
-    """``AppContext.run_study``: the study runs in this process on the loaded set, stored in the app's database."""
+#: The most completions one study may ask for, by the role of who asks (an annotator runs no study).
+MAX_COMPLETIONS_BY_ROLE = {"researcher": MAX_COMPLETIONS, "admin": 10 * MAX_COMPLETIONS}
+
+
+def dashboard_study_spec(ctx: Any, prompts: Sequence[Any], settings: Sequence[Any], cfg: Any, samples: int = 1,
+                         judges: Sequence[str] = (), name: str | None = None,
+                         max_completions: int = MAX_COMPLETIONS) -> tuple[dict[str, Any], str]:
+    """A study from the Studies tab as a job's spec (for ``AppContext.submit_study``): the loaded set, the
+    base alone as the reference, the judges picked and each ARM's own score; checked whole (and against
+    ``max_completions``) before it is queued. Returns (spec, name)."""
     from datetime import datetime
 
     from genarm_core.evaluation.study import parse_study
-
-    from .study_report import build_report
 
     if not prompts:
         raise UserError("prompts: none to run")
@@ -391,32 +394,42 @@ def run_dashboard_study(ctx: Any, prompts: Sequence[Any], settings: Sequence[Any
     if unknown:
         raise UserError(f"judges: {unknown} are not judges of this model set ({', '.join(sorted(known)) or 'it declares none'})")
     records = [p if isinstance(p, dict) else {"prompt": list(p) if not isinstance(p, str) else p} for p in prompts]
-    chosen = [s.to_dict() for s in settings]
     total = samples * len(records) * (1 + sum(s.batch_rows for s in settings))
-    if total > MAX_COMPLETIONS:
-        raise UserError(f"that study is {total:,} completions, more than {MAX_COMPLETIONS:,}; use fewer prompts, settings or samples")
+    if total > max_completions:
+        raise UserError(f"that study is {total:,} completions, more than the {max_completions:,} your role may run; "
+                        "use fewer prompts, settings or samples")
     own = {j.name: j.to_dict() for j in config.judges if j.name in judges}
     arms = {arm_judge_name(o): arm_judge_entry(o) for o in config.objective_names}
     decoding = {k: v for k, v in cfg.to_dict().items() if k not in ("trace", "score_all")}
-    data = {"name": name or f"dashboard {datetime.now():%Y-%m-%d %H:%M:%S}", "model_set": str(ctx.sets.files[ctx.sets.current]),
-            "prompts": records, "samples": samples, "seed": decoding.pop("seed"), "decoding": decoding,
-            "settings": ["base", *chosen], "judges": {**own, **arms}}
+    name = name or f"dashboard {datetime.now():%Y-%m-%d %H:%M:%S}"
+    data = {"name": name, "model_set": str(Path(ctx.sets.files[ctx.sets.current]).resolve()), "prompts": records,
+            "samples": samples, "seed": decoding.pop("seed"), "decoding": decoding,
+            "settings": ["base", *[s.to_dict() for s in settings]], "judges": {**own, **arms}}
     try:
-        study = parse_study(data, "the Studies tab")
-        # Only the judges picked here (the set's others are not added).
-        runner = StudyRunner(study, ctx.store, ctx.sets.engine, ctx.sets.files[ctx.sets.current], progress=False,
-                             log=lambda msg: None, set_judges=False)
-        outcome = None
-        try:
-            for step in runner.steps(cancel):
-                if isinstance(step, StudyRun):
-                    outcome = step
-                else:
-                    yield step * 0.95, None
-        finally:  # cancelled or failed too: the judges' models are let go
-            runner.close()
-        yield 1.0, build_report(ctx.store, outcome.study_id, rounds)
+        parse_study(data, "the Studies tab")
     except ConfigError as exc:
         raise UserError(str(exc)) from None
-    except StorageError as exc:
-        raise UserError(f"the study was not stored: {exc}") from None
+    return {"study": data, "root": ".", "set_judges": False}, name  # only the judges picked here
+
+
+def job_spec(study_file: str) -> tuple[dict[str, Any], str]:
+    """A study file as a job's spec (what a worker on any machine can run): its data, with a prompt
+    file's prompts read now (the worker may not have the file) and the model-set path made absolute
+    (a built-in set's name stays a name). Returns (spec, the study's name).
+
+    Raises:
+        ConfigError: the file is not a valid study (naming the field), before anything is queued.
+    """
+    from genarm_core.evaluation.study import BUILTIN_PROMPTS, BUILTIN_STUDIES, load_study
+    from genarm_core.models.builtin import is_builtin
+    from genarm_core.models.files import read_yaml_file
+    from genarm_core.models.prompts import read_prompt_records
+
+    path = Path(BUILTIN_STUDIES.get(str(study_file), study_file))
+    study = load_study(path)  # checked whole here: a bad file is refused before it is queued
+    data = dict(read_yaml_file(path, "study file"))
+    if isinstance(data.get("prompts"), str) and data["prompts"] not in BUILTIN_PROMPTS:
+        data["prompts"] = read_prompt_records(study.prompts)
+    if not is_builtin(str(data["model_set"])):
+        data["model_set"] = str(Path(study.model_set).resolve())
+    return {"study": data, "root": str(path.resolve().parent), "set_judges": True}, study.name

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ from ..service import requests as req
 
 #: The most held-out prompts a dashboard study takes (the built-in sets ship fewer).
 MAX_HELD_OUT = 1000
-from ..service.errors import Cancelled
 from .common import DecodingControls, LooseSlider, View, refuse
 
 SOURCES = ["Held-out prompts of this set", "Pasted list", "Uploaded file"]
@@ -149,6 +147,8 @@ def frontier(report: Any, x: str | None, y: str | None):
         return empty_figure("Frontier", "No study yet: pick prompts, settings and judges above, then Run study "
                                         "(or open an earlier one).", 460)
     try:
+        if (x, y) == report.safety_axes():  # drawn as OR-Bench draws it: both axes 0..1, the aim marked
+            return report.safety_frontier()
         return report.frontier(x, y)
     except UserError:
         return empty_figure("Frontier", "Pick two judges or metrics of this study.", 460)
@@ -188,6 +188,19 @@ def show(report: Any, x: str | None = None, y: str | None = None, message: str =
 
 # ---------------------------------------------------------------------------------------- layout & wiring
 
+JOB_COLUMNS = ["job", "study", "owner", "status", "progress", "message", "asked (UTC)"]
+
+
+def job_rows(jobs: Any) -> pd.DataFrame:
+    """The job queue for people: newest first, progress as a percentage."""
+    if jobs is None or jobs.empty:
+        return pd.DataFrame(columns=JOB_COLUMNS)
+    return pd.DataFrame({"job": jobs["id"], "study": [f"#{int(i)}" if i == i and i is not None else "" for i in jobs["study_id"]],
+                         "owner": jobs["owner"].replace("", "—"), "status": jobs["status"],
+                         "progress": [f"{p:.0%}" for p in jobs["progress"]], "message": jobs["message"],
+                         "asked (UTC)": [pd.Timestamp(t).strftime("%Y-%m-%d %H:%M:%S") for t in jobs["created_at"]]})
+
+
 @dataclass
 class StudiesTab:
     source: Any
@@ -202,6 +215,12 @@ class StudiesTab:
     run: Any
     cancel: Any
     status: Any
+    jobs: Any
+    job_id: Any
+    cancel_job: Any
+    refresh: Any
+    timer: Any
+    page_job: Any
     earlier: Any
     open: Any
     x: Any
@@ -227,8 +246,8 @@ def layout(ctx: AppContext) -> StudiesTab:
     shown = source_fields(first)
     with gr.Row():
         source = gr.Radio(SOURCES, value=first, label="Prompts", elem_id="study-source")
-        n_prompts = LooseSlider(2, 50, value=10, step=2, label="held-out prompts (half benign, half harmful)",
-                                visible=shown[0])
+        n_prompts = LooseSlider(3, 60, value=12, step=3, label="held-out prompts (as many of each kind: benign, "
+                                                               "borderline-safe, harmful)", visible=shown[0])
     pasted = gr.Textbox(label="Pasted prompts (one per line)", lines=4, elem_id="study-pasted", visible=shown[1])
     upload = gr.File(label="Prompt file: one per line (text, {\"prompt\": ...}, or a JSON list of chat messages)",
                      type="filepath", file_types=[".jsonl", ".json", ".txt"], visible=shown[2], height=140)
@@ -247,9 +266,17 @@ def layout(ctx: AppContext) -> StudiesTab:
     with gr.Row():
         run = gr.Button("Run study", variant="primary", elem_id="study-run", scale=0, min_width=140)
         cancel = gr.Button("Cancel", variant="stop", scale=0, min_width=100, elem_id="study-cancel")
-    status = gr.Markdown("Pick prompts, settings and judges, then **Run study**: every setting and the base alone "
-                         "(the reference) run on every prompt, batched; each completion is stored, then judged.",
-                         elem_id="study-status")
+    status = gr.Markdown("Pick prompts, settings and judges, then **Run study**: it joins the job queue, and a worker "
+                         "(a separate process: Compare stays fast meanwhile) runs every setting and the base alone (the "
+                         "reference) on every prompt, batched; each completion is stored, then judged. Its report opens "
+                         "here when it is done.", elem_id="study-status")
+    with gr.Accordion("Job queue (yours; an admin sees everyone's)", open=True):
+        jobs = gr.Dataframe(value=job_rows(None), interactive=False, wrap=True, elem_id="study-jobs", max_height=260)
+        with gr.Row():
+            job_id = gr.Number(value=None, precision=0, label="job #", elem_id="study-job-id", scale=0, min_width=120)
+            cancel_job = gr.Button("Cancel job", scale=0, min_width=120, elem_id="study-cancel-job")
+            refresh = gr.Button("Refresh", scale=0, min_width=100, elem_id="study-refresh")
+    timer = gr.Timer(2.0, active=False)
     with gr.Row():
         earlier = gr.Dropdown(choices=study_choices(ctx), value=None, label="Earlier studies", elem_id="study-earlier",
                               scale=3)
@@ -269,50 +296,68 @@ def layout(ctx: AppContext) -> StudiesTab:
                                max_height=420)
     files = gr.File(label="Report (markdown and CSV)", interactive=False, file_count="multiple", height=120)
     return StudiesTab(source, n_prompts, pasted, upload, grid, best_of, judges, samples, max_new, run, cancel, status,
-                      earlier, open_, x, y, frontier_plot, summary, wins, clicked, point, point_table, files, gr.State(None))
+                      jobs, job_id, cancel_job, refresh, timer, gr.State(None), earlier, open_, x, y, frontier_plot,
+                      summary, wins, clicked, point, point_table, files, gr.State(None))
 
 
 def wire(ctx: AppContext, t: StudiesTab, decoding: DecodingControls, page: Any = None) -> View:
     """``page``: the tab itself; opening it refreshes the list of earlier studies (others' runs included)."""
     outputs = [t.report, t.x, t.y, t.frontier, t.summary, t.wins, t.point, t.point_table, t.files, t.status]
 
-    # The study each page (Gradio session) is running, to be cancelled between two batches: Gradio's
-    # own ``cancels=`` would only stop the page waiting, while the worker thread decoded on to the end.
-    running: dict[str, threading.Event] = {}
+    def login(request: gr.Request | None) -> str | None:
+        return getattr(request, "username", None) if request is not None else None
 
     def on_run(source, n, pasted, upload, grid, best_of, judges, samples, max_new, beta, temp, top_k, top_p, seed,
-               request: gr.Request, progress=gr.Progress()):
-        session = getattr(request, "session_hash", None) or ""
-        cancel = running[session] = threading.Event()
+               request: gr.Request):
+        """Queue the study for a worker; the page follows the job (the timer) and opens its report when done."""
         try:
             prompts = study_prompts(ctx, source, n, pasted, upload)
             settings = study_settings(ctx, grid, best_of)
             cfg = ctx.decoding(beta, temp, top_k, top_p, max_new, seed, trace=False)
-            n_samples = int(float(samples or 1))
-            progress(0, desc="running the study")
-            report = None
-            for fraction, rep in ctx.run_study(prompts, settings, cfg, samples=n_samples, judges=list(judges or []),
-                                               cancel=cancel):
-                progress(fraction, desc="running the study" if rep is None else "judging")
-                report = rep
-        except Cancelled as exc:  # not an error: say what was kept, and show it among the earlier studies
-            return (*[gr.skip()] * (len(outputs) - 1), f"⏹ {exc}.", gr.update(choices=study_choices(ctx)))
+            n_samples = req.number(samples or 1, "samples per prompt", integer=True)
+            job_id = ctx.submit_study(prompts, settings, cfg, samples=n_samples, judges=list(judges or []),
+                                      owner=login(request))
         except (UserError, ValueError) as exc:
             raise refuse(UserError(str(exc))) from None
-        finally:
-            running.pop(session, None)
-        s = report.study
-        message = (f"Study #{s['id']}: {len(report.completions)} completions over {len(report.settings)} settings × "
-                   f"{len(prompts)} prompts × {n_samples} samples, stored and judged. Click a point of the frontier "
-                   "(or pick a setting below) to read its completions beside the base's.")
-        return (*show(report, message=message)[:-1], message, gr.update(choices=study_choices(ctx), value=s["id"]))
+        message = (f"Queued as job #{job_id}: {len(settings) + 1} settings (with the base alone) × {len(prompts)} prompts × "
+                   f"{n_samples} samples. A worker runs it; its progress is below, and its report opens here when it is done.")
+        return message, job_id, job_rows(ctx.jobs(login(request))), gr.Timer(active=True), job_id
 
-    def on_cancel(request: gr.Request):
-        cancel = running.get(getattr(request, "session_hash", None) or "")
-        if cancel is None:
-            return "No study is running on this page."
-        cancel.set()
-        return "Cancelling: the batch in flight is finished and stored, then the run stops."
+    def on_tick(page_job, request: gr.Request):
+        """Follow this page's job: the queue's progress, and its report once it is done (then the timer stops)."""
+        if page_job is None:
+            return {t.timer: gr.Timer(active=False)}
+        try:
+            job = ctx.job(int(page_job))
+            table = job_rows(ctx.jobs(login(request)))
+        except UserError as exc:
+            return {t.status: f"⚠️ {exc}", t.timer: gr.Timer(active=False)}
+        if job["status"] in ("queued", "running"):
+            waiting = "" if job["status"] == "running" else " (waiting for a worker: the dashboard starts one; `genarm worker --db ...` adds more)"
+            return {t.jobs: table, t.status: f"Job #{job['id']}: {job['status']}, {job['progress']:.0%}{waiting}. {job['message']}"}
+        out = {t.jobs: table, t.timer: gr.Timer(active=False), t.page_job: None,
+               t.earlier: gr.update(choices=study_choices(ctx), value=job["study_id"])}
+        if job["status"] != "done" or job["study_id"] is None:
+            return {**out, t.status: f"Job #{job['id']} {job['status']}: {job['message']}"}
+        report = ctx.study_report(int(job["study_id"]))
+        message = (f"Job #{job['id']} done: study #{job['study_id']}, {len(report.completions)} completions over "
+                   f"{len(report.settings)} settings, stored and judged. Click a point of the frontier (or pick a setting "
+                   "below) to read its completions beside the base's.")
+        return {**out, **dict(zip(outputs, show(report, message=message)))}
+
+    def on_cancel(page_job, job_id, request: gr.Request):
+        """Cancel the job typed in the job box, else this page's own; its owner or an admin only."""
+        target = job_id if job_id not in (None, "") else page_job
+        if target is None:
+            return "No job to cancel: type its number in the job box (or run a study on this page).", gr.skip()
+        try:
+            message = ctx.cancel_job(target, login(request))
+        except UserError as exc:
+            raise refuse(exc) from None
+        return message, job_rows(ctx.jobs(login(request)))
+
+    def on_refresh(request: gr.Request):
+        return job_rows(ctx.jobs(login(request)))
 
     def on_open(study_id):
         if study_id is None:
@@ -325,13 +370,19 @@ def wire(ctx: AppContext, t: StudiesTab, decoding: DecodingControls, page: Any =
 
     d = decoding
     t.run.click(on_run, [t.source, t.n_prompts, t.pasted, t.upload, t.grid, t.best_of, t.judges, t.samples, t.max_new,
-                                 d.beta, d.temperature, d.top_k, d.top_p, d.seed], [*outputs, t.earlier],
-                        api_visibility="private", concurrency_id="generate", concurrency_limit=1,
-                        show_progress_on=[t.status])
-    t.cancel.click(on_cancel, None, [t.status], api_visibility="private")
+                         d.beta, d.temperature, d.top_k, d.top_p, d.seed],
+                [t.status, t.page_job, t.jobs, t.timer, t.job_id], api_visibility="private")
+    t.timer.tick(on_tick, [t.page_job], [*outputs, t.jobs, t.timer, t.page_job, t.earlier], api_visibility="private",
+                 show_progress="hidden")
+    for button in (t.cancel, t.cancel_job):
+        button.click(on_cancel, [t.page_job, t.job_id], [t.status, t.jobs], api_visibility="private")
+    t.refresh.click(on_refresh, None, [t.jobs], api_visibility="private")
     t.open.click(on_open, [t.earlier], outputs, api_visibility="private")
     if page is not None:
-        page.select(lambda: gr.update(choices=study_choices(ctx)), None, [t.earlier], api_visibility="private")
+        def on_page(request: gr.Request):
+            return gr.update(choices=study_choices(ctx)), job_rows(ctx.jobs(login(request)))
+
+        page.select(on_page, None, [t.earlier, t.jobs], api_visibility="private")
     t.source.change(lambda source: [gr.update(visible=v) for v in source_fields(source)], [t.source],
                     [t.n_prompts, t.pasted, t.upload], api_visibility="private")
     for axis in (t.x, t.y):
