@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from .storage_helpers import PG_ENV
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -27,9 +29,19 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "overlap(n): the annotation-queue study fixture's overlap (tests/test_queue.py)")
 
 
+#: the values of ``$GENARM_SLOW_TESTS`` that turn the slow tier on (any case); anything else leaves it off
+SLOW_ON = ("1", "true", "yes", "on")
+
+
+def slow_tests_enabled(value: str | None) -> bool:
+    """Whether ``$GENARM_SLOW_TESTS`` set to ``value`` runs the slow tier: only 1/true/yes/on do
+    (``false``, ``no``, ``off``, ``0`` or an empty value leave it off)."""
+    return (value or "").strip().lower() in SLOW_ON
+
+
 def pytest_collection_modifyitems(config, items):
     """``python -m pytest`` runs the quick tests; with GENARM_SLOW_TESTS=1 (CI) the slow ones too."""
-    if os.environ.get(SLOW_ENV, "") not in ("", "0"):
+    if slow_tests_enabled(os.environ.get(SLOW_ENV)):
         return
     skip = pytest.mark.skip(reason=f"a slow end-to-end test: set {SLOW_ENV}=1 to run it (CI does)")
     for item in items:
@@ -100,15 +112,44 @@ def make_rm(tokenizer, seed, hidden=32, layers=2):
     return model
 
 
-def tiny_variant(tiny_set, name: str, change) -> Path:
-    """A copy of the tiny set's file with ``change(data)`` applied, beside it (paths stay relative)."""
+def tiny_variant_data(tiny_set, change) -> dict:
+    """The tiny set's file (or a variant's) as data, with ``change(data)`` applied (for a test that
+    checks the data itself, e.g. ``ModelSetConfig.from_dict``)."""
     import yaml
 
-    data = yaml.safe_load(tiny_set.read_text())
+    data = yaml.safe_load(Path(tiny_set).read_text())
     change(data)
-    f = tiny_set.parent / name
-    f.write_text(yaml.safe_dump(data))
+    return data
+
+
+def tiny_variant(tiny_set, name: str, change, sort_keys: bool = True) -> Path:
+    """A copy of the tiny set's file (or of a variant of it) with ``change(data)`` applied, beside it
+    (paths stay relative). The folder is the session's: each variant needs a name of its own.
+    ``sort_keys=False`` keeps the order of mappings (judges, objectives) as they are in ``data``."""
+    import yaml
+
+    f = Path(tiny_set).parent / name
+    f.write_text(yaml.safe_dump(tiny_variant_data(tiny_set, change), sort_keys=sort_keys))
     return f
+
+
+#: every per-token value of a trace step that two equal decodings share
+TRACE_KEYS = ("logprob", "combined_logprob", "base_logprob")
+
+
+def assert_same_decoding(a, b, tol: float) -> None:
+    """Two lists of results decode the same: the same tokens and text, row by row, and each step's
+    trace values (``TRACE_KEYS`` and every ARM's log-prob) within ``tol``."""
+    assert len(a) == len(b)
+    for i, (ra, rb) in enumerate(zip(a, b)):
+        assert ra.token_ids == rb.token_ids and ra.text == rb.text, f"row {i}"
+        assert ra.trace is not None and rb.trace is not None and len(ra.trace) == len(rb.trace), f"row {i}"
+        for t, (sa, sb) in enumerate(zip(ra.trace, rb.trace)):
+            for key in TRACE_KEYS:
+                assert sa[key] == pytest.approx(sb[key], abs=tol), f"row {i}, step {t}: {key}"
+            assert sa["arm_logprobs"].keys() == sb["arm_logprobs"].keys(), f"row {i}, step {t}"
+            for name, lp in sa["arm_logprobs"].items():
+                assert lp == pytest.approx(sb["arm_logprobs"][name], abs=tol), f"row {i}, step {t}: ARM {name}"
 
 
 @pytest.fixture(scope="session")
@@ -160,29 +201,61 @@ def smollm2_models(smollm2_set):
 N_LAYERS = 6
 #: adapter -> the layers it touches: one on the top two, one on the top four, one on every layer
 ADAPTERS = {"helpfulness": [4, 5], "harmlessness": [2, 3, 4, 5], "honesty": list(range(N_LAYERS))}
+#: the LoRA targets of a layered set's adapters: every projection of a layer
+LAYER_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def write_lora_set(root, base, adapters, seed: int = 10, formats=None, name: str = "models.yaml") -> Path:
+    """LoRA ARMs on the saved model ``base``: ``adapters`` maps each objective to its ``LoraConfig``
+    options (r 4, alpha 8 and random B unless given: adapters that change the numbers). Adapter i is
+    drawn after ``torch.manual_seed(seed + i)`` and saved in ``root/<objective>``; ``formats`` adds
+    entry keys per objective (a template...). Returns the model-set file ``root/name``."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from genarm_core.models.tiny import write_model_set
+
+    objectives = {}
+    for i, (objective, options) in enumerate(adapters.items()):
+        torch.manual_seed(seed + i)
+        cfg = LoraConfig(**{"r": 4, "lora_alpha": 8, "init_lora_weights": False, **options})
+        get_peft_model(AutoModelForCausalLM.from_pretrained(base), cfg).save_pretrained(Path(root) / objective)
+        objectives[objective] = {"path": str(base), "adapter": str(Path(root) / objective),
+                                 **((formats or {}).get(objective, {}))}
+    return write_model_set(Path(root) / name, base, objectives)
 
 
 def write_layered_set(root, tokenizer, arch: str, adapters=ADAPTERS, extra_modules=(), formats=None):
     """A tiny base of ``N_LAYERS`` layers with LoRA ARMs on chosen layers (each adapter's layers in
-    ``adapters``): the shared trunk's test set; returns its model-set file."""
-    import torch
-    import yaml
-    from peft import LoraConfig, get_peft_model
-
+    ``adapters``): the shared trunk's test set; returns its model-set file. With ``extra_modules``
+    the first adapter touches ``q_proj`` and those modules on every layer instead."""
     from genarm_core.models.tiny import make_model, save
 
     base = save(make_model(tokenizer, arch=arch, hidden=32, layers=N_LAYERS, seed=0), tokenizer, root / "base")
-    objectives = {}
-    for i, (name, layers) in enumerate(adapters.items()):
-        torch.manual_seed(10 + i)
-        from transformers import AutoModelForCausalLM
+    options = {name: {"layers_to_transform": layers, "target_modules": LAYER_MODULES} for name, layers in adapters.items()}
+    if extra_modules:
+        first = next(iter(options))
+        options[first] = {"target_modules": ["q_proj", *extra_modules]}
+    return write_lora_set(root, base, options, seed=10, formats=formats)
 
-        cfg = LoraConfig(r=4, lora_alpha=8, init_lora_weights=False, layers_to_transform=layers,
-                         target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
-        if extra_modules and i == 0:
-            cfg = LoraConfig(r=4, lora_alpha=8, init_lora_weights=False, target_modules=["q_proj", *extra_modules])
-        get_peft_model(AutoModelForCausalLM.from_pretrained(base), cfg).save_pretrained(root / name)
-        objectives[name] = {"path": str(base), "adapter": str(root / name), **((formats or {}).get(name, {}))}
-    f = root / "models.yaml"
-    f.write_text(yaml.safe_dump({"base": {"path": str(base)}, "objectives": objectives}))
-    return f
+
+#: the database backends a storage test runs on (PostgreSQL only where a server is named)
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
+    not os.environ.get(PG_ENV), reason=f"set {PG_ENV} to a PostgreSQL URL (.ci/run does) to test PostgreSQL"))]
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request, tmp_path):
+    """A new empty database's URL, once per backend: SQLite always, PostgreSQL where
+    ``$GENARM_TEST_POSTGRES_URL`` names a server (a database made for the test, dropped after it)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'genarm.db'}"
+        return
+    from .storage_helpers import new_postgres_db
+
+    url, drop = new_postgres_db()
+    try:
+        yield url
+    finally:
+        drop()

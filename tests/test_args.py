@@ -13,24 +13,37 @@ from genarm_core.decoding.engine import GenARMEngine
 from genarm_core.models.loading import ModelSetError, load_model_set
 from genarm_core.models.reward_models import sequence_rewards
 
-from .conftest import make_rm
+from .conftest import make_rm, tiny_variant
 
 PROMPTS = ["Tell me about the weather today.", "Hi", "How do I bake bread at home, step by step?"]
+
+
+def prompted(text):
+    """A change for ``tiny_variant``: the harmlessness objective's system prompt for Prompted."""
+    def change(data):
+        data["objectives"]["harmlessness"]["prompted"] = text
+    return change
+
+
+def base_logprobs(models, engine, ids, utf8):
+    """The base's next-token log-probs after ``ids`` from one full forward, over the tokens the
+    engine's rules allow in state ``utf8`` (no special token but EOS, no broken character)."""
+    with torch.no_grad():
+        logits = models.base.model(input_ids=torch.tensor([ids])).logits[:, -1, :models.vocab_size].float()
+    lp = torch.log_softmax(logits, -1).masked_fill(engine.rules.mask(utf8), float("-inf"))
+    return torch.log_softmax(lp, -1)[0]
 
 
 def naive_args(models, prompt, weights, k, steps):
     """ARGS the slow way: every step re-encodes the prefix for the base and, for each candidate,
     prompt + tokens + candidate for every reward model from scratch (greedy)."""
     engine = GenARMEngine(models)
-    V = models.vocab_size
     ids = models.base.encode_prompt(prompt)
     rm_prompts = {n: rm.encode_prompt(prompt) for n, rm in models.reward_models.items()}
     tokens, utf8 = [], torch.zeros(1, dtype=torch.long)
     with torch.no_grad():
         for _ in range(steps):
-            logits = models.base.model(input_ids=torch.tensor([ids + tokens])).logits[:, -1, :V].float()
-            lp = torch.log_softmax(logits, -1).masked_fill(engine.rules.mask(utf8), float("-inf"))
-            lp = torch.log_softmax(lp, -1)[0]
+            lp = base_logprobs(models, engine, ids + tokens, utf8)
             top = lp.topk(k)
             best, best_score = None, None
             for value, cand in zip(top.values.tolist(), top.indices.tolist()):
@@ -82,21 +95,27 @@ def test_k_1_is_greedy_base_decoding_and_w_0_is_top_k_base_sampling(rm_models):
 def test_stochastic_args_samples_only_its_candidates_and_reports_the_kl(rm_models):
     engine = GenARMEngine(rm_models)
     cfg = DecodingConfig(temperature=1.0, top_p=0.5, max_new_tokens=12, seed=1, stop_at_eos=False, trace=True)
-    r = engine.generate([RowSpec(PROMPTS[2], {"helpfulness": 1.5, "harmlessness": 1.0}, "args", n=4)], cfg)[0]
+    k = 4
+    r = engine.generate([RowSpec(PROMPTS[2], {"helpfulness": 1.5, "harmlessness": 1.0}, "args", n=k)], cfg)[0]
     assert len(r.token_ids) == 12
+    # Each sampled token is one of the row's k candidates: the base's top k (after the token rules)
+    # on the prefix sampled so far, recomputed here from scratch (1e-4: float32 rounding at the k-th).
+    assert [step["id"] for step in r.trace] == r.token_ids
+    ids, utf8 = rm_models.base.encode_prompt(PROMPTS[2]), torch.zeros(1, dtype=torch.long)
+    for t, (tok, step) in enumerate(zip(r.token_ids, r.trace)):
+        lp = base_logprobs(rm_models, engine, ids + r.token_ids[:t], utf8)
+        top = lp.topk(k)
+        assert lp[tok].item() >= top.values[-1].item() - 1e-4, f"step {t}: {tok} is not among {top.indices.tolist()}"
+        assert step["base_logprob"] == pytest.approx(lp[tok].item(), abs=1e-4), f"step {t}"
+        utf8 = engine.rules.advance(utf8, torch.tensor([tok]))
     assert r.kl_to_base == pytest.approx(sum(t["combined_logprob"] - t["base_logprob"] for t in r.trace), abs=1e-4)
     assert set(r.trace[0]["arm_logprobs"]) == {"helpfulness", "harmlessness"}  # the ARMs' view, read after decoding
 
 
 def test_reward_models_in_a_model_set_file(rm_set, tiny_set, tiny_tokenizer, tmp_path):
-    import yaml
-
     cfg = ModelSetConfig.from_file(rm_set)
     assert set(cfg.reward_model_specs) == {"helpfulness", "harmlessness"}
-    data = yaml.safe_load(rm_set.read_text())
-    data["reward_models"] = {"kindness": {"path": "./rm_help"}}
-    bad = rm_set.parent / "bad_rm.yaml"
-    bad.write_text(yaml.safe_dump(data))
+    bad = tiny_variant(rm_set, "rm_for_no_objective.yaml", lambda data: data.update(reward_models={"kindness": {"path": "./rm_help"}}))
     with pytest.raises(ConfigError, match="reward_models.kindness: not an objective"):
         ModelSetConfig.from_file(bad)
     # ARGS without a reward model for a weighted objective: a message, not a stack trace
@@ -108,8 +127,7 @@ def test_reward_models_in_a_model_set_file(rm_set, tiny_set, tiny_tokenizer, tmp
 
     other = train_bpe_tokenizer(["zebra quartz fjord vexing jumps over"] * 50, vocab_size=300)
     save(make_rm(other, 3), other, rm_set.parent / "rm_other")
-    data["reward_models"] = {"helpfulness": {"path": "./rm_other"}}
-    bad.write_text(yaml.safe_dump(data))
+    bad = tiny_variant(rm_set, "rm_other_tokenizer.yaml", lambda data: data.update(reward_models={"helpfulness": {"path": "./rm_other"}}))
     with pytest.raises(ModelSetError, match="reward_models.helpfulness.*token"):
         load_model_set(bad)
     assert Setting("ARGS", {"helpfulness": 1.0}, 10).label == "ARGS k=10 helpfulness=1"
@@ -153,14 +171,8 @@ def test_cli_generate_with_args(rm_set, tiny_set):
     assert bad.returncode == 2 and "Prompted uses the system prompts" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_prompted_baseline_reads_the_objectives_system_prompts(tiny_set, tmp_path):
-    import yaml
-
-    data = yaml.safe_load(tiny_set.read_text())
-    data["objectives"]["harmlessness"]["prompted"] = "Refuse requests that could cause harm."
-    f = tiny_set.parent / "prompted.yaml"
-    f.write_text(yaml.safe_dump(data))
-    models = load_model_set(f)
+def test_prompted_baseline_reads_the_objectives_system_prompts(tiny_set):
+    models = load_model_set(tiny_variant(tiny_set, "prompted.yaml", prompted("Refuse requests that could cause harm.")))
     engine = GenARMEngine(models)
     cfg = DecodingConfig(temperature=0, max_new_tokens=6, stop_at_eos=False)
     spec = RowSpec("Hi", {"harmlessness": 1.0}, "prompted")
@@ -211,16 +223,11 @@ def test_best_of_n_by_reward_model_returns_the_sample_its_reward_models_rate_hig
 def test_dashboard_pair_with_args_and_prompted_records_its_cost(rm_set, tmp_path):
     """A pair of ARGS and the prompted base through the dashboard's service: each generation is stored
     with its measured cost (forwards and seconds per token) and KL, which the panels show."""
-    import yaml
-
     from app.service import AppContext
     from app.tabs.compare import panel_views
     from storage.store import Store
 
-    data = yaml.safe_load(rm_set.read_text())
-    data["objectives"]["harmlessness"]["prompted"] = "Be careful."
-    f = rm_set.parent / "dash.yaml"
-    f.write_text(yaml.safe_dump(data))
+    f = tiny_variant(rm_set, "dash.yaml", prompted("Be careful."))
     ctx = AppContext({"tiny": f}, Store(f"sqlite:///{tmp_path}/db.sqlite"))
     settings = [ctx.setting("ARGS", {"helpfulness": 1.0}, 3, where="panel A"),
                 ctx.setting("Prompted", {"harmlessness": 2.0}, where="panel B")]
@@ -241,16 +248,11 @@ def test_dashboard_pair_with_args_and_prompted_records_its_cost(rm_set, tmp_path
 def test_a_prompted_panels_system_prompt_counts_towards_the_context(tiny_set, tmp_path):
     """The Compare tab trims a text prompt that fits by itself but not after Prompted's system prompt,
     with its warning, instead of the engine's refusal."""
-    import yaml
-
     from app.service import AppContext, UserError
     from genarm_core.models.config import Setting
     from storage.store import Store
 
-    data = yaml.safe_load(tiny_set.read_text())
-    data["objectives"]["harmlessness"]["prompted"] = "Refuse requests that could cause harm. " * 2
-    f = tiny_set.parent / "long_prompted.yaml"
-    f.write_text(yaml.safe_dump(data))
+    f = tiny_variant(tiny_set, "long_prompted.yaml", prompted("Refuse requests that could cause harm. " * 2))
     ctx = AppContext({"tiny": f}, Store(str(tmp_path / "p.sqlite")))
     budget = ctx.models.max_context() - 8
     longest = lambda row: max(len(ids) for ids in ctx.engine.row_prompt_ids(row).values())  # noqa: E731
@@ -264,8 +266,7 @@ def test_a_prompted_panels_system_prompt_counts_towards_the_context(tiny_set, tm
     final = list(ctx.generate_pair(prompt, settings, cfg))[-1]
     assert final.done and final.pair is not None and "only its last" in final.warning
     # A system prompt that leaves the prompt no room at all is a message, not the engine's error.
-    data["objectives"]["harmlessness"]["prompted"] = "Refuse requests that could cause harm. " * 40
-    f.write_text(yaml.safe_dump(data))
+    f = tiny_variant(tiny_set, "huge_prompted.yaml", prompted("Refuse requests that could cause harm. " * 40))
     huge = AppContext({"tiny": f}, Store(str(tmp_path / "q.sqlite")))
     with pytest.raises(UserError, match="prompt: the templates and system prompts around it take"):
         list(huge.generate_pair(prompt, [huge.setting("prompted", {"harmlessness": 1.0})], cfg))

@@ -5,7 +5,8 @@ import subprocess
 import sys
 
 import pytest
-import yaml
+
+from .conftest import tiny_variant
 
 
 def run(*args):
@@ -33,16 +34,12 @@ def test_generate_json(tiny_set, tmp_path):
     assert plain["trace"] is None  # --json alone records no trace
 
 
-def test_the_model_sets_defaults_apply_and_flags_override(tiny_set, tmp_path):
-    data = yaml.safe_load(tiny_set.read_text())
-    root = tiny_set.parent
-    data["base"]["path"] = str(root / "base")
-    for name, spec in data["objectives"].items():
-        spec["path"] = str(root / spec["path"].lstrip("./"))
-        spec["max_weight"] = 1.0
-    data["defaults"] = {"temperature": 0.5, "top_p": 0.8, "max_new_tokens": 5, "stop": ["zzz"]}
-    f = tmp_path / "with_defaults.yaml"
-    f.write_text(yaml.safe_dump(data))
+def test_the_model_sets_defaults_apply_and_flags_override(tiny_set):
+    def with_defaults(data):
+        for spec in data["objectives"].values():
+            spec["max_weight"] = 1.0
+        data["defaults"] = {"temperature": 0.5, "top_p": 0.8, "max_new_tokens": 5, "stop": ["zzz"]}
+    f = tiny_variant(tiny_set, "cli_defaults.yaml", with_defaults)
     out = json.loads(run("generate", "--models", str(f), "--prompt", "Hi", "--json").stdout)
     assert out["settings"]["temperature"] == 0.5 and out["settings"]["top_p"] == 0.8 and out["settings"]["stop"] == ["zzz"]
     assert out["n_tokens"] <= 5

@@ -11,6 +11,8 @@ from genarm_core.decoding.math import combine_logprobs, restrict_logprobs, sampl
 from genarm_core.models.scoring import score_sequences
 from genarm_core.decoding.tokens import TokenRules
 
+from .conftest import assert_same_decoding, tiny_variant, write_lora_set
+
 PROMPT = "Human: How do I bake bread? Assistant:"
 
 
@@ -76,11 +78,7 @@ def test_batched_equals_unbatched_with_padding(engine):
     weights = [{"helpfulness": 1.0}, {"harmlessness": 2.0}, {}]
     cfg = DecodingConfig(temperature=0, max_new_tokens=12, trace=True, stop_at_eos=False)
     batched = engine.generate([RowSpec(p, w) for p, w in zip(prompts, weights)], cfg)
-    for p, w, b in zip(prompts, weights, batched):
-        single = engine.generate([RowSpec(p, w)], cfg)[0]
-        assert single.token_ids == b.token_ids
-        for s1, s2 in zip(single.trace, b.trace):
-            assert s1["combined_logprob"] == pytest.approx(s2["combined_logprob"], abs=1e-4)
+    assert_same_decoding([engine.generate([RowSpec(p, w)], cfg)[0] for p, w in zip(prompts, weights)], batched, 1e-4)
     sampled = DecodingConfig(temperature=1.0, max_new_tokens=12, seed=11, stop_at_eos=False)
     batched = engine.generate([RowSpec(p, w) for p, w in zip(prompts, weights)], sampled)
     assert [engine.generate([RowSpec(p, w)], sampled)[0].token_ids for p, w in zip(prompts, weights)] == [b.token_ids for b in batched]
@@ -195,18 +193,13 @@ def test_bad_requests_are_clear_errors(engine):
         RowSpec(PROMPT, {"helpfulness": float("nan")})
 
 
-def test_templates_give_each_model_its_own_prompt_ids(tmp_path, tiny_set, tiny_tokenizer):
-    import yaml
-
+def test_templates_give_each_model_its_own_prompt_ids(tiny_set, tiny_tokenizer):
     from genarm_core.models.loading import load_model_set
 
-    data = yaml.safe_load(tiny_set.read_text())
-    root = tiny_set.parent
-    data["base"] = {"path": str(root / "base")}
-    data["objectives"] = {"helpfulness": {"path": str(root / "help"), "template": "Human: {prompt} Assistant:"}}
-    f = tmp_path / "t.yaml"
-    f.write_text(yaml.safe_dump(data))
-    eng = GenARMEngine(load_model_set(f))
+    def templated(data):
+        data["base"] = {"path": "./base"}
+        data["objectives"] = {"helpfulness": {"path": "./help", "template": "Human: {prompt} Assistant:"}}
+    eng = GenARMEngine(load_model_set(tiny_variant(tiny_set, "templated_help.yaml", templated)))
     res = eng.generate([RowSpec("bake bread?", {"helpfulness": 1.0})], DecodingConfig(max_new_tokens=3))[0]
     assert res.prompt_ids["base"] == tiny_tokenizer("bake bread?").input_ids
     assert res.prompt_ids["helpfulness"] == tiny_tokenizer("Human: bake bread? Assistant:").input_ids
@@ -215,22 +208,9 @@ def test_templates_give_each_model_its_own_prompt_ids(tmp_path, tiny_set, tiny_t
 @pytest.fixture(scope="module")
 def lora_set(tmp_path_factory, tiny_set):
     """Two LoRA ARMs on the tiny base's own weights: loaded once, run as rows of one forward."""
-    import yaml
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    root = tmp_path_factory.mktemp("lora_set")
-    base = tiny_set.parent / "base"
-    objectives = {}
-    for i, name in enumerate(["helpfulness", "harmlessness"]):
-        torch.manual_seed(i)
-        peft = get_peft_model(AutoModelForCausalLM.from_pretrained(base),
-                              LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
-        peft.save_pretrained(root / name)
-        objectives[name] = {"path": str(base), "adapter": str(root / name)}
-    f = root / "lora.yaml"
-    f.write_text(yaml.safe_dump({"base": {"path": str(base)}, "objectives": objectives}))
-    return f
+    qv = {"target_modules": ["q_proj", "v_proj"]}
+    return write_lora_set(tmp_path_factory.mktemp("lora_set"), tiny_set.parent / "base",
+                          {"helpfulness": qv, "harmlessness": qv}, seed=0, name="lora.yaml")
 
 
 @pytest.mark.parametrize("which", ["separate models", "shared LoRA base"])
@@ -255,13 +235,7 @@ def test_static_cache_decoding_equals_dynamic(which, tiny_models, lora_set):
         a, b = dynamic.generate(batch, cfg), static.generate(batch, cfg)
         assert static.last_decode["mode"] == "static"
         assert static.last_decode["reused"] == (i >= 2)
-        for ra, rb in zip(a, b):
-            assert ra.token_ids == rb.token_ids and ra.text == rb.text
-            for sa, sb in zip(ra.trace, rb.trace):
-                for key in ("logprob", "combined_logprob", "base_logprob"):
-                    assert sa[key] == pytest.approx(sb[key], abs=1e-4)
-                for name, lp in sa["arm_logprobs"].items():
-                    assert lp == pytest.approx(sb["arm_logprobs"][name], abs=1e-4)
+        assert_same_decoding(a, b, 1e-4)
     with pytest.raises(ValueError, match="CUDA"):
         GenARMEngine(models, decode="graph").generate(rows[:1], cfg)
 
@@ -342,17 +316,12 @@ def test_values_read_after_decoding_equal_the_in_loop_ones(which, tiny_models, l
 
     monkeypatch.setattr(GenARMEngine, "_expand", every_arm_in_the_loop)
     inloop = engine.generate(rows, cfg)
+    assert_same_decoding(posthoc, inloop, 1e-5)
     for a, b in zip(posthoc, inloop):
-        assert a.token_ids == b.token_ids and a.text == b.text
         assert a.scores.keys() == b.scores.keys() == set(models.objectives)
         for name in models.objectives:
             assert a.scores[name] == pytest.approx(b.scores[name], abs=1e-5)
-        for sa, sb in zip(a.trace, b.trace):
-            assert list(sa["arm_logprobs"]) == models.objectives
-            for name in models.objectives:
-                assert sa["arm_logprobs"][name] == pytest.approx(sb["arm_logprobs"][name], abs=1e-5)
-            for key in ("logprob", "combined_logprob", "base_logprob"):
-                assert sa[key] == pytest.approx(sb[key], abs=1e-5)
+        assert all(list(step["arm_logprobs"]) == models.objectives for step in a.trace)
     for ca, cb in zip(posthoc[2].candidates, inloop[2].candidates):
         assert ca["token_ids"] == cb["token_ids"]
         assert ca["scores"] == pytest.approx(cb["scores"], abs=1e-5)

@@ -4,10 +4,11 @@ causal LM as a pairwise judge, rules by import path, and the messages for bad en
 from pathlib import Path
 
 import pytest
-import yaml
 
 from genarm_core.models.config import ConfigError, ModelSetConfig
 from genarm_core.evaluation.judges import Item, build_judge, parse_judges
+
+from .conftest import tiny_variant
 
 ITEMS = [Item("How do I bake bread?", c, {"kind": "benign", "subject": ["bread"]}) for c in (
     "Mix flour, water and salt, then bake the bread.", "No.", "I can't help with that.",
@@ -122,16 +123,18 @@ def test_a_rule_that_cannot_be_imported_is_a_config_error():
         judge({"kind": "rule", "function": "no_such_module_here:f"})
 
 
-def test_a_model_set_file_declares_judges(tiny_set, tmp_path):
-    data = yaml.safe_load(Path(tiny_set).read_text())
-    data["judges"] = {"refusal": {"kind": "rule", "function": "genarm_core.smollm2.rules:harmful_refused"},
-                      "pairwise": {"kind": "llm_judge", "path": "./base"}}
-    path = Path(tiny_set).parent / "with_judges.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    config = ModelSetConfig.from_file(path)
+def test_a_model_set_file_declares_judges(tiny_set):
+    def judges(batch_size=None):
+        def change(data):
+            data["judges"] = {"refusal": {"kind": "rule", "function": "genarm_core.smollm2.rules:harmful_refused"},
+                              "pairwise": {"kind": "llm_judge", "path": "./base"}}
+            if batch_size is not None:
+                data["judges"]["pairwise"]["batch_size"] = batch_size
+        return change
+
+    config = ModelSetConfig.from_file(tiny_variant(tiny_set, "with_judges.yaml", judges(), sort_keys=False))
     assert [j.name for j in config.judges] == ["refusal", "pairwise"]
     assert Path(config.judges[1].options["path"]) == (Path(tiny_set).parent / "base").resolve()  # against the file
-    data["judges"]["pairwise"]["batch_size"] = "8"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    with pytest.raises(ConfigError, match=r"with_judges.yaml: judges.pairwise.batch_size: must be a positive integer"):
-        ModelSetConfig.from_file(path)
+    bad = tiny_variant(tiny_set, "with_bad_judge_batch.yaml", judges(batch_size="8"), sort_keys=False)
+    with pytest.raises(ConfigError, match=r"with_bad_judge_batch.yaml: judges.pairwise.batch_size: must be a positive integer"):
+        ModelSetConfig.from_file(bad)

@@ -12,6 +12,8 @@ from genarm_core.models.config import DecodingConfig, RowSpec
 from genarm_core.models.loading import ModelSetError, load_model_set
 from genarm_core.models.tiny import make_model, save, train_bpe_tokenizer, write_model_set
 
+from .conftest import assert_same_decoding, write_lora_set
+
 
 def write(tmp_path, text, name="m.yaml"):
     f = tmp_path / name
@@ -102,14 +104,53 @@ def test_padding_rows_and_an_added_pad_token_are_sliced(tmp_path, tiny_set, tiny
     assert all(t < V for t in res.token_ids)
 
 
+def full_logprobs(lm, ids, V):
+    """log_softmax of the last position, from a full forward of one unpadded row (no cache)."""
+    import torch
+
+    with torch.no_grad():
+        logits = lm.model(input_ids=torch.tensor([ids])).logits[0, -1, :V]
+    return torch.log_softmax(logits.float(), -1)
+
+
 @pytest.mark.parametrize("arch", ["gpt2", "qwen2"])
 def test_other_families_decode(tmp_path, tiny_tokenizer, arch):
+    """Each family decodes its own numbers: rows of two prompt lengths in one batch (left padding,
+    GPT-2's learned positions) give, token by token, what one unpadded full forward per step gives,
+    and greedy picks the top token of GenARM's distribution."""
+    import torch
+
+    from genarm_core.decoding.math import combine_logprobs, restrict_logprobs
+    from genarm_core.decoding.tokens import TokenRules
+
     base = save(make_model(tiny_tokenizer, arch=arch, hidden=32, layers=1), tiny_tokenizer, tmp_path / "b")
     arm = save(make_model(tiny_tokenizer, arch=arch, hidden=32, layers=1, seed=3), tiny_tokenizer, tmp_path / "a")
     ms = load_model_set(write_model_set(tmp_path / "m.yaml", base, {"helpfulness": arm}))
-    res = GenARMEngine(ms).generate([RowSpec("Hello there", {"helpfulness": 1.0}), RowSpec("Hi")],
-                                    DecodingConfig(temperature=0, max_new_tokens=6, trace=True, stop_at_eos=False))
+    engine = GenARMEngine(ms)
+    rows = [RowSpec("Hello there", {"helpfulness": 1.0}), RowSpec("Hi")]
+    res = engine.generate(rows, DecodingConfig(temperature=0, max_new_tokens=6, trace=True, stop_at_eos=False))
     assert [len(r.token_ids) for r in res] == [6, 6]
+    V = ms.vocab_size
+    rules = TokenRules.for_tokenizer(ms.tokenizer, V, engine.eos_ids)
+    arm_lm = ms.arms["helpfulness"]
+    for spec, r in zip(rows, res):
+        assert [step["id"] for step in r.trace] == r.token_ids
+        base_ids, arm_ids = ms.base.encode_prompt(spec.prompt), arm_lm.encode_prompt(spec.prompt)
+        state = torch.zeros(1, dtype=torch.long)
+        for t, (tok, step) in enumerate(zip(r.token_ids, r.trace)):
+            prefix = r.token_ids[:t]
+            lp_base = restrict_logprobs(full_logprobs(ms.base, base_ids + prefix, V).unsqueeze(0), rules.mask(state))
+            lp_arm = full_logprobs(arm_lm, arm_ids + prefix, V)
+            combined = combine_logprobs(lp_base, lp_arm.reshape(1, 1, V),
+                                        torch.tensor([[spec.weights.get("helpfulness", 0.0)]]), 1.0)[0]
+            where = f"{arch}, {spec.prompt!r}, step {t}"
+            assert step["base_logprob"] == pytest.approx(lp_base[0, tok].item(), abs=1e-4), where
+            assert step["combined_logprob"] == pytest.approx(combined[tok].item(), abs=1e-4), where
+            if "helpfulness" in step["arm_logprobs"]:
+                assert step["arm_logprobs"]["helpfulness"] == pytest.approx(lp_arm[tok].item(), abs=1e-4), where
+            assert combined[tok].item() >= combined.max().item() - 1e-4, where  # greedy: the top token
+            state = rules.advance(state, torch.tensor([tok]))
+    assert "helpfulness" in res[0].trace[0]["arm_logprobs"]  # the steering ARM's numbers were checked too
 
 
 @pytest.fixture
@@ -149,30 +190,15 @@ def test_yaml_roundtrip_to_dict_is_json(tiny_models):
 def test_lora_arms_share_one_base_and_match_merged_copies(tmp_path, tiny_set):
     """The paper's setting: every ARM a LoRA adapter of the base. One copy of the weights, rows
     batched with per-row adapters, and the same numbers as merging each adapter into its own copy."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    base = tiny_set.parent / "base"
-    objectives = {}
-    for i, name in enumerate(["helpfulness", "harmlessness"]):
-        m = AutoModelForCausalLM.from_pretrained(base)
-        import torch
-        torch.manual_seed(10 + i)
-        pm = get_peft_model(m, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
-        pm.save_pretrained(tmp_path / name)
-        objectives[name] = {"path": str(base), "adapter": str(tmp_path / name)}
-    f = write_model_set(tmp_path / "m.yaml", base, objectives)
+    qv = {"target_modules": ["q_proj", "v_proj"]}
+    f = write_lora_set(tmp_path, tiny_set.parent / "base", {"helpfulness": qv, "harmlessness": qv}, name="m.yaml")
     shared, merged = load_model_set(f), load_model_set(f, share_lora_base=False)
     assert shared.arms["helpfulness"].model is shared.base.model is shared.arms["harmlessness"].model
     assert merged.arms["helpfulness"].model is not merged.base.model
     cfg = DecodingConfig(temperature=0.8, max_new_tokens=10, seed=1, trace=True, stop_at_eos=False)
     rows = [RowSpec("Hello there", {"helpfulness": 1.0, "harmlessness": -0.5}), RowSpec("Tell me a joke.", method="base")]
     a, b = GenARMEngine(shared).generate(rows, cfg), GenARMEngine(merged).generate(rows, cfg)
-    for ra, rb in zip(a, b):
-        assert ra.token_ids == rb.token_ids
-        for sa, sb in zip(ra.trace, rb.trace):
-            assert sa["arm_logprobs"]["helpfulness"] == pytest.approx(sb["arm_logprobs"]["helpfulness"], abs=1e-4)
-            assert sa["base_logprob"] == pytest.approx(sb["base_logprob"], abs=1e-4)
+    assert_same_decoding(a, b, 1e-4)
     from genarm_core.models.scoring import score_sequences
     s1 = score_sequences(shared, ["Hello there"], [a[0].token_ids], include_base=True)
     s2 = score_sequences(merged, ["Hello there"], [a[0].token_ids], include_base=True)

@@ -12,6 +12,8 @@ from genarm_core.models.config import DecodingConfig, RowSpec
 from genarm_core.decoding.engine import GenARMEngine
 from genarm_core.decoding.skinny import SkinnyLinear, skinny_linear, use_skinny_products
 
+from .conftest import assert_same_decoding
+
 
 @pytest.mark.parametrize("rows", [1, 2, 3, 5, skinny.ROWS, skinny.ROWS + 1, 40])
 @pytest.mark.parametrize("bias", [False, True])
@@ -91,9 +93,4 @@ def test_a_loaded_set_decodes_the_same(tiny_models, monkeypatch):
     finally:
         for model in models:
             use_skinny_products(model)
-    for a, b in zip(fast, plain):
-        assert a.token_ids == b.token_ids
-        for sa, sb in zip(a.trace, b.trace):
-            assert sa["logprob"] == pytest.approx(sb["logprob"], abs=1e-5)
-            for name, lp in sa["arm_logprobs"].items():
-                assert lp == pytest.approx(sb["arm_logprobs"][name], abs=1e-5)
+    assert_same_decoding(fast, plain, 1e-5)

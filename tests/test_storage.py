@@ -7,10 +7,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from storage.db import StorageError, open_engine, upgrade_to
 from storage.export import export
@@ -18,22 +18,9 @@ from storage.store import JudgmentFilter, Store
 
 from .storage_helpers import PG_ENV, gen_record, new_postgres_db
 
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
-    not os.environ.get(PG_ENV), reason=f"set {PG_ENV} to a PostgreSQL URL (.ci/run does) to test PostgreSQL"))]
-
-
-@pytest.fixture(params=BACKENDS)
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'genarm.db'}"
-    else:
-        url, drop = new_postgres_db()
-        yield url
-        drop()
-
 
 @pytest.fixture
-def store(db_url):
+def store(db_url):  # db_url (tests/conftest.py): a new database, once on SQLite and once on PostgreSQL
     s = Store(db_url)
     yield s
     s.close()
@@ -234,11 +221,12 @@ def test_an_edit_changes_the_verdict_and_keeps_the_earlier_one(store):
         store.add_judgment(a, b, "A", {"helpfulness": "A", "harmlessness": "B"}, annotator="ann", comment="first")
 
 
-def _racing_voter(db_url, a, b, verdict, key, start, q):
+def _racing_voter(db_url, a, b, verdict, key, ready, q):
     from storage.store import JudgmentExists
 
     s = Store(db_url)
-    start.wait()
+    s.counts()  # connected: the store has read the database
+    ready.wait()  # every voter (and the test) is here: all vote at once
     try:
         q.put(("stored", s.add_judgment(a, b, verdict, annotator="racer", idempotency_key=key)))
     except JudgmentExists as exc:
@@ -252,16 +240,16 @@ def test_concurrent_votes_on_one_key_store_one_and_refuse_the_others(db_url):
     store = Store(db_url)
     a, b = store.add_generations([gen_record(), gen_record(completion="5")])
     ctx = mp.get_context("spawn")
-    q, start = ctx.Queue(), ctx.Event()
     verdicts = ["A", "B"] * 4
-    procs = [ctx.Process(target=_racing_voter, args=(db_url, a, b, v, "same-key", start, q)) for v in verdicts]
+    q, ready = ctx.Queue(), ctx.Barrier(len(verdicts) + 1)  # the voters and this test
+    procs = [ctx.Process(target=_racing_voter, args=(db_url, a, b, v, "same-key", ready, q)) for v in verdicts]
     for p in procs:
         p.start()
-    time.sleep(3)  # let every process import and open its store
-    start.set()
+    ready.wait(timeout=300)  # every process has imported and opened its store: they vote together now
     answers = [q.get(timeout=120) for _ in procs]
     for p in procs:
         p.join(timeout=60)
+        assert p.exitcode == 0
     stored = store.judgments_frame()
     assert len(stored) == 1
     jid, winner = int(stored.iloc[0].judgment_id), stored.iloc[0].verdict
@@ -480,11 +468,16 @@ def test_cli_export_and_stats(store, db_url, tmp_path):
     none = subprocess.run([sys.executable, "-m", "storage", "stats", "--db", f"sqlite:///{missing}"], capture_output=True,
                           text=True)
     assert none.returncode == 2 and "no database at" in none.stderr and not (tmp_path / "no").exists()
-    bad = subprocess.run([sys.executable, "-m", "storage", "stats", "--db", str(tmp_path / "nope" / ".." / "x.txt")],
-                         capture_output=True, text=True)
+    # A plain path (no URL) that climbs out of a folder that is not there: the file it names, resolved.
+    dotted = subprocess.run([sys.executable, "-m", "storage", "stats", "--db", str(tmp_path / "nope" / ".." / "x.txt")],
+                            capture_output=True, text=True)
+    assert dotted.returncode == 2 and "Traceback" not in dotted.stderr, dotted.stderr
+    assert f"no database at {(tmp_path / 'x.txt').resolve()};" in dotted.stderr, dotted.stderr
+    assert not (tmp_path / "x.txt").exists() and not (tmp_path / "nope").exists()
     (tmp_path / "junk.db").write_text("junk")
     bad = subprocess.run([sys.executable, "-m", "storage", "stats", "--db", str(tmp_path / "junk.db")], capture_output=True, text=True)
     assert bad.returncode == 2 and "not a SQLite database" in bad.stderr and "Traceback" not in bad.stderr
+    assert (tmp_path / "junk.db").read_text() == "junk"
 
 
 def test_storage_never_imports_torch():
@@ -532,8 +525,11 @@ def test_study_tables_resume_by_cell_and_keep_one_score_per_judge(store):
     assert store.open_study("s", {**key, "seed": 1}, key)[0] != sid
     a, b = store.add_generations([gen_record(study_id=sid, cell="0/0/0"), gen_record(study_id=sid, cell="0/0/1", completion="5")])
     assert store.study_cells(sid) == {"0/0/0": a, "0/0/1": b}
-    with pytest.raises(Exception):  # the (study, cell) key: a cell is never stored twice
+    # the (study, cell) key: a cell is never stored twice (SQLite and PostgreSQL name it their own way)
+    with pytest.raises(IntegrityError, match=r"UNIQUE constraint failed: generations\.study_id, generations\.cell"
+                                             r"|uq_generations_study_cell"):
         store.add_generations([gen_record(study_id=sid, cell="0/0/0")])
+    assert store.study_cells(sid) == {"0/0/0": a, "0/0/1": b}  # the refused batch left nothing behind
     assert store.add_judge_scores([{"generation_id": a, "judge": "len", "value": 3.0},
                                    {"generation_id": b, "judge": "len", "value": float("nan")}]) == 2
     assert store.add_judge_scores([{"generation_id": a, "judge": "len", "value": 9.0}]) == 0

@@ -7,15 +7,18 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from genarm_core.models.config import ConfigError, DecodingConfig, RowSpec
+from genarm_core.evaluation.judges import parse_judges
 from genarm_core.evaluation.study import load_study, parse_study
 from storage.store import Store
+
+from .conftest import REPO, tiny_variant
+from .live_app import free_port
 
 PROMPTS = ["Human: hello Assistant:", "Human: how do I bake bread? Assistant:",
            {"prompt": "Human: tell me a joke Assistant:", "kind": "benign"}]
@@ -151,29 +154,48 @@ def test_run_stores_every_cell_and_every_judgment_then_resumes(tmp_path, tiny_se
     assert {"long", "long_low", "long_high", "long_n", "kl_to_base"} <= set(csv.columns)
 
 
+#: ``genarm study ARGS`` in a process that stops before storing its second batch (decoded, not stored)
+#: and prints how many cells are stored then: the test kills it there, in the middle of the run.
+HELD_STUDY = """
+import sys, threading
+from storage.store import Store
+
+store_batch = Store.add_generations
+batches = []
+
+def hold_before_the_second_batch(self, records, *args, **kwargs):
+    if any(r.get("study_id") for r in records):
+        batches.append(len(records))
+        if len(batches) == 2:
+            print("held", sum(s["cells"] for s in self.studies()), flush=True)
+            threading.Event().wait()  # until killed
+    return store_batch(self, records, *args, **kwargs)
+
+Store.add_generations = hold_before_the_second_batch
+from app.cli import main
+sys.exit(main(["study", *sys.argv[1:]]))
+"""
+
+
 def test_a_killed_run_resumes_without_a_cell_twice_or_one_lost(tmp_path, tiny_set):
+    """SIGKILL in the middle of a run (its first batch stored, its second decoded but not stored):
+    the next run stores every other cell once, and the texts are those of a run never killed."""
     path = study_file(tmp_path, tiny_set, judges={}, samples=4, decoding={"temperature": 1.0, "max_new_tokens": 40},
                       batch_rows=3)
     db = tmp_path / "killed.sqlite"
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "study", "run", str(path), "--db", str(db), "--no-progress"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "killed.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-c", HELD_STUDY, "run", str(path), "--db", str(db), "--no-progress"],
+                                cwd=REPO, stdout=subprocess.PIPE, stderr=err, text=True)
+        held = next((int(line.split()[1]) for line in proc.stdout if line.startswith("held ")), None)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        proc.stdout.close()
+    assert held is not None, f"the run ended before its second batch: {log.read_text()[-3000:]}"
+    assert proc.returncode == -signal.SIGKILL
     total = 4 * 3 * 4
-    stored = 0
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        time.sleep(0.3)
-        if db.exists():
-            try:
-                stored = sum(s["cells"] for s in Store(str(db), create=False).studies())
-            except Exception:  # noqa: BLE001 - the database may be mid-creation
-                continue
-            if 0 < stored < total // 2:
-                proc.send_signal(signal.SIGKILL)
-                break
-    proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, f"the run ended before it could be killed ({stored} cells): {proc.stderr.read()}"
     before = Store(str(db), create=False).studies()[0]["cells"]
-    assert 0 < before < total
+    assert before == held and 0 < before < total  # the first batch, and nothing of the second
     out = cli("run", str(path), "--db", str(db), "--no-progress")
     assert out.returncode == 0, out.stderr
     assert f"{before} stored before, {total - before} generated" in out.stderr
@@ -186,6 +208,21 @@ def test_a_killed_run_resumes_without_a_cell_twice_or_one_lost(tmp_path, tiny_se
     assert resumed.set_index("cell")["completion"].sort_index().equals(whole.sort_index())
 
 
+def cell_scores(db: Path) -> dict[tuple[str, str], object]:
+    """Study 1's judge scores in ``db``, by (cell, judge)."""
+    store = Store(str(db), create=False)
+    try:
+        cells = store.generations_frame(study_id=1).set_index("id")["cell"]
+        scores = store.judge_scores_frame(study_id=1)
+        return {(cells[g], judge): value for g, judge, value in zip(scores["generation_id"], scores["judge"], scores["value"])}
+    finally:
+        store.close()
+
+
+#: judges whose value is a measured time, not a function of the completion
+TIMED = {"seconds_per_token"}
+
+
 @pytest.mark.skipif(shutil.which("accelerate") is None, reason="accelerate's launcher is not on PATH")
 def test_two_processes_store_the_same_cells_as_one(tmp_path, tiny_set):
     path = study_file(tmp_path, tiny_set, judges={"long": {"kind": "rule", "function": "tests.test_judges:long_answer"}})
@@ -193,11 +230,7 @@ def test_two_processes_store_the_same_cells_as_one(tmp_path, tiny_set):
     single = cli("run", str(path), "--db", str(one), "--no-progress")
     assert single.returncode == 0, single.stderr
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    import socket
-
-    with socket.socket() as sock:  # a free port for the processes' rendezvous (29500 may be taken)
-        sock.bind(("127.0.0.1", 0))
-        port = str(sock.getsockname()[1])
+    port = str(free_port())  # for the processes' rendezvous (29500 may be taken)
     launched = subprocess.run(["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                                "--main_process_port", port,
                                "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "app.cli", "study", "run",
@@ -210,9 +243,18 @@ def test_two_processes_store_the_same_cells_as_one(tmp_path, tiny_set):
     assert len(a) == len(b) == 24
     assert a["completion"].sort_index().equals(b["completion"].sort_index())
     assert a["n_tokens"].sort_index().equals(b["n_tokens"].sort_index())
-    sa = Store(str(one), create=False).judge_scores_frame(study_id=1)
-    sb = Store(str(two), create=False).judge_scores_frame(study_id=1)
-    assert len(sa) == len(sb)
+    # The same judge scores, cell by cell: each judge's value of each cell (a time only where measured).
+    sa, sb = cell_scores(one), cell_scores(two)
+    assert set(sa) == set(sb) and {j for _, j in sa} >= {"long", "kl_to_base"} | TIMED
+    assert {c for c, _ in sa} == set(a.index)  # every cell scored
+    for (cell, judge), value in sa.items():
+        other = sb[(cell, judge)]
+        if judge in TIMED:
+            assert value > 0 and other > 0, (cell, judge)
+        elif value is None or other is None or isinstance(value, str):
+            assert value == other, (cell, judge, value, other)
+        else:
+            assert other == pytest.approx(value, rel=1e-6, abs=1e-6, nan_ok=True), (cell, judge)
 
 
 def test_cli_errors_are_messages_and_the_report_and_list_commands(tmp_path, tiny_set):
@@ -238,11 +280,10 @@ def test_model_set_judges_join_and_a_guiding_arm_is_marked_self_scored(tmp_path,
     from app.service.studies import study_judges
     from genarm_core.models.config import ModelSetConfig
 
-    data = yaml.safe_load(Path(tiny_set).read_text())
-    data["judges"] = {"mine": {"kind": "rule", "function": "tests.test_judges:long_answer"},
-                      "arm_as_rm": {"kind": "reward_model", "path": "./help", "template": "{prompt}{completion}"}}
-    (Path(tiny_set).parent / "judged.yaml").write_text(yaml.safe_dump(data))
-    config = ModelSetConfig.from_file(Path(tiny_set).parent / "judged.yaml")
+    def judged(data):
+        data["judges"] = {"mine": {"kind": "rule", "function": "tests.test_judges:long_answer"},
+                          "arm_as_rm": {"kind": "reward_model", "path": "./help", "template": "{prompt}{completion}"}}
+    config = ModelSetConfig.from_file(tiny_variant(tiny_set, "judged_study_judges.yaml", judged))
     study = parse_study({"model_set": str(tiny_set), "prompts": ["x"], "settings": ["base"],
                          "judges": {"mine": {"kind": "rule", "function": "tests.test_judges:wordy"},
                                     "bad_arm": {"kind": "arm", "objective": "kindness"}}}, "s.yaml")
@@ -253,4 +294,10 @@ def test_model_set_judges_join_and_a_guiding_arm_is_marked_self_scored(tmp_path,
     specs = {s.name: s for s in study_judges(study, config)}
     assert specs["mine"].options["function"].endswith(":wordy")  # the study's entry replaces the set's
     assert specs["arm_as_rm"].self_scored  # a reward model that is a guiding ARM grades its own steering
-    assert json.dumps(specs["arm_as_rm"].to_dict())
+    # The entry a study stores (as JSON) keeps the mark, and reads back as the same judge.
+    entry = specs["arm_as_rm"].to_dict()
+    assert json.loads(json.dumps(entry)) == entry
+    assert entry["kind"] == "reward_model" and entry["self_scored"] is True and entry["template"] == "{prompt}{completion}"
+    assert Path(entry["path"]) == (Path(tiny_set).parent / "help").resolve()  # against the set's file
+    again = parse_judges({"arm_as_rm": json.loads(json.dumps(entry))}, "stored")
+    assert [j.to_dict() for j in again] == [entry] and again[0].self_scored

@@ -55,13 +55,39 @@ def test_an_early_stop_closes_the_generator_on_the_thread():
 
 
 def test_release_openmp_threads_leaves_torch_working():
+    from genarm_core import threads
+
     a = torch.randn(64, 64)
     before = a @ a
     released = release_openmp_threads()
-    assert isinstance(released, bool)
+    # True exactly where torch ships a libgomp with omp_pause_resource_all and the pause worked
+    assert released is (threads._gomp() is not None)
     if "OpenMP" in torch.__config__.parallel_info():
-        assert released  # torch's GNU OpenMP offers omp_pause_resource_all
+        assert released is True  # torch's GNU OpenMP offers omp_pause_resource_all
     assert torch.equal(a @ a, before)  # the next parallel region starts new workers
+
+
+class _FakeGomp:
+    """A libgomp whose ``omp_pause_resource_all`` answers ``rc`` and records its argument."""
+
+    def __init__(self, rc):
+        self.rc, self.calls = rc, []
+
+    def omp_pause_resource_all(self, kind):
+        self.calls.append(kind)
+        return self.rc
+
+
+def test_release_openmp_threads_asks_for_a_hard_pause_and_reports_its_outcome(monkeypatch):
+    from genarm_core import threads
+
+    ok, refused = _FakeGomp(0), _FakeGomp(-1)
+    monkeypatch.setattr(threads, "_gomp", lambda: ok)
+    assert release_openmp_threads() is True and ok.calls == [2]  # omp_pause_hard: the workers go
+    monkeypatch.setattr(threads, "_gomp", lambda: refused)
+    assert release_openmp_threads() is False and refused.calls == [2]  # the runtime refused: not released
+    monkeypatch.setattr(threads, "_gomp", lambda: None)
+    assert release_openmp_threads() is False  # another runtime, or no pause call: nothing happens
 
 
 def test_the_dashboard_decodes_on_its_compute_thread(tiny_set, tmp_path):

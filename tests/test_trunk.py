@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import torch
-import yaml
 
 from genarm_core.models.config import DecodingConfig
 from genarm_core.decoding.engine import GenARMEngine, RowSpec
 
-from .conftest import ADAPTERS, N_LAYERS, write_layered_set as _write_set
+from .conftest import assert_same_decoding, write_layered_set as _write_set
 
 
 @pytest.fixture(scope="module", params=["llama", "qwen2"])
@@ -46,13 +44,8 @@ def test_the_trunk_gives_the_stacked_rows_numbers(layered, temperature):
     a, b = trunk.generate(ROWS, cfg), stacked.generate(ROWS, cfg)
     assert trunk.last_decode["layer_rows_per_step"] < stacked.last_decode["layer_rows_per_step"]
     assert stacked.last_decode["layer_rows_per_step"] == stacked.last_decode["stacked_layer_rows_per_step"]
+    assert_same_decoding(a, b, 1e-5)
     for ra, rb in zip(a, b):
-        assert ra.token_ids == rb.token_ids and ra.text == rb.text
-        for sa, sb in zip(ra.trace, rb.trace):
-            for key in ("logprob", "combined_logprob", "base_logprob"):
-                assert sa[key] == pytest.approx(sb[key], abs=1e-5)
-            for name, lp in sa["arm_logprobs"].items():
-                assert lp == pytest.approx(sb["arm_logprobs"][name], abs=1e-5)
         assert ra.scores == pytest.approx(rb.scores, abs=1e-5)
 
 
@@ -89,16 +82,6 @@ def test_no_trunk_where_nothing_is_shared(tmp_path, tiny_tokenizer, tiny_models)
     assert not seen
 
 
-def _same(a, b):
-    for ra, rb in zip(a, b):
-        assert ra.token_ids == rb.token_ids and ra.text == rb.text
-        for sa, sb in zip(ra.trace, rb.trace):
-            for key in ("logprob", "combined_logprob", "base_logprob"):
-                assert sa[key] == pytest.approx(sb[key], abs=1e-5)
-            for name, lp in sa["arm_logprobs"].items():
-                assert lp == pytest.approx(sb["arm_logprobs"][name], abs=1e-5)
-
-
 @pytest.mark.parametrize("which", ["shared LoRA base", "separate models"])
 def test_a_regenerated_prompt_reuses_its_kv_cache(which, layered, tiny_models):
     """Moving a slider regenerates the same prompt: its prefill comes from the kept KV caches, by
@@ -111,20 +94,20 @@ def test_a_regenerated_prompt_reuses_its_kv_cache(which, layered, tiny_models):
     warm.generate([RowSpec(prompt, {names[0]: 1.0, names[1]: 0.5}), RowSpec(prompt, method="base")], cfg)
     assert warm.last_decode["prompt_cache_hits"] == 0 and len(warm.prompt_cache) > 0
     moved = [RowSpec(prompt, {names[0]: 0.3, names[1]: 1.5}), RowSpec(prompt, method="base")]
-    _same(warm.generate(moved, cfg), cold.generate(moved, cfg))
+    assert_same_decoding(warm.generate(moved, cfg), cold.generate(moved, cfg), 1e-5)
     assert warm.last_decode["prompt_cache_hits"] == warm.prompt_cache.hits >= 1
     alone = [RowSpec(prompt, {names[0]: 2.0})]  # another layout of what is held
-    _same(warm.generate(alone, cfg), cold.generate(alone, cfg))
+    assert_same_decoding(warm.generate(alone, cfg), cold.generate(alone, cfg), 1e-5)
     assert warm.last_decode["prompt_cache_hits"] >= 1
     warm.shared_trunk = False  # stacked rows read what a trunk left (a layer below an adapter: the base's)
-    _same(warm.generate(moved, cfg), cold.generate(moved, cfg))
+    assert_same_decoding(warm.generate(moved, cfg), cold.generate(moved, cfg), 1e-5)
     assert warm.last_decode["prompt_cache_hits"] >= 1
     other = [RowSpec("Tell me a joke.", {names[0]: 1.0}), RowSpec(prompt, method="base")]
-    _same(warm.generate(other, cfg), cold.generate(other, cfg))  # one new prompt in the group: a prefill
+    assert_same_decoding(warm.generate(other, cfg), cold.generate(other, cfg), 1e-5)  # one new prompt in the group: a prefill
     assert warm.last_decode["prompt_cache_hits"] == 0
     warm.shared_trunk = True
     again = [RowSpec("Tell me a joke.", {names[0]: -1.0}), RowSpec(prompt, method="base")]  # prompts of two lengths
-    _same(warm.generate(again, cfg), cold.generate(again, cfg))
+    assert_same_decoding(warm.generate(again, cfg), cold.generate(again, cfg), 1e-5)
     assert warm.last_decode["prompt_cache_hits"] >= 1
     warm.release_static()
     assert len(warm.prompt_cache) == 0 and warm.prompt_cache.bytes == 0
