@@ -39,6 +39,7 @@ class Worker:
         self._engines: dict[str, Any] = {}  # model-set file -> its engine, kept between jobs
         #: set to stop (SIGTERM): the job in flight stops after its batch and goes back to the queue
         self.shutdown = threading.Event()
+        self.current_cancel: threading.Event | None = None  # the job in flight's stop signal
 
     def run_once(self) -> bool:
         """Claim and run one job; False when there was none."""
@@ -73,7 +74,7 @@ class Worker:
         from .service.studies import StudyRun, StudyRunner
 
         job_id, spec = job["id"], job["spec"]
-        cancel = threading.Event()
+        cancel = self.current_cancel = threading.Event()  # set by a cancel (read at each heartbeat) or a shutdown
         beating = threading.Event()
         state = {"progress": job["progress"], "message": "loading the model set"}
 

@@ -9,12 +9,25 @@ from app.tabs import compare
 from genarm_core.models.config import Setting
 from storage.store import JudgmentFilter, Store
 
+from .conftest import tiny_variant, tiny_variant_data
+
 
 @pytest.fixture
 def ctx(tiny_set, tmp_path):
     c = AppContext({"tiny": tiny_set}, Store(str(tmp_path / "db.sqlite")))
     yield c
     c.records.close()
+
+
+def run_queued(ctx, prompts, settings, cfg, **kw):
+    """A dashboard study queued and run by a worker (here, in this process); its report."""
+    from app.worker import Worker
+
+    job = ctx.submit_study(prompts, settings, cfg, **kw)
+    assert Worker(ctx.store, "test-worker").run_once()
+    done = ctx.job(job)
+    assert done["status"] == "done", done["message"]
+    return ctx.study_report(done["study_id"])
 
 
 def run(ctx, prompt, settings, blind=False, **kw):
@@ -166,9 +179,7 @@ def test_a_dashboard_study_runs_the_grid_with_the_base_as_reference_and_judges_i
     cfg = ctx.decoding(1, 1, 0, 1, 6, 0, trace=False)
     settings = studies.study_settings(ctx, "helpfulness: 0, 2; harmlessness: 0:1:2", "2")
     assert len(settings) == 5 and settings[-1].label == "Best-of-2 harmlessness=1 helpfulness=1"
-    steps = list(ctx.run_study(["Hello", "Tell me a joke."], settings, cfg, samples=2))
-    assert [f for f, _ in steps] == sorted(f for f, _ in steps) and steps[-1][0] == 1.0
-    report = steps[-1][1]
+    report = run_queued(ctx, ["Hello", "Tell me a joke."], settings, cfg, samples=2)
     # The base alone is added as the reference; the grid's all-zero point is a setting of its own.
     assert report.reference == "Base only" and report.settings[:2] == ["Base only", "GenARM (all weights 0)"]
     assert len(report.completions) == 2 * 2 * 6
@@ -195,7 +206,7 @@ def test_a_dashboard_study_runs_the_grid_with_the_base_as_reference_and_judges_i
     with pytest.raises(UserError, match="Best-of-N: N must be whole numbers"):
         studies.study_settings(ctx, "", "four")
     with pytest.raises(UserError, match=r"judges: \['oracle'\] are not judges of this model set"):
-        list(ctx.run_study(["Hello"], settings[:1], cfg, judges=["oracle"]))
+        ctx.submit_study(["Hello"], settings[:1], cfg, judges=["oracle"])
 
 
 def test_prompt_lists(tmp_path):
@@ -256,7 +267,7 @@ def test_auth_parsing(tmp_path):
     assert parse_auth(None, None) is None
     f = tmp_path / "users"
     f.write_text("# team\nalice:secret\nbob:pw\n")
-    assert parse_auth("root:x", str(f)) == [("root", "x"), ("alice", "secret"), ("bob", "pw")]
+    assert parse_auth("root:x", str(f)) == ([("root", "x"), ("alice", "secret"), ("bob", "pw")], {})
     with pytest.raises(SystemExit, match="USER:PASS"):
         parse_auth("nopassword", None)
 
@@ -342,13 +353,10 @@ def broken(record, completion):
 @pytest.fixture
 def judged_ctx(tiny_set, tmp_path):
     """The tiny set with two rule judges: ``words`` (marked for Compare) and ``broken``."""
-    import yaml
-
-    data = yaml.safe_load(tiny_set.read_text())
-    data["judges"] = {"broken": {"kind": "rule", "function": "tests.test_app_service:broken"},
-                      "words": {"kind": "rule", "function": "tests.test_app_service:words", "compare": True}}
-    f = tiny_set.parent / "judged.yaml"
-    f.write_text(yaml.safe_dump(data))
+    def judged(data):
+        data["judges"] = {"broken": {"kind": "rule", "function": "tests.test_app_service:broken"},
+                          "words": {"kind": "rule", "function": "tests.test_app_service:words", "compare": True}}
+    f = tiny_variant(tiny_set, "judged_for_compare.yaml", judged)
     c = AppContext({"tiny": f}, Store(str(tmp_path / "judged.sqlite")))
     yield c
     c.records.close()
@@ -394,36 +402,43 @@ def test_compare_scores_each_panel_with_a_judge_after_the_pair_is_votable(judged
 
 
 def test_a_bad_compare_flag_names_the_field(tiny_set):
-    import yaml
-
     from genarm_core.models.config import ConfigError, ModelSetConfig
 
-    data = yaml.safe_load(tiny_set.read_text())
-    data["judges"] = {"w": {"kind": "rule", "function": "tests.test_app_service:words", "compare": "yes"}}
+    data = tiny_variant_data(tiny_set, lambda data: data.update(
+        judges={"w": {"kind": "rule", "function": "tests.test_app_service:words", "compare": "yes"}}))
     with pytest.raises(ConfigError, match=r"judges\.w\.compare: true or false"):
         ModelSetConfig.from_dict(data, source=tiny_set)
 
 
 def test_a_cancelled_dashboard_study_stops_between_batches_and_a_rerun_resumes_it(ctx):
-    """Cancel stops the run after the batch in flight (nothing decodes on in the background); what it
+    """Cancel stops the job after the batch in flight (nothing decodes on in the background); what it
     finished is stored, and running the same study again completes it without a cell twice."""
-    import threading
-
-    from app.service.errors import Cancelled
     from app.tabs import studies
+    from app.worker import Worker
 
     settings = studies.study_settings(ctx, "helpfulness: 0, 2; harmlessness: 1", "")
     cfg = ctx.decoding(1, 1, 0, 1, 4, 0, trace=False)
     prompts = ["Hello", "Tell me a joke."]
-    cancel = threading.Event()
-    steps = ctx.run_study(prompts, settings, cfg, samples=3, cancel=cancel)
-    first, _ = next(steps)  # one sample's batch is decoded and stored
-    assert 0 < first < 0.95
-    cancel.set()
-    with pytest.raises(Cancelled, match=r"study #1 cancelled: 6 of 18 cells are stored; run the same study again"):
-        next(steps)
+    job = ctx.submit_study(prompts, settings, cfg, samples=3)
+    store_batch = ctx.store.add_generations
+
+    def cancel_after_the_first_batch(*a, **k):
+        ids = store_batch(*a, **k)
+        assert "cancelling after the batch in flight" in ctx.cancel_job(job)
+        ctx.store.beat(job, "w")  # the worker's next heartbeat reads the request
+        return ids
+
+    ctx.store.add_generations = cancel_after_the_first_batch
+    worker = Worker(ctx.store, "w", beat_s=0.01)
+    try:
+        worker.run_once()
+    finally:
+        ctx.store.add_generations = store_batch
+    stopped = ctx.job(job)
+    assert stopped["status"] == "cancelled"
+    assert "study #1 cancelled: 6 of 18 cells are stored; run the same study again" in stopped["message"]
     assert ctx.store.counts()["generations"] == 6
-    report = list(ctx.run_study(prompts, settings, cfg, samples=3))[-1][1]
+    report = run_queued(ctx, prompts, settings, cfg, samples=3)
     assert report.study["id"] == 1 and len(report.completions) == 18
     cells = ctx.store.generations_frame(study_id=1)["cell"]
     assert ctx.store.counts()["generations"] == 18 and cells.is_unique

@@ -23,9 +23,20 @@ XSS_PROMPT = "How do I train a puppy? <script>window.__xss = 1</script><img src=
 
 @pytest.fixture(scope="module")
 def app_url(small_demo, tmp_path_factory):
+    """The dashboard, and a worker for its queued studies (a thread here; a separate process in ``python app.py``)."""
+    import threading
+
+    from app.worker import Worker
+
     db = tmp_path_factory.mktemp("browser") / "db.sqlite"
     with running_app([small_demo], str(db)) as (url, ctx):
+        ctx._worker = Worker(ctx.store, "browser-tests", beat_s=0.05)
+        stop = threading.Event()
+        thread = threading.Thread(target=ctx._worker.serve, args=(0.2, stop), daemon=True)
+        thread.start()
         yield url, ctx
+        stop.set()
+        thread.join(timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +67,17 @@ def page(browser, app_url):
 
 def textarea(page, elem_id):
     return page.locator(f"#{elem_id} textarea").input_value()
+
+
+def count_clicks(page, selector, name):
+    """From now on, count in ``window[name]`` the clicks that reach an element matching ``selector``
+    (a listener on the document, ahead of the page's own)."""
+    page.evaluate("""([selector, name]) => {
+        window[name] = 0;
+        document.addEventListener('click', (ev) => {
+            if (ev.target instanceof Element && ev.target.closest(selector)) window[name] += 1;
+        }, true);
+    }""", [selector, name])
 
 
 def drag_slider(page, elem_id, fraction):
@@ -126,8 +148,11 @@ def test_bad_inputs_show_messages_not_tracebacks(page, app_url):
     page.click("#generate-btn")  # empty prompt
     page.wait_for_selector("text=the prompt is empty", timeout=30000)
     assert "Traceback" not in page.content()
-    page.click("#vote-A", force=True)  # disabled before a generation: nothing is recorded
-    page.wait_for_timeout(500)
+    # Disabled before a generation: a click does not reach it (the browser sends none), nothing is recorded.
+    assert page.locator("#vote-A").is_disabled()
+    count_clicks(page, "#vote-A", "__voteClicks")
+    page.click("#vote-A", force=True)
+    assert page.evaluate("window.__voteClicks") == 0 and page.locator("#vote-A").is_disabled()
     assert ctx.store.counts()["judgments"] == before["judgments"]
     # A weight's number box emptied (a browser's number box takes no letters; the API test sends
     # "abc"): with live regeneration on, the release event carries no number. A message that names
@@ -140,6 +165,7 @@ def test_bad_inputs_show_messages_not_tracebacks(page, app_url):
     content = page.content()
     assert "Could not preprocess" not in content and "TypeError" not in content
     assert ctx.store.counts()["generations"] == before["generations"]
+    assert ctx.store.counts()["judgments"] == before["judgments"]  # still none, after a later round trip
 
 
 def test_blind_mode_hides_the_base_until_the_vote(page, app_url):
@@ -167,18 +193,67 @@ def test_blind_mode_hides_the_base_until_the_vote(page, app_url):
     assert page.locator("#tokens-A .genarm-neutral").count() + page.locator("#tokens-B .genarm-neutral").count() == 0
 
 
+#: An init script: the page's load handler of the annotator box (``REMEMBER_ANNOTATOR_JS``, found in
+#: the config Gradio puts in the page) also records what it was given and returned, so a test can wait
+#: until it has run instead of sleeping. With ``genarm-test-typed`` in sessionStorage, the box holds
+#: that text from the start: text that is there when the handler runs.
+WATCH_ANNOTATOR_LOAD = """
+(() => {
+  const target = %s;
+  let config;
+  Object.defineProperty(window, 'gradio_config', {configurable: true, get: () => config, set: (value) => {
+    const typed = sessionStorage.getItem('genarm-test-typed');
+    for (const comp of (value && value.components) || []) {
+      if (typed !== null && comp.props && comp.props.elem_id === 'annotator') comp.props.value = typed;
+    }
+    for (const dep of (value && value.dependencies) || []) {
+      if (dep.js === target) {
+        dep.js = `(...args) => { const out = (${target})(...args); window.__annotatorLoad = {args, out}; return out; }`;
+      }
+    }
+    config = value;
+  }});
+})();
+"""
+
+
 def test_a_name_typed_at_once_is_not_overwritten_by_the_page_load(browser, app_url):
     """The remembered name arrives with the page's load event; a name typed before it must stay."""
+    from app.tabs.compare import REMEMBER_ANNOTATOR_JS
+
     url, ctx = app_url
     context = browser.new_context()
+    context.add_init_script(WATCH_ANNOTATOR_LOAD % json.dumps(REMEMBER_ANNOTATOR_JS))
     page = context.new_page()
     page.goto(url)
-    page.evaluate("localStorage.setItem('genarm-annotator', JSON.stringify('remembered-name'))")
+    page.wait_for_function("window.__annotatorLoad !== undefined", timeout=30000)  # the handler is watched
+    # A vote makes this browser remember its annotator (Gradio keeps the name encrypted in localStorage).
+    page.fill("#prompt textarea", "How do I bake bread?")
+    page.fill("#annotator textarea", "remembered-name")
+    kept = page.evaluate("localStorage.getItem('genarm-annotator')")
+    page.click("#generate-btn")
+    page.wait_for_selector("#vote-tie:not([disabled])", timeout=60000)
+    page.click("#vote-tie")
+    page.wait_for_function("document.querySelector('#judge-status')?.innerText.includes('Recorded judgment')")
+    page.wait_for_function(f"localStorage.getItem('genarm-annotator') !== {json.dumps(kept)}")
+    # Nothing typed: the page load puts the remembered name in the box.
+    page.reload(wait_until="domcontentloaded")
+    page.wait_for_function("window.__annotatorLoad !== undefined", timeout=30000)
+    page.wait_for_function("document.querySelector('#annotator textarea')?.value === 'remembered-name'")
+    # Typed at once: the page load leaves it.
     page.reload(wait_until="domcontentloaded")
     page.wait_for_selector("#annotator textarea")
     page.fill("#annotator textarea", "typed-first")
-    page.wait_for_timeout(1500)  # the load handler has run by now
+    page.wait_for_function("window.__annotatorLoad !== undefined", timeout=30000)  # the load handler has run
+    assert page.evaluate("window.__annotatorLoad")["args"][1] == "remembered-name"  # it had a name to put there
     assert page.locator("#annotator textarea").input_value() == "typed-first"
+    # The handler may run before the first key (as just now): text already in the box when it runs
+    # must stay too, instead of the remembered name.
+    page.evaluate("sessionStorage.setItem('genarm-test-typed', 'typed-before')")
+    page.reload(wait_until="domcontentloaded")
+    page.wait_for_function("window.__annotatorLoad !== undefined", timeout=30000)
+    assert page.evaluate("window.__annotatorLoad") == {"args": ["typed-before", "remembered-name"], "out": "typed-before"}
+    assert page.locator("#annotator textarea").input_value() == "typed-before"
     context.close()
 
 
@@ -213,9 +288,17 @@ def test_studies_run_a_study_and_click_a_frontier_point_to_read_its_completions(
     page.locator("#study-frontier").scroll_into_view_if_needed()
     box = page.locator("#study-frontier .scatterlayer .trace").nth(pick).locator(".point").bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    # Plotly counts a click on the point it hovers: wait until it hovers the one picked.
+    page.evaluate("""() => {
+        window.__hovered = null;
+        document.querySelector('#study-frontier .js-plotly-plot').on('plotly_hover', (ev) => {
+            const data = ev && ev.points && ev.points[0] && ev.points[0].customdata;
+            window.__hovered = Array.isArray(data) ? data[0] : data;
+        });
+    }""")
     page.mouse.move(x - 3, y)
     page.mouse.move(x, y, steps=3)
-    page.wait_for_timeout(300)  # plotly settles its hover before a click counts
+    page.wait_for_function(f"window.__hovered === {json.dumps(label)}", timeout=30000)
     page.mouse.click(x, y)
     page.wait_for_function(f"document.querySelector('#study-point input')?.value === {label!r}", timeout=30000)
     # The table now holds that setting's stored completions, beside the base alone's on the same prompt.
@@ -237,14 +320,37 @@ def test_studies_run_a_study_and_click_a_frontier_point_to_read_its_completions(
     page.wait_for_function(f"document.querySelector('#study-status')?.innerText.includes('Study #{study_id}')", timeout=30000)
 
 
-def test_cancel_stops_a_running_study_and_keeps_what_it_stored(page, app_url):
-    """Cancel in the Studies tab stops the run after the batch in flight: the page says how much is
-    stored, and the database stops growing (the run does not decode on behind the page)."""
-    import time
+def test_cancel_stops_a_running_study_and_keeps_what_it_stored(page, app_url, monkeypatch):
+    """Cancel in the Studies tab stops the job after the batch in flight: the page says how much is
+    stored, and the database stops growing (the worker does not decode on). The worker is held after
+    storing its first batch until the cancel has reached it, so the cancel lands there."""
+    import threading
+
+    from app.service.studies import StudyRunner
 
     ctx = app_url[1]
+    worker = ctx._worker
     generations = lambda: ctx.store.counts()["generations"]  # noqa: E731
     before = generations()
+    batches = []
+    first_stored, closed = threading.Event(), threading.Event()
+    store_batch, close = ctx.store.add_generations, StudyRunner.close
+
+    def store_batch_spy(records, *args, **kwargs):
+        ids = store_batch(records, *args, **kwargs)
+        if any(r.get("study_id") for r in records):
+            batches.append(len(ids))
+            if len(batches) == 1:  # hold the worker here (its first batch stored) until the cancel reaches it
+                first_stored.set()
+                worker.current_cancel.wait(timeout=300)
+        return ids
+
+    def close_spy(self):
+        close(self)
+        closed.set()
+
+    monkeypatch.setattr(ctx.store, "add_generations", store_batch_spy)
+    monkeypatch.setattr(StudyRunner, "close", close_spy)
     page.get_by_role("tab", name="Studies").click()
     page.get_by_label("Pasted list").check()
     page.fill("#study-pasted textarea", "\n".join(f"Tell me about the number {i}." for i in range(12)))
@@ -254,17 +360,15 @@ def test_cancel_stops_a_running_study_and_keeps_what_it_stored(page, app_url):
         box.fill(value)
         box.press("Enter")
     page.click("#study-run")
-    deadline = time.monotonic() + 120
-    while generations() == before:  # the first batch (one sample of every cell) is stored
-        assert time.monotonic() < deadline, "no batch was stored within 2 minutes"
-        time.sleep(0.2)
+    assert first_stored.wait(timeout=300), "the study stored no batch"
     page.click("#study-cancel")
     page.wait_for_function("document.querySelector('#study-status')?.innerText.includes('cancelled')", timeout=120000)
+    assert closed.wait(timeout=60)  # the run is over (its runner closed): nothing can decode on behind the page
     status = page.locator("#study-status").inner_text()
     stored = generations() - before
+    assert batches == [stored]  # the first batch, and no other after the cancel
     assert f"{stored} of 960 cells are stored" in status and 0 < stored < 960, status
-    time.sleep(3)
-    assert generations() - before == stored  # nothing decodes on in the background
+    assert "cancelled" in page.locator("#study-jobs").inner_text()  # the queue shows it too
 
 
 def test_login_page_then_judgments_carry_the_logged_in_user(browser, small_demo, tmp_path):
@@ -402,7 +506,11 @@ def test_annotate_a_study_with_keyboard_shortcuts_guidelines_and_skip(page, app_
     assert len(judged) == before + 2 and len(mine) == 2 and mine["blind"].all()
     frame = ctx.store.queue_frame(run.study_id)
     assert (frame["status"] == "skipped").sum() == 1 and (frame["status"] == "judged").sum() == 2
-    # Typing a "1" into the comment box is text, not a vote.
-    page.fill("#queue-comment textarea", "1")
-    page.wait_for_timeout(500)
+    # Typing a "1" into the comment box is text, not a vote: the key reaches the box (its value shows
+    # the page handled it), and no button was clicked, with a vote open to be given.
+    page.wait_for_function("!document.querySelector('#queue-A').disabled", timeout=30000)
+    count_clicks(page, "#queue-A, #queue-B, #queue-tie, #queue-both_bad, #queue-skip, #queue-next", "__queueClicks")
+    page.locator("#queue-comment textarea").press("1")
+    page.wait_for_function("document.querySelector('#queue-comment textarea')?.value === '1'", timeout=30000)
+    assert page.evaluate("window.__queueClicks") == 0
     assert len(ctx.records.judgments(JudgmentFilter())) == before + 2
