@@ -3,7 +3,8 @@
 ``$GENARM_CACHE_DIR`` overrides the platform's user cache folder. A build runs in a temporary
 folder beside its final place and is renamed into place only when complete (a ``COMPLETE``
 marker inside), so an interrupted build never leaves a half-built set where a later run would
-take it for a finished one.
+take it for a finished one; a lock file beside it makes a second process wait for the first
+build instead of building the same thing again.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -39,6 +41,29 @@ def build_atomically(final: Path, build: Callable[[Path], object], force: bool =
     if is_complete(final) and not force:
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
+    with _build_lock(final):  # a second process (a worker, a test) waits for the first's build, then uses it
+        if is_complete(final) and not force:
+            return final
+        return _build(final, build)
+
+
+@contextmanager
+def _build_lock(final: Path):
+    """An exclusive lock beside ``final`` for the length of a build (released if the process dies)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: builds may race; each still lands atomically
+        yield
+        return
+    with open(final.parent / f"{final.name}.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _build(final: Path, build: Callable[[Path], object]) -> Path:
     tmp = final.parent / f"{final.name}.building-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
