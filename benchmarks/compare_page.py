@@ -65,7 +65,6 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     from genarm_core.models.builtin import resolve_model_set
-    from genarm_core.models.config import RowSpec
     from tests.live_app import running_app
 
     files = [resolve_model_set(args.models)]

@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 
 def _child(variant: str, base: str, data: str, pairs: int, eval_pairs: int, batch: int) -> dict:

@@ -48,3 +48,16 @@ def test_the_readme_lists_every_method_of_the_registry():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert markdown_table() in readme
     assert all(f"| `{name}` |" in markdown_table() for name in METHODS)
+
+
+def test_the_readmes_python_api_example_runs(tiny_set, capsys):
+    """The README's Python API section, run as written (its model-set file swapped for the tiny set's)."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Python API"):readme.index("## Training an ARM")]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1).replace('"models.yaml"', repr(str(tiny_set)))
+    scope: dict = {}
+    exec(compile(code, "README.md (Python API)", "exec"), scope)  # noqa: S102 - the project's own documentation
+    assert len(scope["results"]) == 2 and scope["results"][0].trace and capsys.readouterr().out

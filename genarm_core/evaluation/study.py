@@ -51,8 +51,7 @@ MAX_OVERLAP = 100
 #: Study files that ship with the project, by name: ``genarm study run smollm2``.
 _PKG = Path(__file__).resolve().parent.parent
 BUILTIN_STUDIES = {"smollm2": _PKG / "smollm2" / "study.yaml", "demo": _PKG / "demo" / "study.yaml",
-                   "demo-training": _PKG / "demo" / "study_training.yaml",
-                   "smollm2-baselines": _PKG / "smollm2" / "study_baselines.yaml"}
+                   "demo-training": _PKG / "demo" / "study_training.yaml"}
 
 
 @dataclass(frozen=True)
