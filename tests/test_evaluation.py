@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from genarm_core.evaluation.metrics import (best_of_n_kl_bound, completion_metrics, distinct_n, kl_along_path, rep_n)
+from genarm_core.decoding.methods import METHODS
+from genarm_core.evaluation.metrics import completion_metrics, distinct_n, kl_along_path, rep_n
 from genarm_core.evaluation.stats import bootstrap_mean, paired_win_rate
 
 
@@ -23,7 +24,9 @@ def test_completion_metrics_and_the_best_of_n_bound():
     m = completion_metrics("a b a b", 4, "eos", 2.0, [{"combined_logprob": -1.0, "base_logprob": -1.5}] * 4)
     assert m["ended_eos"] == 1.0 and m["seconds_per_token"] == 0.5 and m["kl_to_base"] == pytest.approx(2.0)
     assert completion_metrics("x", 0, "length", 1.0)["kl_to_base"] is None
-    assert best_of_n_kl_bound(1) == 0.0 and best_of_n_kl_bound(4) == pytest.approx(math.log(4) - 0.75)
+    bound = METHODS["best_of_n"].kl_bound
+    assert bound(1) == 0.0 and bound(4) == pytest.approx(math.log(4) - 0.75)
+    assert METHODS["bon_rm"].kl_bound(4) == bound(4) and METHODS["genarm"].kl_bound(4) is None
 
 
 def test_kl_along_the_path_is_zero_for_zero_weights_and_positive_when_steering(tiny_set):
