@@ -32,6 +32,7 @@ from storage.store import Store
 from . import requests
 from .access import Access
 from .errors import AlreadyJudged, NotStoredError, UserError
+from .batcher import PairBatcher
 from .modelsets import ModelSets, human_count
 from .pairs import PANEL_NAMES, Pair, PanelResult, swap_verdict
 from .records import EXPORT_CHOICES, Records, Stored, judgment_filter, setting_name, win_rates
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 
 
 STREAM_INTERVAL_S = 0.25  #: the shortest time between two streamed updates of a pair
+#: Compare requests served at once (their pairs meet in one batch: ``PairBatcher``); more wait in Gradio's queue.
+PAIR_CONCURRENCY = 8
 #: The longest prompt (characters; a chat's messages each) a request may send, checked before tokenising.
 MAX_PROMPT_CHARS = 20_000
 MAX_COMMENT_CHARS = 5_000
@@ -71,6 +74,8 @@ class AppContext:
         self.panels = panels
         self.access = access or Access()  # who sees whose judgments (``access``)
         self.sets = ModelSets(model_sets, initial)
+        # Pairs requested together (several pages) are decoded as one batch, on the compute thread.
+        self.batcher = PairBatcher(lambda: self.sets.engine, self.sets.compute.call)
         self.model_set_id: int | None = None
         self._judges: dict[str, Any] = {}  # the loaded set's judges built for the Compare tab, by name
         self._register()
@@ -222,21 +227,21 @@ class AppContext:
         the generations wait in memory)."""
         prompt, warning = self.fit_prompt(prompt, cfg.max_new_tokens, settings)
         order = Pair.display_order(len(settings), blind)
-        last = None
         sent = None
         rows = [s.row(prompt) for s in settings]
-        for event in self.sets.compute.iterate(lambda: self.engine.stream(rows, cfg, cancel)):
-            last = event
-            if event.finished:
+        finished = None
+        for kind, value in self.batcher.stream(rows, cfg, cancel):
+            if kind == "results":
+                finished = value
                 break
             now = time.monotonic()
             if sent is None or now - sent >= interval_s:
                 sent = now
-                yield PairUpdate(texts=[event.texts[i] for i in order], warning=warning)
+                yield PairUpdate(texts=[value[i] for i in order], warning=warning)
         results = [PanelResult(r.text, r.n_tokens, r.finish_reason, r.trace, r.scores, r.forwards_per_token,
-                               r.latency_s / max(1, r.n_tokens)) for r in last.results]
+                               r.latency_s / max(1, r.n_tokens)) for r in finished]
         try:
-            ids = self.records.save(last.results, settings, cfg, self.model_set_id)
+            ids = self.records.save(finished, settings, cfg, self.model_set_id)
         except NotStoredError as exc:
             yield PairUpdate(texts=[results[i].text for i in order], done=True, results=[results[i] for i in order],
                              warning="; ".join(w for w in (warning, str(exc)) if w))
@@ -362,6 +367,6 @@ class AppContext:
         self.store.close()
 
 
-__all__ = ["AppContext", "UserError", "AlreadyJudged", "NotStoredError", "PairUpdate", "Pair", "PanelResult", "PANEL_NAMES", "VERDICTS",
+__all__ = ["AppContext", "PAIR_CONCURRENCY", "UserError", "AlreadyJudged", "NotStoredError", "PairUpdate", "Pair", "PanelResult", "PANEL_NAMES", "VERDICTS",
            "EXPORT_CHOICES", "METHOD_LABELS", "METHODS", "method_named", "judgment_filter", "setting_name", "win_rates", "parse_chat", "parse_grid",
            "read_prompt_list", "human_count", "swap_verdict"]

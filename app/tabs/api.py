@@ -9,7 +9,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..service import AppContext, UserError
+from ..service import PAIR_CONCURRENCY, AppContext, UserError
 from ..service import requests as req
 from .common import refuse
 
@@ -118,6 +118,6 @@ def register(ctx: AppContext) -> None:
     gr.api(api_queue_next, api_name="queue_next")
     gr.api(api_queue_vote, api_name="queue_vote")
     gr.api(api_queue_skip, api_name="queue_skip")
-    gr.api(api_generate_pair, api_name="generate_pair", concurrency_id="generate", concurrency_limit=1)
+    gr.api(api_generate_pair, api_name="generate_pair", concurrency_id="pairs", concurrency_limit=PAIR_CONCURRENCY)
     gr.api(api_record_judgment, api_name="record_judgment")
     gr.api(api_edit_judgment, api_name="edit_judgment")

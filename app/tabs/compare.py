@@ -13,7 +13,7 @@ from typing import Any, Iterator
 import gradio as gr
 
 from ..render import COMBINED, token_html
-from ..service import (METHOD_LABELS, METHODS, PANEL_NAMES, VERDICTS, AlreadyJudged, AppContext, Pair, PairUpdate,
+from ..service import (METHOD_LABELS, METHODS, PAIR_CONCURRENCY, PANEL_NAMES, VERDICTS, AlreadyJudged, AppContext, Pair, PairUpdate,
                        Setting, UserError, method_named, parse_chat)
 from ..service import requests
 from .common import DecodingControls, LooseNumber, LooseSlider, View, refuse
@@ -402,7 +402,9 @@ def _wire_generation(ctx: AppContext, t: CompareTab, inputs: CompareInputs) -> N
     # "minimal": a timer beside the streaming texts. Gradio's full progress animates an overlay on every
     # output while the pair decodes, which cost the browser 3-4 CPU-seconds a pair on a 2-core machine,
     # taken from decoding (``benchmarks.compare_page``; README, Benchmarks).
-    events = dict(api_visibility="private", concurrency_id="generate", concurrency_limit=1, show_progress="minimal")
+    # Several pages at once: their pairs are decoded together (``PairBatcher``), so they need not queue here.
+    events = dict(api_visibility="private", concurrency_id="pairs", concurrency_limit=PAIR_CONCURRENCY,
+                  show_progress="minimal")
     read = inputs.shared + inputs.panels
     gen = t.generate.click(on_generate, read, outputs, **events)
     sub = t.prompt.submit(on_generate, read, outputs, **events)

@@ -31,7 +31,9 @@ from genarm_core.decoding.runner import StaticForwardGroup, TrunkForwardGroup, c
 from genarm_core.decoding.step import DecodeStep, StepMath
 from genarm_core.decoding.tokens import IncrementalText, TokenRules
 
-CancelSignal = threading.Event | Callable[[], bool] | None
+#: An Event or a callable: True stops every row; a callable may instead return the indices of the row
+#: specs to stop (the others decode on), e.g. one request of several sharing a batch.
+CancelSignal = threading.Event | Callable[[], Any] | None
 #: "dynamic": transformers' growing cache; "static": a preallocated cache with fixed-shape steps;
 #: "graph": static, each step replayed as a CUDA graph; "auto": graph on CUDA, dynamic elsewhere.
 DECODE_MODES = ("auto", "dynamic", "static", "graph")
@@ -192,7 +194,7 @@ class GenARMEngine:
         active = [n for n in objectives if any(n in spec.method_.arms(spec.weights, objectives) for spec in rows)]
         internal: list[Row] = []
         for i, spec in enumerate(rows):
-            internal.extend(spec.method_.expand(i, spec, cfg.seed, active))
+            internal.extend(spec.method_.expand(i, spec, cfg.seed if spec.seed is None else spec.seed, active))
         return internal, active
 
     def _by_method(self, rows: Sequence[RowSpec], internal: list[Row]):
@@ -222,12 +224,13 @@ class GenARMEngine:
         members = [self.models.base] + [self.models.arms[n] for n in active]
         prompt_ids = [self.row_prompt_ids(spec) for spec in rows]
         ctx = self.models.max_context()
-        for spec, ids in zip(rows, prompt_ids):
+        limits = [min(cfg.max_new_tokens, spec.max_new_tokens or cfg.max_new_tokens) for spec in rows]
+        for spec, ids, limit in zip(rows, prompt_ids, limits):
             for name, p in ids.items():
                 if not p:
                     raise ValueError(f"the prompt is empty for model '{name}'")
-                if len(p) + cfg.max_new_tokens > ctx:
-                    raise PromptTooLong(f"prompt of {len(p)} tokens + max_new_tokens {cfg.max_new_tokens} exceeds the "
+                if len(p) + limit > ctx:
+                    raise PromptTooLong(f"prompt of {len(p)} tokens + max_new_tokens {limit} exceeds the "
                                         f"context of {ctx} tokens (model '{name}')")
         B = len(internal)
         base_device = self.models.base.device
@@ -278,15 +281,15 @@ class GenARMEngine:
             last = step == cfg.max_new_tokens - 1
             if ahead and not last:
                 tokens, utf8, packed = decode(tokens, utf8, uniforms())
-            self._record(internal, values, active, cfg, t0)
+            self._record(internal, values, active, cfg, t0, limits)
             for h in hooks:
                 source = h.after_step(step, internal, last)
                 if source is not None:
                     tokens, utf8 = self._continue_from(source, runners, internal, tokens, utf8)
-            cancelled = stop_check()
+            cancelled = stop_check()  # True: every row; a set of row indices: those rows (one request of several)
             if cancelled:
                 for r in internal:
-                    if not r.done:
+                    if not r.done and (cancelled is True or r.spec_index in cancelled):
                         r.done, r.finish_reason, r.finished_at = True, "cancelled", time.perf_counter() - t0
             all_done = all(r.done for r in internal)
             if last or all_done:
@@ -375,8 +378,9 @@ class GenARMEngine:
         return cancel
 
     def _record(self, internal: list[Row], values: list[list[float]], active: list[str], cfg: DecodingConfig,
-                t0: float) -> None:
-        """Book one step: ``values`` is ``StepMath``'s packed (P, B) read-back as lists."""
+                t0: float, limits: Sequence[int] | None = None) -> None:
+        """Book one step: ``values`` is ``StepMath``'s packed (P, B) read-back as lists; ``limits``: each
+        row spec's most new tokens (a row that reaches its own ends there, "length")."""
         tok_list, states, base_picked = values[0], values[1], values[2]
         arm_picked = values[3:3 + len(active)]
         comb_picked, final_picked = values[3 + len(active)], values[4 + len(active)]
@@ -403,8 +407,11 @@ class GenARMEngine:
                     "arm_logprobs": {name: arm_picked[k][b] for k, name in enumerate(active) if name in row.needs},
                 })
             if cfg.stop_at_eos and tok in self.eos_ids:
-                row.done, row.finish_reason, row.finished_at = True, "eos", now
+                row.done, row.finished_at = True, now
+                row.finish_reason = "eos"
                 continue
+            if limits is not None and len(row.tokens) >= limits[row.spec_index]:
+                row.done, row.finish_reason, row.finished_at = True, "length", now
             for s in cfg.stop:
                 cut = row.text.find(s)
                 if cut >= 0:

@@ -80,6 +80,10 @@ class RowSpec:
     n: int = 1
     #: the method's parameters beyond N (``Method.options``, e.g. a block size)
     options: dict[str, int] = field(default_factory=dict)
+    #: this row's own seed and length limit (None: the batch's ``DecodingConfig``), so that requests
+    #: with other seeds or lengths can share one batch (the dashboard's ``PairBatcher``)
+    seed: int | None = None
+    max_new_tokens: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.prompt, list):
@@ -98,6 +102,10 @@ class RowSpec:
         object.__setattr__(self, "options", dict(self.options))
         problem = m.check_options(self.options)
         _check(problem is None, f"{problem}")
+        _check(self.seed is None or (isinstance(self.seed, int) and not isinstance(self.seed, bool)),
+               f"seed must be an integer, got {self.seed!r}")
+        _check(self.max_new_tokens is None or (isinstance(self.max_new_tokens, int) and self.max_new_tokens >= 1),
+               f"max_new_tokens must be an integer >= 1, got {self.max_new_tokens!r}")
 
     @property
     def method_(self):
