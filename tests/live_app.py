@@ -19,6 +19,7 @@ def running_app(model_files, db_url, auth=None, **kw):
     from app.ui import launch_kwargs
 
     demo, ctx = create_app(model_files, db_url, auth_enabled=auth is not None, **kw)
+    ctx._demo = demo  # the Blocks, for tests that look at the registered functions
     port = free_port()
     demo.queue(default_concurrency_limit=1).launch(server_name="127.0.0.1", server_port=port, share=False, auth=auth,
                                                    prevent_thread_lock=True, quiet=True, **launch_kwargs())

@@ -421,15 +421,15 @@ def test_a_cancelled_dashboard_study_stops_between_batches_and_a_rerun_resumes_i
     prompts = ["Hello", "Tell me a joke."]
     job = ctx.submit_study(prompts, settings, cfg, samples=3)
     store_batch = ctx.store.add_generations
+    worker = Worker(ctx.store, "w", beat_s=0.01)
 
     def cancel_after_the_first_batch(*a, **k):
         ids = store_batch(*a, **k)
         assert "cancelling after the batch in flight" in ctx.cancel_job(job)
-        ctx.store.beat(job, "w")  # the worker's next heartbeat reads the request
+        assert worker.current_cancel.wait(timeout=60)  # the worker's heartbeat read the request
         return ids
 
     ctx.store.add_generations = cancel_after_the_first_batch
-    worker = Worker(ctx.store, "w", beat_s=0.01)
     try:
         worker.run_once()
     finally:

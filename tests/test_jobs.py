@@ -138,7 +138,7 @@ def test_a_running_job_stops_after_its_batch_when_cancelled(ctx):
     def slow_store(*a, **k):  # the first batch lands, then the cancel is asked for, as from another page
         ids = original(*a, **k)
         ctx.store.cancel_job(job)
-        time.sleep(0.1)  # a heartbeat passes before the next batch
+        assert worker.current_cancel.wait(timeout=60)  # the worker's heartbeat read it before the next batch
         return ids
 
     ctx.store.add_generations = slow_store

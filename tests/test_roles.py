@@ -47,22 +47,12 @@ def test_a_non_loopback_host_without_logins_is_refused(capsys):
 
 @pytest.fixture(scope="module")
 def live(tiny_set, tmp_path_factory):
-    """The app with three logins of three roles, on a free loopback port; ``ctx._demo`` is its Blocks."""
-    from app.server import create_app
-    from app.ui import launch_kwargs
-
-    from .live_app import free_port
+    """The app with three logins of three roles; ``ctx._demo`` is its Blocks."""
+    from .live_app import running_app
 
     db = tmp_path_factory.mktemp("roles") / "db.sqlite"
-    demo, ctx = create_app([tiny_set], str(db), auth_enabled=True, access=ACCESS)
-    ctx._demo = demo
-    port = free_port()
-    demo.queue(default_concurrency_limit=1).launch(server_name="127.0.0.1", server_port=port, share=False, auth=LOGINS,
-                                                   prevent_thread_lock=True, quiet=True, **launch_kwargs())
-    try:
-        yield f"http://127.0.0.1:{port}/", ctx
-    finally:
-        demo.close()
+    with running_app([tiny_set], str(db), auth=LOGINS, access=ACCESS) as (url, ctx):
+        yield url, ctx
 
 
 def _call_as(fn, login):
