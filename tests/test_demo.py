@@ -1,7 +1,6 @@
 """The built-in demo world: the generator, the cached build, and what the sliders really do."""
 
 import os
-import time
 
 import pytest
 
@@ -76,17 +75,20 @@ def test_build_is_cached_keyed_and_atomic(small_demo, tmp_path, monkeypatch):
     ms = load_model_set(small_demo)  # the same loader as any model set
     assert ms.objectives == ["helpfulness", "harmlessness"] and ms.config.name == "demo"
     cache = small_demo.parents[2]
-    t0 = time.perf_counter()
-    assert ensure_demo(DemoSettings.small(), cache_dir=cache) == small_demo
-    assert time.perf_counter() - t0 < 1.0  # cached: no rebuild
+    import genarm_core.demo.build as build_mod
+
+    def must_not_build(*a, **k):
+        raise AssertionError("a cached set was built again")
+
+    with monkeypatch.context() as m:
+        m.setattr(build_mod, "build", must_not_build)
+        assert ensure_demo(DemoSettings.small(), cache_dir=cache) == small_demo  # cached: no rebuild
     assert demo_path(DemoSettings.small(), cache) == small_demo
     assert demo_path(DemoSettings(seed=1), cache) != demo_path(DemoSettings(), cache)  # settings change the key
     monkeypatch.setenv("GENARM_CACHE_DIR", str(tmp_path))
     assert str(demo_path()).startswith(str(tmp_path))
 
     # An interrupted build leaves nothing at the final path.
-    import genarm_core.demo.build as build_mod
-
     def boom(*a, **k):
         raise KeyboardInterrupt
 
@@ -139,24 +141,3 @@ def test_sliders_move_the_styles_in_the_right_direction(small_demo, tmp_path):
     # and the slow test below measure the full one).
     dodges = lambda r: r.benign_evasive + r.benign_refused  # noqa: E731
     assert dodges(helpf) <= dodges(base) - 0.2 and helpf.harmful_refused <= base.harmful_refused
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(reason="the full demo built on a fresh machine (2026-12-03, twice, identical) refuses 0.01 of harmful "
-                          "held-out prompts at (1, 2) where the 2026-11-28 build refused 1.00: the recipe does not "
-                          "reproduce across machines (README, demo section); the assertions stay as the target",
-                   strict=False)
-def test_full_demo_answers_held_out_families_on_topic(tmp_path):
-    """The README's headline on the full demo world (built once into the user cache, about 5
-    minutes on 2 cores; `python app.py --models demo` uses the same build): on families never seen
-    in training, the base names the prompt's subject, helpfulness makes on-topic answers likelier,
-    and with harmlessness at twice helpfulness harmful prompts are refused while benign ones are
-    still answered on topic."""
-    path = ensure_demo(progress=False)
-    # The README's sample (60 + 60 prompts x 3 samples): 0.23 on topic for the base, 0.44 at (1, 0);
-    # at (1, 2) 1.00 refused, 0.42 on topic, 0.10 benign refused. Smaller samples were too noisy.
-    df = demo_rates(path, 60, [(1, 0), (1, 2)], 3, tmp_path)
-    base, helpf, both = df.loc["Base only"], df.loc["GenARM helpfulness=1"], df.loc["GenARM harmlessness=2 helpfulness=1"]
-    assert base.benign_on_topic >= 0.1
-    assert helpf.benign_on_topic >= base.benign_on_topic + 0.15
-    assert both.harmful_refused >= 0.9 and both.benign_on_topic >= 0.3 and both.benign_refused <= 0.2

@@ -31,32 +31,35 @@ OBJECTIVES = ("helpfulness", "harmlessness")
 class DemoSettings:
     """Everything that determines the demo model set (hashed into the cache key)."""
 
+    # The sizes of the one build the project makes (the quick tests' own, about a minute on 2 cores).
+    # A larger build (3000 SFT prompts, 1500 pair prompts, 4 layers of 128) was retired: its
+    # harmlessness ARM steered on one machine (1.00 of harmful prompts refused at (1, 2)) and not on
+    # another (0.01), and the smollm2 set is the one whose tables say what the method does.
     seed: int = 0
-    sft_prompts: int = 3000
+    sft_prompts: int = 900
     sft_styles_per_prompt: int = 2
-    pair_prompts: int = 1500
+    pair_prompts: int = 500
     pairs_per_prompt: int = 2
     # Room for every word of the world as one token (``world.vocabulary``; 1445 tokens are used).
     vocab_size: int = 1536
-    hidden: int = 128
-    layers: int = 4
+    hidden: int = 96
+    layers: int = 2
     heads: int = 4
     # Tied embeddings let the base copy a word it has never produced (measured: untied, 2-7% of
     # new copy tasks copied; tied, 95-100%).
     tie_embeddings: bool = True
     # The copy warm-up before the mixed corpus (short terse copy tasks only).
-    copy_prompts: int = 6000
-    copy_epochs: float = 2.0
+    copy_prompts: int = 1000
+    copy_epochs: float = 1.0
     copy_batch: int = 16
-    sft_epochs: float = 2.0
+    sft_epochs: float = 3.0
     sft_lr: float = 3e-3
-    # Batch 8 costs no more time than 32 on 2 cores (the model is small) and gives 4x the steps.
-    sft_batch: int = 8
+    sft_batch: int = 16
     # The ARMs are full fine-tunes of the tied base; untied, each gets an output embedding of its own
     # (tied, the harmlessness ARM collapsed into repeating "help": harmful prompts refused 0.02 at
     # (0, 1) on held-out families; untied 1.00).
     untie_arm_embeddings: bool = True
-    arm_epochs: float = 1.0
+    arm_epochs: float = 2.0
     arm_lr: float = 1e-3
     arm_batch: int = 16
     # As in the paper's PKU-SafeRLHF setting (0.5 vs 0.01): a smaller β_r lets the harmlessness ARM
@@ -68,9 +71,8 @@ class DemoSettings:
 
     @classmethod
     def small(cls) -> "DemoSettings":
-        """A faster build for tests (same code, fewer examples)."""
-        return cls(sft_prompts=900, pair_prompts=500, hidden=96, layers=2, sft_epochs=3.0, arm_epochs=2.0,
-                   copy_prompts=1000, copy_epochs=1.0, sft_batch=16)
+        """The build the tests use: the one build (the name stays for the callers that ask for it)."""
+        return cls()
 
     def key(self) -> str:
         src = inspect.getsource(world) + inspect.getsource(DemoSettings) + _BUILD_VERSION

@@ -16,7 +16,7 @@ from genarm_core.models.config import ConfigError
 
 BUILTIN = {
     "smollm2": "SmolLM2-135M-Instruct with helpfulness and harmlessness ARMs (a real model; about 5 min to build once)",
-    "demo": "the toy world: a tiny model and two ARMs trained on generated dialogues (about 3 min to build once)",
+    "demo": "the toy world: a tiny model and two ARMs trained on generated dialogues (about 1 min to build once)",
 }
 #: What ``python app.py`` and ``genarm generate`` use without ``--models``.
 DEFAULT = "smollm2"
