@@ -94,10 +94,11 @@ def _run(args: argparse.Namespace) -> int:
     # A built-in set is built once, by the main process, before the others read it.
     if state.is_main_process:
         models_yaml = resolve_model_set(study.model_set, args.cache_dir, progress=not args.no_progress)
+        store = Store(args.db)  # creates (or migrates) the database before the other processes open it
     state.wait_for_everyone()
     if not state.is_main_process:
         models_yaml = resolve_model_set(study.model_set, args.cache_dir, progress=False)
-    store = Store(args.db)
+        store = Store(args.db)
     engine = GenARMEngine(load_model_set(models_yaml))
     runner = StudyRunner(study, store, engine, models_yaml, state=state, progress=not args.no_progress)
     outcome = runner.run()
