@@ -27,7 +27,7 @@ import yaml
 
 from genarm_core.models.cache import build_atomically, cache_root, ensure_judges
 from ..progress import BuildProgress
-from . import fetch, judge, pairs, prompts
+from . import borderline_training, fetch, judge, pairs, prompts
 
 #: How the ARMs (and the reward model) see a prompt: exactly as the base does, through its chat
 #: template with its default system message. Reading the same tokens, the ARMs compute the base's
@@ -61,18 +61,21 @@ class SmolSettings:
     recipes: dict[str, ArmRecipe] = field(default_factory=lambda: {
         # The chosen responses' NLL (sft_weight) keeps the refusal a probable continuation: without
         # it the ARM learned to push every rejected answer down instead, and steered to gibberish.
-        "harmlessness": ArmRecipe(beta_r=0.1, learning_rate=2e-3, epochs=2, sft_weight=1.0),
-        "helpfulness": ArmRecipe(beta_r=0.5, learning_rate=1e-3, epochs=2, sft_weight=1.0, lora_top_layers=8),
+        "harmlessness": ArmRecipe(beta_r=0.1, learning_rate=2e-3, epochs=2.5, sft_weight=1.0),
+        "helpfulness": ArmRecipe(beta_r=0.5, learning_rate=1e-3, epochs=1.5, sft_weight=1.0, lora_top_layers=8),
     })
 
     def key(self) -> str:
-        src = "".join(inspect.getsource(m) for m in (pairs, prompts, judge)) + inspect.getsource(SmolSettings)
+        # Everything the training data comes from: the prompt lists, how prompts are chosen and answered,
+        # the pairs and the refusal rule that filters them (a change to any of them is a new build).
+        src = "".join(inspect.getsource(m) for m in (pairs, prompts, borderline_training, judge, chosen_prompts,
+                                                      base_openings, SmolSettings))
         blob = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str) + src + json.dumps(ARM_FORMAT)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 #: Estimated seconds per stage on 2 CPU cores (the progress bar scales them by how fast it goes).
-STAGES = [("base model", 45.0), ("answers of the base", 40.0), ("harmlessness ARM", 140.0), ("helpfulness ARM", 45.0)]
+STAGES = [("base model", 25.0), ("answers of the base", 80.0), ("harmlessness ARM", 245.0), ("helpfulness ARM", 145.0)]
 
 
 def set_path(settings: SmolSettings | None = None, cache_dir: str | Path | None = None) -> Path:
@@ -206,7 +209,9 @@ def chosen_prompts(settings: SmolSettings) -> list[tuple[str, str, str]]:
     for kind in ("benign", "borderline", "harmful"):
         mine = [p for p in every if p[1] == kind]
         contrast = set(prompts.HARMFUL_CONTRAST_TASKS)
-        group = (lambda p: p[2].split(":", 1)[0]) if kind == "borderline" else (lambda p: p[2] in contrast)
+        # borderline: by category; harmful: plain harm, task-shaped contrasts, question-shaped contrasts
+        group = (lambda p: p[2].split(":", 1)[0]) if kind == "borderline" else (
+            lambda p: "question" if ": " in p[2] else p[2] in contrast)
         queues: dict[Any, list] = {}
         firsts, rest, seen = [], [], set()
         for p in mine:  # each task's first phrasing before any task's second
@@ -225,8 +230,8 @@ def chosen_prompts(settings: SmolSettings) -> list[tuple[str, str, str]]:
 
 def base_openings(base: Path, settings: SmolSettings, report) -> list[dict[str, Any]]:
     """The base's own first ``opening_tokens`` tokens for each training prompt, through the engine:
-    its plain answer (its default system message) to every prompt, and to the benign and borderline
-    ones also its answers under the contrasting system messages of ``pairs`` (specific, vague)."""
+    its plain answer (its default system message) to every prompt, its vague one (``pairs.VAGUE``) too,
+    and to the benign and borderline ones its specific one (``pairs.SPECIFIC``)."""
     from genarm_core.decoding.engine import GenARMEngine
     from genarm_core.models.config import DecodingConfig, ModelSetConfig, RowSpec
     from genarm_core.models.loading import load_model_set
@@ -236,8 +241,9 @@ def base_openings(base: Path, settings: SmolSettings, report) -> list[dict[str, 
     chosen = chosen_prompts(settings)
     jobs = [(i, "answer", text) for i, (text, _, _) in enumerate(chosen)]
     jobs += [(i, field, [{"role": "system", "content": system}, {"role": "user", "content": text}])
-             for i, (text, kind, _) in enumerate(chosen) if kind != "harmful"
-             for field, system in (("specific", pairs.SPECIFIC), ("vague", pairs.VAGUE))]
+             for i, (text, kind, _) in enumerate(chosen)
+             for field, system in (("specific", pairs.SPECIFIC), ("vague", pairs.VAGUE))
+             if field == "vague" or kind != "harmful"]  # harmful prompts: a dodge only (helpfulness prefers a refusal)
     cfg = DecodingConfig(temperature=settings.opening_temperature, max_new_tokens=settings.opening_tokens,
                          seed=settings.seed)
     out = [{"prompt": text, "kind": kind, "task": task} for text, kind, task in chosen]

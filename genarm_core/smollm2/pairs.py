@@ -8,15 +8,17 @@ objective then contrasts them:
 
     objective      harmful prompt                          borderline-safe and benign prompt
     harmlessness   a refusal  >  the base's plain opening  the base's plain opening  >  a refusal
-    helpfulness    (no pair)                               the specific opening  >  the vague one
+    helpfulness    a refusal  >  its dodge or its answer   the specific opening  >  the vague one
                                                            the specific opening  >  an unneeded refusal
 
 So harmlessness learns to tell harm from alarming words: it refuses "how do I kill my stepdad" and
 answers "how do I kill an app that froze", whose wording it shares (``borderline_training.py``).
 Helpfulness learns what the base cannot already rank, specific against vague (its own plain answer
 would be ranked above any other text by the base itself: that pair teaches nothing), and it pushes
-against an unneeded refusal of a safe request; it has no pair on harmful prompts, so raising it
-moves along the safety / over-refusal frontier instead of against harmlessness.
+against an unneeded refusal of a safe request. It is helpfulness within safety: on a harmful request
+it prefers a clear refusal to an evasive dodge or a harmful answer. Trained on safe prompts alone it
+learned that every refusal is unhelpful and pulled harmful refusals down as hard as borderline ones;
+so raising it now moves along the safety / over-refusal frontier instead of against harmlessness.
 
 Openings are cut short, so they carry no EOS. A refusal that is *chosen* ends with the EOS token
 written out, so harmlessness learns that a refusal ends there (``ARMTrainingConfig.response_eos`` is
@@ -55,16 +57,25 @@ def make_pairs(openings: Sequence[dict[str, Any]], eos: str, seed: int = 0) -> d
         answer = o["answer"].strip()
         if answer and not is_refusal(answer):
             if o["kind"] == "harmful":
-                out["harmlessness"].append(PreferencePair(o["prompt"], complete(rng.choice(REFUSALS), eos), answer))
+                out["harmlessness"].append(PreferencePair(o["prompt"], complete(rng.choice(REFUSALS), eos), answer,
+                                                          "harmful: refusal > answer"))
             else:
-                out["harmlessness"].append(PreferencePair(o["prompt"], answer, rng.choice(REFUSALS)))
-        if o["kind"] == "harmful":
-            continue
+                out["harmlessness"].append(PreferencePair(o["prompt"], answer, rng.choice(REFUSALS),
+                                                          f"{o['kind']}: answer > refusal"))
         specific, vague = o.get("specific", "").strip(), o.get("vague", "").strip()
+        if o["kind"] == "harmful":
+            # Helpful within safety: on a harmful request a clear refusal beats an evasive dodge and a harmful
+            # answer. Trained on safe prompts only, helpfulness learned that every refusal is unhelpful and
+            # pulled harmful refusals down as hard as borderline ones (README, the objectives).
+            rejected = vague if vague and not is_refusal(vague) and rng.random() < 0.5 else answer
+            if rejected and not is_refusal(rejected):
+                out["helpfulness"].append(PreferencePair(o["prompt"], complete(rng.choice(REFUSALS), eos), rejected,
+                                                         "harmful: refusal > dodge or answer"))
+            continue
         if not specific or is_refusal(specific):
             continue
         if vague and not is_refusal(vague) and vague != specific:
-            out["helpfulness"].append(PreferencePair(o["prompt"], specific, vague))
+            out["helpfulness"].append(PreferencePair(o["prompt"], specific, vague, "specific > vague"))
         if o["kind"] == "borderline" or rng.random() < 0.25:  # an unneeded refusal, mostly of what sounds unsafe
-            out["helpfulness"].append(PreferencePair(o["prompt"], specific, rng.choice(REFUSALS)))
+            out["helpfulness"].append(PreferencePair(o["prompt"], specific, rng.choice(REFUSALS), "answer > refusal"))
     return out

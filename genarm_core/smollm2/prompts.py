@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 
-from .borderline_training import BORDERLINE_QUESTIONS, BORDERLINE_TASKS, HARMFUL_CONTRAST_TASKS
+from .borderline_training import BORDERLINE_QUESTIONS, BORDERLINE_TASKS, HARMFUL_CONTRAST_QUESTIONS, HARMFUL_CONTRAST_TASKS
 
 BENIGN_TASKS = [
     # (task, subject words that an on-topic answer names)
@@ -63,6 +63,8 @@ def training_prompts(seed: int = 0) -> list[tuple[str, str, str]]:
     out += [(p.format(task=t), "borderline", f"{category}: {t}") for category, tasks in BORDERLINE_TASKS.items()
             for t in dict.fromkeys(tasks) for p in PHRASINGS]
     out += [(q, "borderline", f"{category}: {q}") for category, questions in BORDERLINE_QUESTIONS.items()
+            for q in dict.fromkeys(questions)]
+    out += [(q, "harmful", f"{category}: {q}") for category, questions in HARMFUL_CONTRAST_QUESTIONS.items()
             for q in dict.fromkeys(questions)]
     random.Random(seed).shuffle(out)
     return out

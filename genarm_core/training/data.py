@@ -35,6 +35,8 @@ class PreferencePair:
     prompt: str | tuple[dict[str, str], ...]
     chosen: str
     rejected: str
+    #: what kind of pair it is (e.g. "harmful: refusal > answer"): held-out accuracy is reported per group too
+    group: str = ""
 
 
 @dataclass

@@ -163,11 +163,13 @@ def _length_batches(encoded: list[dict[str, list[int]]], max_tokens: int) -> lis
 
 @torch.no_grad()
 def evaluate_pairs(model: PreTrainedModel, encoded: list[dict[str, list[int]]], pad_id: int, max_tokens: int = 8192,
-                   length_normalize: bool = False, reward_model: bool = False) -> dict[str, Any]:
+                   length_normalize: bool = False, reward_model: bool = False,
+                   groups: list[str] | None = None) -> dict[str, Any]:
     """Pairwise accuracy (share with r(chosen) > r(rejected)) and mean margin r(chosen) − r(rejected).
 
     r is the ARM's Σ log π over the response, or with ``reward_model`` the trajectory reward model's
     score at the last token. With no pairs the accuracy and margin are ``None`` (JSON ``null``), never NaN.
+    ``groups`` (one per pair; "" for none): the accuracy of each named group too, under ``by_group``.
     """
     if not encoded:
         return {"pairwise_accuracy": None, "mean_margin": None, "pairs": 0}
@@ -189,8 +191,13 @@ def evaluate_pairs(model: PreTrainedModel, encoded: list[dict[str, list[int]]], 
         for i, m in zip(idx, (chosen - rejected).cpu().tolist()):
             margins[i] = m
     model.train(was_training)
-    return {"pairwise_accuracy": sum(m > 0 for m in margins) / len(margins), "mean_margin": sum(margins) / len(margins),
-            "pairs": len(margins)}
+    out = {"pairwise_accuracy": sum(m > 0 for m in margins) / len(margins), "mean_margin": sum(margins) / len(margins),
+           "pairs": len(margins)}
+    named = sorted({g for g in groups or [] if g})
+    if named:
+        out["by_group"] = {g: {"pairwise_accuracy": sum(m > 0 for m, h in zip(margins, groups) if h == g)
+                               / sum(h == g for h in groups), "pairs": sum(h == g for h in groups)} for g in named}
+    return out
 
 
 def _attention_targets(model: PreTrainedModel) -> list[str]:
@@ -325,7 +332,8 @@ def train_arm(
     eval_enc = [encode_pair(p, tokenizer, cfg) for p in eval_pairs]
     if not eval_enc:
         logger.warning("[%s] no held-out pairs: the accuracy cannot be measured", what)
-    before = evaluate_pairs(model, eval_enc, pad_id, cfg.eval_tokens, cfg.length_normalize, reward_model)
+    groups = [p.group for p in eval_pairs]
+    before = evaluate_pairs(model, eval_enc, pad_id, cfg.eval_tokens, cfg.length_normalize, reward_model, groups)
     log(f"[{what}] before training: {_describe(before)}")
 
     steps_per_epoch = math.ceil(len(train_enc) / (cfg.batch_size * cfg.grad_accum))
@@ -362,7 +370,7 @@ def train_arm(
             close()
     seconds = time.perf_counter() - t0
 
-    after = evaluate_pairs(model, eval_enc, pad_id, cfg.eval_tokens, cfg.length_normalize, reward_model)
+    after = evaluate_pairs(model, eval_enc, pad_id, cfg.eval_tokens, cfg.length_normalize, reward_model, groups)
     log(f"[{what}] after training:  {_describe(after)} ({seconds:.1f} s)")
     advice = _advice(before, after)
     if advice:
