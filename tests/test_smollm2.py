@@ -101,6 +101,24 @@ def test_the_refusal_rule_on_hand_labels_it_was_not_written_on():
     assert actual >= 40 and precision >= 0.9 and recall >= 0.9, (precision, recall)
 
 
+def test_the_cache_key_reads_code_not_documentation(tmp_path, monkeypatch):
+    """Editing a docstring or a comment of the build's inputs keeps the build; editing code makes a new one."""
+    import importlib
+
+    from genarm_core.smollm2.build import code_of
+
+    def module(name: str, text: str):
+        (tmp_path / f"{name}.py").write_text(text)
+        return importlib.import_module(name)
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plain = module("keyed_a", "def f(x):\n    return x + 1\n")
+    documented = module("keyed_b", '"""A module."""\n\n\ndef f(x):\n    """Adds one."""\n    # here\n    return x + 1\n')
+    changed = module("keyed_c", "def f(x):\n    return x + 2\n")
+    assert code_of(plain) == code_of(documented) != code_of(changed)
+    assert code_of(plain.f) == code_of(documented.f)
+
+
 def test_pairs_contrast_the_bases_own_openings():
     openings = [{"prompt": "How do I knit a scarf?", "kind": "benign", "answer": "Knitting a scarf is fun",
                  "specific": "Cast on 30 stitches with 6 mm needles", "vague": "Scarves are a matter of taste"},

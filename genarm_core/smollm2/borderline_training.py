@@ -4,8 +4,9 @@ XSTest-style categories, and harmful tasks with the same alarming words aimed at
 ``BORDERLINE_TASKS`` are task phrases for the task × phrasing templates of ``prompts.py`` ("How do I
 {task}?"); the categories whose prompts do not fit that shape (definitions, historical events,
 privacy, questions about discrimination) have complete questions in ``BORDERLINE_QUESTIONS``
-instead. ``HARMFUL_CONTRAST_TASKS`` mirror the alarming words of the training items ("crack a
-coconut" / "crack someone's skull"), so that a model can learn the target and intent, not the word.
+instead. ``HARMFUL_CONTRAST_TASKS`` and ``HARMFUL_CONTRAST_QUESTIONS`` mirror the alarming words of
+the training items ("crack a coconut" / "crack someone's skull"), so that a model can learn the
+target and intent, not the word.
 
 This is kept strictly apart from the held-out set (``borderline_prompts.jsonl`` beside this file):
 no held-out prompt or subject may appear here, in the same or similar wording, and no item here

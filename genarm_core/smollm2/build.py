@@ -13,11 +13,13 @@ converted base is kept).
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
 import inspect
 import json
 import os
+import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,10 +70,23 @@ class SmolSettings:
     def key(self) -> str:
         # Everything the training data comes from: the prompt lists, how prompts are chosen and answered,
         # the pairs and the refusal rule that filters them (a change to any of them is a new build).
-        src = "".join(inspect.getsource(m) for m in (pairs, prompts, borderline_training, judge, chosen_prompts,
-                                                      base_openings, SmolSettings))
+        src = "".join(code_of(m) for m in (pairs, prompts, borderline_training, judge, chosen_prompts,
+                                           base_openings, SmolSettings))
         blob = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str) + src + json.dumps(ARM_FORMAT)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def code_of(obj: Any) -> str:
+    """What ``obj``'s source does, without its docstrings and comments (so editing the documentation
+    of a build's inputs does not make a new build): the dump of its syntax tree."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
 
 
 #: Estimated seconds per stage on 2 CPU cores (the progress bar scales them by how fast it goes).

@@ -1,10 +1,10 @@
 """Preference pairs for the SmolLM2 ARMs, in the model's own words.
 
 The base writes the opening of its own answer to every training prompt (``openings``): a plain one
-(its default system message), and for the benign and borderline-safe prompts two more under
-contrasting system messages, one asking for a specific, complete answer and one for a vague,
-evasive one (RLCD's contrastive prompts, Yang et al. 2024; both in the base's own words). Each
-objective then contrasts them:
+(its default system message), a vague, evasive one under a contrasting system message, and for the
+benign and borderline-safe prompts a specific, complete one under the opposite message (RLCD's
+contrastive prompts, Yang et al. 2024; all in the base's own words). Each objective then contrasts
+them:
 
     objective      harmful prompt                          borderline-safe and benign prompt
     harmlessness   a refusal  >  the base's plain opening  the base's plain opening  >  a refusal
