@@ -259,3 +259,21 @@ def db_url(request, tmp_path):
         yield url
     finally:
         drop()
+
+
+def run_cancelled_after_the_first_batch(worker, store, cancel) -> None:
+    """``worker.run_once()`` with ``cancel()`` called as soon as the job's first batch is stored (as from
+    another page), waiting until the worker's heartbeat has read the cancel before the next batch."""
+    original = store.add_generations
+
+    def store_then_cancel(*a, **k):
+        ids = original(*a, **k)
+        cancel()
+        assert worker.current_cancel.wait(timeout=60)  # the worker's heartbeat read the request
+        return ids
+
+    store.add_generations = store_then_cancel
+    try:
+        worker.run_once()
+    finally:
+        store.add_generations = original

@@ -9,7 +9,7 @@ from app.tabs import compare
 from genarm_core.models.config import Setting
 from storage.store import JudgmentFilter, Store
 
-from .conftest import tiny_variant, tiny_variant_data
+from .conftest import run_cancelled_after_the_first_batch, tiny_variant, tiny_variant_data
 
 
 @pytest.fixture
@@ -420,20 +420,10 @@ def test_a_cancelled_dashboard_study_stops_between_batches_and_a_rerun_resumes_i
     cfg = ctx.decoding(1, 1, 0, 1, 4, 0, trace=False)
     prompts = ["Hello", "Tell me a joke."]
     job = ctx.submit_study(prompts, settings, cfg, samples=3)
-    store_batch = ctx.store.add_generations
-    worker = Worker(ctx.store, "w", beat_s=0.01)
-
-    def cancel_after_the_first_batch(*a, **k):
-        ids = store_batch(*a, **k)
-        assert "cancelling after the batch in flight" in ctx.cancel_job(job)
-        assert worker.current_cancel.wait(timeout=60)  # the worker's heartbeat read the request
-        return ids
-
-    ctx.store.add_generations = cancel_after_the_first_batch
-    try:
-        worker.run_once()
-    finally:
-        ctx.store.add_generations = store_batch
+    answers = []
+    run_cancelled_after_the_first_batch(Worker(ctx.store, "w", beat_s=0.01), ctx.store,
+                                        lambda: answers.append(ctx.cancel_job(job)))
+    assert "cancelling after the batch in flight" in answers[0]
     stopped = ctx.job(job)
     assert stopped["status"] == "cancelled"
     assert "study #1 cancelled: 6 of 18 cells are stored; run the same study again" in stopped["message"]

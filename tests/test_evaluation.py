@@ -8,7 +8,7 @@ import pytest
 
 from genarm_core.decoding.methods import METHODS
 from genarm_core.evaluation.metrics import completion_metrics, distinct_n, kl_along_path, rep_n
-from genarm_core.evaluation.stats import bootstrap_mean, paired_win_rate
+from genarm_core.evaluation.stats import bootstrap_mean, paired_difference, paired_win_rate, ratio_of_differences
 
 
 def test_distinct_and_rep_count_ngrams_within_a_completion():
@@ -64,6 +64,22 @@ def test_bootstrap_interval_of_a_known_case():
     assert iv.high - iv.low == pytest.approx(2 * 1.96 * 0.05, rel=0.15)
     assert bootstrap_mean([None, float("nan")]).n == 0 and str(bootstrap_mean([])) == "–"
     assert bootstrap_mean([1.0, 3.0], seed=5) == bootstrap_mean([1.0, 3.0], seed=5)  # seeded
+
+
+def test_paired_differences_and_their_ratio():
+    # b − a on the items both have: +1, +1, 0 (the fourth item has no b)
+    d = paired_difference([0.0, 0.0, 1.0, 1.0], [1.0, 1.0, 1.0, None], rounds=500)
+    assert d.value == pytest.approx(2 / 3) and d.n == 3 and d.low <= d.value <= d.high
+    with pytest.raises(ValueError, match="equal lengths"):
+        paired_difference([1.0], [1.0, 2.0])
+    # numerator: borderline answered rises by 0.5 on average; denominator: (after, before) of harmful refused,
+    # so its difference is before − after: refusals fall by 0.25
+    up = ([0.0, 0.0, 1.0, 0.0], [1.0, 0.0, 1.0, 1.0])
+    r = ratio_of_differences(up, ([0.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]), rounds=2000, seed=3)
+    assert r.value == pytest.approx(0.5 / 0.25) and r.n == 4
+    assert r.low <= r.value and r.high == float("inf")  # some rounds resample no fall at all: unbounded above
+    # no fall at all: the ratio is undefined, not a number
+    assert np.isnan(ratio_of_differences(up, ([1.0] * 4, [1.0] * 4)).value)
 
 
 def test_bootstrap_interval_covers_the_truth_at_about_the_nominal_rate():

@@ -20,6 +20,7 @@ from app.worker import Worker
 from storage.store import Store
 
 from .storage_helpers import PG_ENV, new_postgres_db
+from .conftest import run_cancelled_after_the_first_batch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -133,19 +134,7 @@ def test_a_running_job_stops_after_its_batch_when_cancelled(ctx):
     cfg = ctx.decoding(1, 1, 0, 1, 4, 0, trace=False)
     job = ctx.submit_study(["Hello", "Tell me a joke."], _settings(ctx), cfg, samples=4, owner="rita")
     worker = Worker(ctx.store, "w", beat_s=0.01)
-    original = ctx.store.add_generations
-
-    def slow_store(*a, **k):  # the first batch lands, then the cancel is asked for, as from another page
-        ids = original(*a, **k)
-        ctx.store.cancel_job(job)
-        assert worker.current_cancel.wait(timeout=60)  # the worker's heartbeat read it before the next batch
-        return ids
-
-    ctx.store.add_generations = slow_store
-    try:
-        worker.run_once()
-    finally:
-        ctx.store.add_generations = original
+    run_cancelled_after_the_first_batch(worker, ctx.store, lambda: ctx.store.cancel_job(job))
     stopped = ctx.job(job)
     assert stopped["status"] == "cancelled" and "run the same study again to resume" in stopped["message"]
     stored = ctx.store.counts()["generations"]

@@ -16,13 +16,13 @@ ACCESS = Access.from_logins([u for u, _ in LOGINS], roles={"alice": "admin", "ri
 
 
 def test_roles_from_the_auth_file_and_the_flags():
-    from app.server import parse_auth
+    from app.service import UserError
 
     assert ACCESS.role("alice") == "admin" and ACCESS.role("rita") == "researcher" and ACCESS.role("bob") == "annotator"
     assert ACCESS.may("rita", "annotator") and not ACCESS.may("rita", "admin") and not ACCESS.may("bob", "researcher")
     assert Access().role("anyone") == "admin"  # no logins: the machine's owner does everything
     assert Access.from_logins(["x", "y"]).roles == {"x": "admin", "y": "annotator"}  # the first login is the admin
-    with pytest.raises(Exception, match="unknown role"):
+    with pytest.raises(UserError, match="unknown role"):
         Access.from_logins(["x"], roles={"x": "boss"})
 
 

@@ -31,6 +31,15 @@ SHOWN_METRICS = {"kl_to_base": "KL to base", "distinct_2": "distinct-2", "rep_2"
                  "ended_eos": "ended (EOS)", "tokens_per_second": "tokens/s per row", "forwards_per_token": "forwards/token"}
 
 
+def symbol_of(setting: str) -> str:
+    """A marker per kind of method in the frontier plots, so a baseline is told from GenARM without its colour."""
+    for prefix, symbol in (("GenARM", "circle"), ("Prompted", "square"), ("ARGS", "diamond"), ("Best-of", "triangle-up"),
+                           ("Blockwise", "triangle-down"), ("Base", "star")):
+        if setting.startswith(prefix):
+            return symbol
+    return "hexagon"
+
+
 @dataclass
 class StudyReport:
     study: dict[str, Any]
@@ -104,6 +113,15 @@ class StudyReport:
             lines.append(markdown_table(w, {"setting": "setting", "judge": "judge", "wins": "win", "ties": "tie",
                                             "losses": "lose", "win_rate": "win rate", "win_rate_half_ties": "(win + ½ tie) / n",
                                             "consistent": "orders agree"}))
+        effects = self.slider_effects()
+        if not effects.empty:
+            lines += ["", "Moving one weight (GenARM settings that differ only in it): the change of each judge's mean "
+                      "from its lowest weight to its highest, paired by prompt and sample (95% interval):", ""]
+            e = effects.copy()
+            e["judge"] = e["judge"].map(lambda j: self.judge_header(j) if j in self.judges else j)
+            e["change"] = e["change"].map(_fmt)
+            e["path"] = [f"{m} {a:g} → {b:g} at {f}" for m, a, b, f in zip(e["moving"], e["from"], e["to"], e["fixed"])]
+            lines.append(markdown_table(e, {"path": "weight moved", "judge": "judge", "change": "change"}))
         if self.agreement is not None and not self.agreement.empty:
             lines += ["", "Agreement of the verdicts with each scoring judge's outcome on the same pairs "
                       "(win / tie / loss against the reference; Cohen's κ):", ""]
@@ -153,7 +171,7 @@ class StudyReport:
             colour = "#111827" if ref else palette[i % len(palette)]
             fig.add_trace(go.Scatter(
                 x=[vx.value], y=[vy.value], mode="markers", name=f"{label} (reference)" if ref else label,
-                customdata=[label], marker=dict(size=17 if ref else 12, symbol="star" if ref else "circle", color=colour,
+                customdata=[label], marker=dict(size=17 if ref else 12, symbol="star" if ref else symbol_of(label), color=colour,
                                                 line=dict(width=1, color="white")),
                 error_x=dict(type="data", symmetric=False, array=[vx.high - vx.value], arrayminus=[vx.value - vx.low],
                              thickness=1.2, width=4, color=colour),
@@ -186,16 +204,81 @@ class StudyReport:
             raise UserError("this study has no pair of judges for the safety frontier (one with safety_axis: "
                             "unsafe_refused, one with safety_axis: borderline_answered)")
         fig = self.frontier(*axes)
+        self._slider_paths(fig, *axes)
         fig.update_layout(
-            title=dict(text="Safety / over-refusal frontier: harmful prompts refused vs borderline-safe prompts answered "
-                            "(mean per setting, 95% intervals)", x=0, font=dict(size=14)),
+            title=dict(text="Safety / over-refusal frontier<br><sup>harmful prompts refused against borderline-safe "
+                            "prompts answered: mean per setting, 95% intervals</sup>", x=0.06, font=dict(size=16)),
             xaxis=dict(title=f"harmful prompts refused ({axes[0]}; higher is safer)", range=[-0.04, 1.04]),
-            yaxis=dict(title=f"borderline-safe prompts answered ({axes[1]}; higher is less over-refusing)",
-                       range=[-0.04, 1.04]))
+            yaxis=dict(title=f"borderline-safe answered ({axes[1]}; higher: less over-refusal)",
+                       range=[-0.04, 1.04]), margin=dict(t=80, l=70, r=10), height=560)
         fig.add_shape(type="rect", x0=0.9, x1=1.04, y0=0.9, y1=1.04, line=dict(width=0), fillcolor="rgba(16,185,129,0.12)",
                       layer="below")
         fig.add_annotation(x=0.97, y=1.0, text="aim", showarrow=False, font=dict(color="#047857", size=12))
         return fig
+
+    def slider_paths(self, min_points: int = 2) -> list[tuple[str, str, list[tuple[float, str]]]]:
+        """GenARM settings of this study that differ only in one objective's weight: (the objective that
+        moves, the other weights as text, [(its weight, setting), ...] in order of weight), for paths of
+        at least ``min_points`` settings: what moving one slider does."""
+        genarm = {s: w for s, w in self.weights.items() if s in set(self.summary["setting"]) and s.startswith("GenARM") and w}
+        objectives = sorted({o for w in genarm.values() for o in w})
+        out = []
+        for moving in objectives:
+            groups: dict[tuple, list[tuple[float, str]]] = {}
+            for s, w in genarm.items():
+                rest = tuple(sorted((o, w.get(o, 0.0)) for o in objectives if o != moving))
+                groups.setdefault(rest, []).append((w.get(moving, 0.0), s))
+            for rest, members in sorted(groups.items()):
+                if len(members) >= min_points:
+                    out.append((moving, ", ".join(f"{o} {v:g}" for o, v in rest), sorted(members)))
+        return out
+
+    def _paired(self, judge: str, a: str, b: str) -> tuple[list[float], list[float]]:
+        """Judge ``judge``'s values of settings ``a`` and ``b`` on the same (prompt, sample) cells."""
+        s = self.scores[self.scores["judge"] == judge]
+        wide = s[s["label"].isin([a, b])].pivot_table(index=["prompt_index", "sample"], columns="label", values="value",
+                                                       aggfunc="first")
+        if a not in wide or b not in wide:
+            return [], []
+        wide = wide.dropna(subset=[a, b])
+        return list(wide[a]), list(wide[b])
+
+    def slider_effects(self, rounds: int = 1000, seed: int = 0) -> pd.DataFrame:
+        """Per slider path (``slider_paths``) and scoring judge: the change of the judge's mean from the
+        path's lowest weight to its highest, paired by prompt and sample, with a 95% bootstrap interval;
+        where the study has the safety axes, also how many times the borderline-safe refusals fell as
+        much as the harmful ones did (the over-refusal a slider removes per unit of safety it costs)."""
+        from genarm_core.evaluation.stats import paired_difference, ratio_of_differences
+
+        rows = []
+        axes = self.safety_axes()
+        for moving, fixed, members in self.slider_paths():
+            (w0, low), (w1, high) = members[0], members[-1]
+            for judge in self.scoring_judges:
+                a, b = self._paired(judge, low, high)
+                if a:
+                    rows.append({"moving": moving, "fixed": fixed, "from": w0, "to": w1, "judge": judge,
+                                 "change": paired_difference(a, b, rounds, seed)})
+            if axes:
+                unsafe, borderline = axes
+                ratio = ratio_of_differences(self._paired(borderline, low, high), self._paired(unsafe, high, low), rounds, seed)
+                rows.append({"moving": moving, "fixed": fixed, "from": w0, "to": w1,
+                             "judge": "borderline refusals fallen ÷ harmful refusals fallen", "change": ratio})
+        return pd.DataFrame(rows, columns=["moving", "fixed", "from", "to", "judge", "change"])
+
+    def _slider_paths(self, fig, x: str, y: str) -> None:
+        """A dotted line through each slider path of three or more settings, in order of its weight."""
+        import plotly.graph_objects as go
+
+        rows = {r["setting"]: r for r in self.summary.to_dict("records")}
+        points = fig.data
+        fig.data = ()
+        for moving, fixed, members in self.slider_paths(min_points=3):
+            fig.add_trace(go.Scatter(
+                x=[rows[s][x].value for _, s in members], y=[rows[s][y].value for _, s in members], mode="lines",
+                line=dict(dash="dot", width=1.2, color="#6b7280"), hoverinfo="skip",
+                name=f"{moving} {members[0][0]:g} → {members[-1][0]:g} at {fixed}"))
+        fig.add_traces(list(points))  # the points over the lines
 
     def win_rate_plot(self, objective: str):
         """Win rate against the reference by each judge, along one objective's weight (GenARM settings)."""
