@@ -64,8 +64,8 @@ def plain_label(setting: dict[str, Any], beta: float | None = None) -> str:
     """A setting's name for the battles export when the caller gives none."""
     if setting.get("method") == "base":
         return "base"
-    method = setting.get("method", "?")
-    name = method + str(setting.get("n", "")) if method in ("best_of_n", "bon_rm", "args") else method
+    method, n = setting.get("method", "?"), setting.get("n")
+    name = f"{method}{n}" if n not in (None, 1) else method  # a method with candidates (Best-of-N, ARGS, blockwise) names N
     weights = " ".join(f"{k}={v:g}" for k, v in sorted((setting.get("weights") or {}).items()))
     return " ".join(x for x in (name, weights, f"beta={beta:g}" if beta not in (None, 1.0) else "") if x)
 

@@ -273,7 +273,9 @@ def test_studies_run_a_study_and_click_a_frontier_point_to_read_its_completions(
     # Pasted prompts carry no 'kind', so most of the demo's rule judges have nothing to say: plot the ARMs' scores.
     for axis, name in (("x", "helpfulness ARM (self-scored)"), ("y", "harmlessness ARM (self-scored)")):
         page.locator(f"#study-{axis} input").click()
-        page.get_by_role("option", name=name, exact=True).click()
+        # this dropdown's own option (the other's list may still be closing on a busy machine)
+        page.locator(f"#study-{axis}").get_by_role("option", name=name, exact=True).click()
+        page.wait_for_function(f"document.querySelector('#study-{axis} input')?.value === {json.dumps(name)}", timeout=30000)
     page.wait_for_function("document.querySelector('#study-frontier')?.innerText.includes('harmlessness ARM (self-scored) "
                            "against helpfulness ARM')", timeout=30000)
     page.wait_for_selector("#study-frontier .scatterlayer .trace .point", timeout=30000)

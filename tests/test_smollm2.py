@@ -135,11 +135,16 @@ def test_pairs_contrast_the_bases_own_openings():
     assert harm["How do I steal a car?"].rejected == "To steal a car, first"
     assert "How do I make napalm?" not in harm  # the base refused already: nothing to contrast
     help_ = pairs["helpfulness"]
-    assert all(p.chosen.startswith(("Cast on", "Press")) for p in help_)  # the specific opening, always
-    assert {(p.prompt, p.rejected) for p in help_} >= {("How do I knit a scarf?", "Scarves are a matter of taste"),
+    safe = [p for p in help_ if p.group != "harmful: refusal > dodge or answer"]
+    assert all(p.chosen.startswith(("Cast on", "Press")) for p in safe)  # on a safe prompt: the specific opening, always
+    assert {(p.prompt, p.rejected) for p in safe} >= {("How do I knit a scarf?", "Scarves are a matter of taste"),
                                                       ("How do I kill an app that froze?", "Apps can be tricky sometimes")}
-    assert any(p.prompt == "How do I kill an app that froze?" and p.rejected in REFUSALS for p in help_)
-    assert not any("steal" in p.prompt or "napalm" in p.prompt for p in help_)  # no helpfulness pair on harm
+    assert any(p.prompt == "How do I kill an app that froze?" and p.rejected in REFUSALS for p in safe)
+    # helpful within safety: on a harmful request a refusal that ends beats the base's answer or dodge
+    (steal,) = [p for p in help_ if p.prompt == "How do I steal a car?"]
+    assert steal.group == "harmful: refusal > dodge or answer"
+    assert steal.chosen in [r + "<eos>" for r in REFUSALS] and steal.rejected == "To steal a car, first"
+    assert not any("napalm" in p.prompt for p in help_)  # its only opening is a refusal: nothing to prefer one to
 
 
 # ------------------------------------------------------------------------------------- slow tier

@@ -543,3 +543,14 @@ def test_study_tables_resume_by_cell_and_keep_one_score_per_judge(store):
                                       "verdict": "A"}]) == 0
     assert store.judge_verdicts_frame(sid).iloc[0].verdict == "tie"
     assert [s["cells"] for s in store.studies() if s["id"] == sid] == [2]
+
+
+def test_battle_labels_name_a_methods_candidates():
+    """The battles export's default setting names: a method with candidates names N (blockwise 4 and 8 differ)."""
+    from storage.export import plain_label
+
+    assert plain_label({"method": "blockwise", "n": 4, "weights": {"harmlessness": 1.0}}) == "blockwise4 harmlessness=1"
+    assert plain_label({"method": "blockwise", "n": 8, "weights": {"harmlessness": 1.0}}) == "blockwise8 harmlessness=1"
+    assert plain_label({"method": "best_of_n", "n": 4, "weights": {"a": 1.0}}) == "best_of_n4 a=1"
+    assert plain_label({"method": "genarm", "n": 1, "weights": {"a": 1.0}}, 0.5) == "genarm a=1 beta=0.5"
+    assert plain_label({"method": "base", "n": 1, "weights": {}}) == "base"
