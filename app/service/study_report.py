@@ -119,7 +119,8 @@ class StudyReport:
                       "from its lowest weight to its highest, paired by prompt and sample (95% interval):", ""]
             e = effects.copy()
             e["judge"] = e["judge"].map(lambda j: self.judge_header(j) if j in self.judges else j)
-            e["change"] = e["change"].map(_fmt)
+            e["change"] = [("– (harmful refusals did not fall)" if j.startswith("borderline refusals fallen") and c.n
+                            and math.isnan(c.value) else _fmt(c)) for j, c in zip(e["judge"], e["change"])]
             e["path"] = [f"{m} {a:g} → {b:g} at {f}" for m, a, b, f in zip(e["moving"], e["from"], e["to"], e["fixed"])]
             lines.append(markdown_table(e, {"path": "weight moved", "judge": "judge", "change": "change"}))
         if self.agreement is not None and not self.agreement.empty:
