@@ -60,7 +60,7 @@ def build_ui(ctx: AppContext, auth_enabled: bool = False) -> gr.Blocks:
     with gr.Blocks(title="GenARM dashboard", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         header = gr.Markdown(_header(ctx), elem_id="header")
         shown_set = gr.State(ctx.current)  # the model set this page was laid out for / last shown
-        with gr.Tabs():
+        with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("Compare", id="compare") as compare_page:
                 compare_tab = compare.layout(ctx, auth_enabled)
             with gr.Tab("Annotate", id="annotate") as annotate_page:
@@ -93,11 +93,13 @@ def build_ui(ctx: AppContext, auth_enabled: bool = False) -> gr.Blocks:
         def show_role(request: gr.Request):
             """A login sees the tabs its role may use (the server checks every action anyway: ``guard``)."""
             who = getattr(request, "username", None) if request is not None else None
-            return (gr.update(visible=ctx.access.may(who, "researcher")), gr.update(visible=ctx.access.may(who, "researcher")),
-                    gr.update(visible=ctx.access.may(who, "admin")))
+            researcher = ctx.access.may(who, "researcher")
+            return (gr.update(visible=researcher), gr.update(visible=researcher),
+                    gr.update(visible=ctx.access.may(who, "admin")),
+                    gr.skip() if researcher else gr.update(selected="annotate"))  # an annotator starts where they work
 
         if auth_enabled:
-            demo.load(show_role, None, [compare_page, studies_page, models_page], api_visibility="private")
+            demo.load(show_role, None, [compare_page, studies_page, models_page, tabs], api_visibility="private")
         guard(demo, ctx.access)  # every handler registered above checks the caller's role
     return demo
 

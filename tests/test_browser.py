@@ -516,3 +516,23 @@ def test_annotate_a_study_with_keyboard_shortcuts_guidelines_and_skip(page, app_
     page.wait_for_function("document.querySelector('#queue-comment textarea')?.value === '1'", timeout=30000)
     assert page.evaluate("window.__queueClicks") == 0
     assert len(ctx.records.judgments(JudgmentFilter())) == before + 2
+
+
+def test_an_annotator_starts_on_annotate_and_sees_no_compare_panels(browser, small_demo, tmp_path):
+    """An annotator's page opens on the tab they work in; Compare's panels (which the server would refuse
+    them anyway) are not shown."""
+    from app.service.access import Access
+
+    access = Access.from_logins(["alice", "bob"], roles={"alice": "admin", "bob": "annotator"})
+    with running_app([small_demo], str(tmp_path / "roles.sqlite"), auth=[("alice", "a"), ("bob", "b")],
+                     access=access) as (url, _):
+        page = browser.new_page()
+        page.goto(url)
+        page.get_by_label("username").fill("bob")
+        page.get_by_label("password").fill("b")
+        page.get_by_role("button", name="Login").click()
+        page.wait_for_function("document.querySelector('[role=tab][aria-selected=true]')?.innerText.trim() === 'Annotate'",
+                               timeout=30000)
+        assert page.locator("#queue-next").is_visible()
+        assert not page.locator("#prompt textarea").is_visible()
+        page.close()
