@@ -81,6 +81,7 @@ def test_a_loaded_set_decodes_the_same(tiny_models, monkeypatch):
     models = {id(m.model): m.model for m in tiny_models.members()}.values()
     assert all(any(type(m) is SkinnyLinear for m in model.modules()) for model in models)
     monkeypatch.setattr(skinny, "MIN_WEIGHT", 0)
+    monkeypatch.setenv("GENARM_SKINNY", "1")  # the W @ x^T path, whether or not it pays on this CPU
     rows = [RowSpec("How do I bake bread?", {"helpfulness": 1.0, "harmlessness": 0.5}),
             RowSpec("How do I bake bread?", method="base"),
             RowSpec("Tell me a joke", {"harmlessness": 2.0}, "best_of_n", n=3)]
@@ -94,3 +95,21 @@ def test_a_loaded_set_decodes_the_same(tiny_models, monkeypatch):
         for model in models:
             use_skinny_products(model)
     assert_same_decoding(fast, plain, 1e-5)
+
+
+def test_the_path_is_taken_only_where_it_pays(monkeypatch):
+    """Whether swapped layers take W @ x^T is measured once per process (F.linear's time ÷ its), unless
+    $GENARM_SKINNY forces it; a layer that does not take it is F.linear exactly."""
+    gain = skinny.measured_gain()
+    assert gain > 0 and skinny.measured_gain() == gain  # measured once
+    monkeypatch.delenv("GENARM_SKINNY", raising=False)
+    assert skinny.pays() == (gain > 1.1)
+    monkeypatch.setenv("GENARM_SKINNY", "0")
+    assert not skinny.pays()
+    layer = nn.Linear(576, 1536)
+    use_skinny_products(layer)
+    x = torch.randn(2, 576)
+    assert torch.equal(layer(x), F.linear(x, layer.weight, layer.bias))
+    monkeypatch.setenv("GENARM_SKINNY", "1")
+    assert skinny.pays()
+    assert torch.allclose(layer(x), F.linear(x, layer.weight, layer.bias), atol=1e-5)

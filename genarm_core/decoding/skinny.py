@@ -15,11 +15,15 @@ in float32 take W @ x^T, everything else ``F.linear``. The values are the same p
 another order: equal to ``F.linear`` to float32 rounding (tested), as a batch of another size is.
 A single row is padded to two (a zero row), which takes the fast path; the padding row's output is
 dropped. ``use_skinny_products`` swaps the class of a model's plain ``nn.Linear`` modules (the
-weights, state dict and ``isinstance`` checks are unchanged) and back.
+weights, state dict and ``isinstance`` checks are unchanged) and back. Whether the swapped layers
+take that path is measured once per process (``pays``): which layout is faster depends on the CPU
+and its BLAS, and has gone both ways on the machine type this project is developed on.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 
@@ -37,10 +41,50 @@ MIN_WEIGHT = 1 << 16
 
 
 class SkinnyLinear(nn.Linear):
-    """``nn.Linear`` whose forward computes up to ``ROWS`` float32 rows on the CPU as W @ x^T."""
+    """``nn.Linear`` whose forward computes up to ``ROWS`` float32 rows on the CPU as W @ x^T, where
+    that pays on this CPU (``pays``)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return skinny_linear(x, self.weight, self.bias)
+        if pays():
+            return skinny_linear(x, self.weight, self.bias)
+        return F.linear(x, self.weight, self.bias)
+
+
+def pays() -> bool:
+    """Whether W @ x^T beats ``F.linear`` for a few rows on this CPU: measured once per process
+    (``measured_gain``), unless ``$GENARM_SKINNY`` is ``1`` (always) or ``0`` (never). The same CPU
+    family can go either way: on one host 2 rows through a 1536 x 576 matrix took 540 us by
+    ``F.linear`` and 210 us as W @ x^T; on another (2026-12-07, same machine type) 53 us and 176 us."""
+    forced = os.environ.get("GENARM_SKINNY", "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
+    return measured_gain() > 1.1
+
+
+@functools.lru_cache(maxsize=1)
+def measured_gain(rows: tuple[int, ...] = (1, 2, 3), matrices: int = 16, shape: tuple[int, int] = (1536, 576),
+                  rounds: int = 5) -> float:
+    """``F.linear``'s time ÷ W @ x^T's for ``rows`` rows through ``matrices`` matrices of ``shape`` (more
+    than the cache holds, as in decoding), median of ``rounds`` alternating rounds: above 1 the skinny
+    path is faster. About 0.1-0.3 s, once per process."""
+    import statistics
+    import time
+
+    gen = torch.Generator().manual_seed(0)
+    weights = [torch.randn(shape, generator=gen) for _ in range(matrices)]
+    inputs = [torch.randn(n, shape[1], generator=gen) for n in rows]
+
+    def run(fn) -> float:
+        t0 = time.perf_counter()
+        for x in inputs:
+            for w in weights:
+                fn(x, w)
+        return time.perf_counter() - t0
+
+    with torch.inference_mode():
+        run(F.linear), run(skinny_linear)  # warm-up
+        ratios = [run(F.linear) / run(skinny_linear) for _ in range(rounds)]
+    return statistics.median(ratios)
 
 
 def skinny_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
