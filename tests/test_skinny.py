@@ -76,40 +76,40 @@ def test_swapping_keeps_weights_and_peft_layers():
 
 
 def test_a_loaded_set_decodes_the_same(tiny_models, monkeypatch):
-    """``load_model_set`` swaps every model; the engine then gives the same tokens and per-token values
-    (within 1e-5) as with nn.Linear. The tiny models' matrices are small, so the size floor is lowered."""
+    """With every model swapped (as ``load_model_set`` does where the path pays), the engine gives the same
+    tokens and per-token values (within 1e-5) as with nn.Linear. The tiny models' matrices are small, so
+    the size floor is lowered."""
     models = {id(m.model): m.model for m in tiny_models.members()}.values()
-    assert all(any(type(m) is SkinnyLinear for m in model.modules()) for model in models)
+    swapped = [model for model in models if any(type(m) is SkinnyLinear for m in model.modules())]
     monkeypatch.setattr(skinny, "MIN_WEIGHT", 0)
-    monkeypatch.setenv("GENARM_SKINNY", "1")  # the W @ x^T path, whether or not it pays on this CPU
     rows = [RowSpec("How do I bake bread?", {"helpfulness": 1.0, "harmlessness": 0.5}),
             RowSpec("How do I bake bread?", method="base"),
             RowSpec("Tell me a joke", {"harmlessness": 2.0}, "best_of_n", n=3)]
     cfg = DecodingConfig(temperature=0.9, top_p=0.95, max_new_tokens=10, seed=4, trace=True, stop_at_eos=False)
-    fast = GenARMEngine(tiny_models, prompt_cache_mb=0).generate(rows, cfg)
     try:
+        for model in models:
+            use_skinny_products(model)
+        fast = GenARMEngine(tiny_models, prompt_cache_mb=0).generate(rows, cfg)
         for model in models:
             use_skinny_products(model, on=False)
         plain = GenARMEngine(tiny_models, prompt_cache_mb=0).generate(rows, cfg)
     finally:
-        for model in models:
+        for model in swapped:  # as the fixture loaded them
             use_skinny_products(model)
     assert_same_decoding(fast, plain, 1e-5)
 
 
-def test_the_path_is_taken_only_where_it_pays(monkeypatch):
-    """Whether swapped layers take W @ x^T is measured once per process (F.linear's time ÷ its), unless
-    $GENARM_SKINNY forces it; a layer that does not take it is F.linear exactly."""
+def test_the_path_is_taken_only_where_it_pays(tiny_set, monkeypatch):
+    """``load_model_set`` swaps a set's models only where W @ x^T pays, measured once per process
+    (F.linear's time ÷ its), unless $GENARM_SKINNY forces it either way."""
+    from genarm_core.models.loading import load_model_set
+
     gain = skinny.measured_gain()
     assert gain > 0 and skinny.measured_gain() == gain  # measured once
     monkeypatch.delenv("GENARM_SKINNY", raising=False)
     assert skinny.pays() == (gain > 1.1)
-    monkeypatch.setenv("GENARM_SKINNY", "0")
-    assert not skinny.pays()
-    layer = nn.Linear(576, 1536)
-    use_skinny_products(layer)
-    x = torch.randn(2, 576)
-    assert torch.equal(layer(x), F.linear(x, layer.weight, layer.bias))
-    monkeypatch.setenv("GENARM_SKINNY", "1")
-    assert skinny.pays()
-    assert torch.allclose(layer(x), F.linear(x, layer.weight, layer.bias), atol=1e-5)
+    for forced, swapped in (("0", False), ("1", True)):
+        monkeypatch.setenv("GENARM_SKINNY", forced)
+        assert skinny.pays() == swapped
+        members = load_model_set(tiny_set).members()
+        assert all(any(type(m) is SkinnyLinear for m in x.model.modules()) == swapped for x in members)

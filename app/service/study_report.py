@@ -221,7 +221,8 @@ class StudyReport:
         """GenARM settings of this study that differ only in one objective's weight: (the objective that
         moves, the other weights as text, [(its weight, setting), ...] in order of weight), for paths of
         at least ``min_points`` settings: what moving one slider does."""
-        genarm = {s: w for s, w in self.weights.items() if s in set(self.summary["setting"]) and s.startswith("GenARM") and w}
+        shown = set(self.summary["setting"])
+        genarm = {s: w for s, w in self.weights.items() if s in shown and s.startswith("GenARM") and w}
         objectives = sorted({o for w in genarm.values() for o in w})
         out = []
         for moving in objectives:

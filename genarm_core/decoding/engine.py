@@ -407,8 +407,7 @@ class GenARMEngine:
                     "arm_logprobs": {name: arm_picked[k][b] for k, name in enumerate(active) if name in row.needs},
                 })
             if cfg.stop_at_eos and tok in self.eos_ids:
-                row.done, row.finished_at = True, now
-                row.finish_reason = "eos"
+                row.done, row.finish_reason, row.finished_at = True, "eos", now
                 continue
             if limits is not None and len(row.tokens) >= limits[row.spec_index]:
                 row.done, row.finish_reason, row.finished_at = True, "length", now

@@ -15,9 +15,9 @@ in float32 take W @ x^T, everything else ``F.linear``. The values are the same p
 another order: equal to ``F.linear`` to float32 rounding (tested), as a batch of another size is.
 A single row is padded to two (a zero row), which takes the fast path; the padding row's output is
 dropped. ``use_skinny_products`` swaps the class of a model's plain ``nn.Linear`` modules (the
-weights, state dict and ``isinstance`` checks are unchanged) and back. Whether the swapped layers
-take that path is measured once per process (``pays``): which layout is faster depends on the CPU
-and its BLAS, and has gone both ways on the machine type this project is developed on.
+weights, state dict and ``isinstance`` checks are unchanged) and back. ``load_model_set`` swaps only
+where the path pays, measured once per process (``pays``): which layout is faster depends on the
+CPU and its BLAS, and has gone both ways on the machine type this project is developed on.
 """
 
 from __future__ import annotations
@@ -41,13 +41,10 @@ MIN_WEIGHT = 1 << 16
 
 
 class SkinnyLinear(nn.Linear):
-    """``nn.Linear`` whose forward computes up to ``ROWS`` float32 rows on the CPU as W @ x^T, where
-    that pays on this CPU (``pays``)."""
+    """``nn.Linear`` whose forward computes up to ``ROWS`` float32 rows on the CPU as W @ x^T."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if pays():
-            return skinny_linear(x, self.weight, self.bias)
-        return F.linear(x, self.weight, self.bias)
+        return skinny_linear(x, self.weight, self.bias)
 
 
 def pays() -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 from genarm_core.models.config import ConfigError
 
 BUILTIN = {
-    "smollm2": "SmolLM2-135M-Instruct with helpfulness and harmlessness ARMs (a real model; about 5 min to build once)",
+    "smollm2": "SmolLM2-135M-Instruct with helpfulness and harmlessness ARMs (a real model; about 11 min to build once on 2 CPU cores, its reward model included)",
     "demo": "the toy world: a tiny model and two ARMs trained on generated dialogues (about 1 min to build once)",
 }
 #: What ``python app.py`` and ``genarm generate`` use without ``--models``.

@@ -20,7 +20,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from genarm_core.models.config import ModelSetConfig, ModelSpec
-from genarm_core.decoding.skinny import use_skinny_products
+from genarm_core.decoding.skinny import pays as skinny_pays, use_skinny_products
 from genarm_core.models.vocab import VocabularyMismatch, shared_vocab_size
 
 log = logging.getLogger(__name__)
@@ -363,8 +363,11 @@ def load_model_set(config: ModelSetConfig | str | Path, share_lora_base: bool = 
                 raise ModelSetError(f"{where}: {str(exc).replace('Use ARMs', 'Use reward models')}") from None
             if fp := _file_fingerprint(spec.adapter or spec.path):
                 fingerprints[f"reward_models.{name}"] = fp
-        for model in {id(m.model): m.model for m in loaded}.values():
-            use_skinny_products(model)  # few-row products as W @ x^T on the CPU (``skinny``): same values, faster
+        models = {id(m.model): m.model for m in loaded}.values()
+        on_cpu = any(next(model.parameters()).device.type == "cpu" for model in models)
+        if on_cpu and skinny_pays():  # few-row products as W @ x^T on the CPU (``skinny``): same values, faster where it pays
+            for model in models:
+                use_skinny_products(model)
         return ModelSet(config=config, base=base, arms={m.name: m for m in arms}, vocab_size=V, fingerprints=fingerprints,
                         warnings=warnings, reward_models=rms)
     except BaseException:
